@@ -1,0 +1,4 @@
+// Every subcommand registers here, one line each; the modules themselves load lazily.
+import { registerCommand } from '../main.js';
+
+void registerCommand; // commands are added below as they land

@@ -1,0 +1,161 @@
+// The one vocabulary of hook (tap) names, shared by the engine, the store, the CLI and the viewer.
+//
+// Keys are always POST-RoPE (what the KV cache holds). Shapes, with the fixed dimension vocabulary
+// batch, kvHead, qHead, pos, dHead, dModel, tile, token:
+//
+//   lm.embed              [batch, pos, dModel]         input embeddings, image features scattered in (HF hidden_states[0])
+//   lm.{L}.resid          [batch, pos, dModel]         residual stream after decoder layer L (raw, before any norm)
+//   lm.{L}.attn.q_proj    [batch, pos, qHead*dHead]    q projection (+bias), pre-RoPE
+//   lm.{L}.attn.k_proj    [batch, pos, kvHead*dHead]   k projection (+bias), pre-RoPE
+//   lm.{L}.attn.v_proj    [batch, pos, kvHead*dHead]   v projection (+bias)
+//   lm.{L}.attn.k         [batch, kvHead, pos, dHead]  keys after RoPE, as cached
+//   lm.{L}.attn.v         [batch, kvHead, pos, dHead]  values, as cached
+//   lm.{L}.attn.probs     [batch, qHead, qPos, kPos]   attention probabilities after mask + softmax
+//   lm.final_norm         [batch, pos, dModel]         final RMSNorm of the last layer's output (HF hidden_states[N])
+//   logits                [batch, pos, vocab]
+//   vision.embed          [tile, token, dVision]       patch + position embeddings
+//   vision.{L}.out        [tile, token, dVision]       vision encoder layer L output (no post-norm)
+//   vision.post_norm      [tile, token, dVision]       post-layernorm of the last layer
+//   projector.out         [tile, token, dModel]        multimodal projector output per tile
+//   image.packed          [imageToken, dModel]         packed image features in prompt order (anyres, newlines)
+//   siglip.{L}.out, siglip.post_norm                   the un-finetuned SigLIP baseline tower (same shapes as vision.*)
+
+import { KvlensUsageError } from '../util/errors.js';
+
+export type HookName =
+  | { kind: 'lm.embed' }
+  | { kind: 'lm.resid'; layer: number }
+  | { kind: 'lm.attn.q_proj' | 'lm.attn.k_proj' | 'lm.attn.v_proj' | 'lm.attn.k' | 'lm.attn.v' | 'lm.attn.probs'; layer: number }
+  | { kind: 'lm.final_norm' }
+  | { kind: 'logits' }
+  | { kind: 'vision.embed' | 'vision.post_norm' | 'siglip.embed' | 'siglip.post_norm' }
+  | { kind: 'vision.out' | 'siglip.out'; layer: number }
+  | { kind: 'projector.out' }
+  | { kind: 'image.packed' };
+
+export interface HookDims {
+  /** Number of language-model decoder layers. */
+  readonly lmLayers: number;
+  /** Number of vision encoder layers (0 if the model has no vision tower). */
+  readonly visionLayers: number;
+  /** Number of layers of a baseline SigLIP tower, when one is attached. */
+  readonly siglipLayers?: number;
+}
+
+const LAYER_HOOKS: Record<string, HookName['kind']> = {
+  resid: 'lm.resid',
+  'attn.q_proj': 'lm.attn.q_proj',
+  'attn.k_proj': 'lm.attn.k_proj',
+  'attn.v_proj': 'lm.attn.v_proj',
+  'attn.k': 'lm.attn.k',
+  'attn.v': 'lm.attn.v',
+  'attn.probs': 'lm.attn.probs',
+};
+
+export const HOOK_PATTERNS = [
+  'lm.embed', 'lm.{L}.resid', 'lm.{L}.attn.q_proj', 'lm.{L}.attn.k_proj', 'lm.{L}.attn.v_proj', 'lm.{L}.attn.k', 'lm.{L}.attn.v',
+  'lm.{L}.attn.probs', 'lm.final_norm', 'logits', 'vision.embed', 'vision.{L}.out', 'vision.post_norm', 'projector.out', 'image.packed',
+  'siglip.embed', 'siglip.{L}.out', 'siglip.post_norm',
+] as const;
+
+function unknown(name: string): never {
+  throw new KvlensUsageError(`unknown hook name "${name}". Valid names: ${HOOK_PATTERNS.join(', ')} ({L} = layer index; "*" for every layer)`);
+}
+
+/** Parse a concrete hook name (no wildcards). Throws on unknown names; layer ranges are checked by validateHook. */
+export function parseHook(name: string): HookName {
+  const simple: Record<string, HookName> = {
+    'lm.embed': { kind: 'lm.embed' },
+    'lm.final_norm': { kind: 'lm.final_norm' },
+    logits: { kind: 'logits' },
+    'vision.embed': { kind: 'vision.embed' },
+    'vision.post_norm': { kind: 'vision.post_norm' },
+    'siglip.embed': { kind: 'siglip.embed' },
+    'siglip.post_norm': { kind: 'siglip.post_norm' },
+    'projector.out': { kind: 'projector.out' },
+    'image.packed': { kind: 'image.packed' },
+  };
+  if (simple[name]) return simple[name];
+  let m = /^lm\.(\d+)\.(resid|attn\.(?:q_proj|k_proj|v_proj|k|v|probs))$/.exec(name);
+  if (m) return { kind: LAYER_HOOKS[m[2]], layer: Number(m[1]) } as HookName;
+  m = /^(vision|siglip)\.(\d+)\.out$/.exec(name);
+  if (m) return { kind: `${m[1]}.out` as 'vision.out' | 'siglip.out', layer: Number(m[2]) };
+  return unknown(name);
+}
+
+export function formatHook(h: HookName): string {
+  switch (h.kind) {
+    case 'lm.resid': return `lm.${h.layer}.resid`;
+    case 'lm.attn.q_proj': case 'lm.attn.k_proj': case 'lm.attn.v_proj': case 'lm.attn.k': case 'lm.attn.v': case 'lm.attn.probs':
+      return `lm.${h.layer}.${h.kind.slice(3)}`;
+    case 'vision.out': return `vision.${h.layer}.out`;
+    case 'siglip.out': return `siglip.${h.layer}.out`;
+    default: return h.kind;
+  }
+}
+
+/** Parse and check a hook against a model's dimensions: unknown names and out-of-range layers fail here. */
+export function validateHook(name: string, dims: HookDims): HookName {
+  const h = parseHook(name);
+  if ('layer' in h) {
+    const n = h.kind.startsWith('lm.') ? dims.lmLayers : h.kind.startsWith('vision.') ? dims.visionLayers : dims.siglipLayers ?? 0;
+    const what = h.kind.startsWith('lm.') ? 'language-model' : h.kind.startsWith('vision.') ? 'vision' : 'SigLIP baseline';
+    if (n === 0) throw new KvlensUsageError(`hook "${name}": this model has no ${what} layers`);
+    if (h.layer < 0 || h.layer >= n) {
+      throw new KvlensUsageError(`hook "${name}": layer ${h.layer} is out of range, the ${what} has layers 0..${n - 1}`);
+    }
+  } else if ((h.kind === 'vision.embed' || h.kind === 'vision.post_norm' || h.kind === 'projector.out' || h.kind === 'image.packed') && dims.visionLayers === 0) {
+    throw new KvlensUsageError(`hook "${name}": this model has no vision tower`);
+  } else if ((h.kind === 'siglip.embed' || h.kind === 'siglip.post_norm') && !dims.siglipLayers) {
+    throw new KvlensUsageError(`hook "${name}": no SigLIP baseline tower is attached`);
+  }
+  return h;
+}
+
+/**
+ * Expand user patterns to concrete validated names: "lm.*.attn.v" -> every layer, "lm.3-5.attn.k" -> layers 3..5,
+ * "lm.{0,7,14}.resid" -> those layers. Order is preserved, duplicates removed.
+ */
+export function expandHooks(patterns: readonly string[], dims: HookDims): string[] {
+  const out: string[] = [];
+  for (const p of patterns) {
+    const m = /^(lm|vision|siglip)\.([^.]+)\.(.+)$/.exec(p);
+    let names: string[];
+    if (m && !/^\d+$/.test(m[2])) {
+      const n = m[1] === 'lm' ? dims.lmLayers : m[1] === 'vision' ? dims.visionLayers : dims.siglipLayers ?? 0;
+      names = selectLayers(m[2], n, p).map((l) => `${m[1]}.${l}.${m[3]}`);
+    } else {
+      names = [p];
+    }
+    for (const n of names) {
+      validateHook(n, dims);
+      if (!out.includes(n)) out.push(n);
+    }
+  }
+  return out;
+}
+
+/** Parse a layer selection: "*" / "all", "3", "3-5", "{0,7,14}", "0,7,14", "-10:" (last 10). */
+export function selectLayers(spec: string, n: number, context = spec): number[] {
+  const s = spec.replace(/^\{|\}$/g, '');
+  if (s === '*' || s === 'all') return Array.from({ length: n }, (_, i) => i);
+  const last = /^-(\d+):$/.exec(s);
+  if (last) {
+    const k = Number(last[1]);
+    if (k < 1 || k > n) throw new KvlensUsageError(`"${context}": cannot take the last ${k} of ${n} layers`);
+    return Array.from({ length: k }, (_, i) => n - k + i);
+  }
+  const out: number[] = [];
+  for (const part of s.split(',')) {
+    const r = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!r) throw new KvlensUsageError(`"${context}": bad layer selection "${part}" (use *, 3, 3-5, 0,7,14 or -10:)`);
+    const a = Number(r[1]);
+    const b = r[2] === undefined ? a : Number(r[2]);
+    if (b < a) throw new KvlensUsageError(`"${context}": empty layer range ${part}`);
+    for (let l = a; l <= b; l++) {
+      if (l >= n) throw new KvlensUsageError(`"${context}": layer ${l} is out of range 0..${n - 1}`);
+      out.push(l);
+    }
+  }
+  return out;
+}
