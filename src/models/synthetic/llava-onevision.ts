@@ -1,0 +1,200 @@
+// Generates a LLaVA-OneVision checkpoint with seeded random weights in the exact Hugging Face layout
+// (config.json, model.safetensors, tokenizer and processor files). This is kvlens' embedded default model:
+// tests, `kvlens demo` and `npm run bench` (at the real 0.5B shape) all run on checkpoints made here.
+// Weights are streamed to disk tensor by tensor, so a multi-GB checkpoint never sits in memory.
+
+import { mkdirSync, writeFileSync, openSync, writeSync, closeSync, renameSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { layoutSafetensors } from '../../tensor/safetensors.js';
+import { f32ToBf16, f32ToF16, type DType } from '../../tensor/tensor.js';
+import { Rng, hashSeed } from '../../util/random.js';
+import { DEFAULT_CORPUS, SPECIAL_TOKENS, tokenizerConfig, trainByteBpe } from './tokenizer-files.js';
+
+export interface LlavaOnevisionSpec {
+  readonly seed: number;
+  readonly vision: { hidden: number; intermediate: number; layers: number; heads: number; patch: number; image: number };
+  readonly text: { hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; ropeTheta: number; vocab?: number };
+  /** Largest high-resolution grid in tiles per side; pinpoints are every (r, c) tile multiple up to it. */
+  readonly maxGrid: number;
+  readonly anyresMax: number;
+  readonly dtype: 'float32' | 'bfloat16' | 'float16';
+  /** Byte alignment of tensor data (4096 lets onnxruntime mmap weights). */
+  readonly align: number;
+  readonly bpeMerges: number;
+}
+
+/** The embedded default: small enough for CI and the demo, deep enough for layer-wise curves. */
+export const TINY_LLAVA_ONEVISION: LlavaOnevisionSpec = {
+  seed: 1234,
+  vision: { hidden: 64, intermediate: 128, layers: 3, heads: 4, patch: 14, image: 56 },
+  text: { hidden: 64, intermediate: 176, layers: 8, heads: 4, kvHeads: 2, ropeTheta: 1_000_000 },
+  maxGrid: 3,
+  anyresMax: 9,
+  dtype: 'float32',
+  align: 64,
+  bpeMerges: 120,
+};
+
+/** LLaVA-OneVision-0.5B shapes (SigLIP so400m-patch14-384 with 26 layers as used by LLaVA-OV, Qwen2-0.5B). */
+export const LLAVA_ONEVISION_0_5B: LlavaOnevisionSpec = {
+  seed: 1,
+  vision: { hidden: 1152, intermediate: 4304, layers: 26, heads: 16, patch: 14, image: 384 },
+  text: { hidden: 896, intermediate: 4864, layers: 24, heads: 14, kvHeads: 2, ropeTheta: 1_000_000, vocab: 151936 },
+  maxGrid: 6,
+  anyresMax: 9,
+  dtype: 'float32',
+  align: 4096,
+  bpeMerges: 120,
+};
+
+interface WeightSpec { name: string; shape: number[]; init: 'linear' | 'bias' | 'embedding' | 'norm_weight' | 'norm_bias'; fanIn?: number }
+
+function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
+  const v = s.vision;
+  const t = s.text;
+  const dHead = t.hidden / t.heads;
+  const kvDim = t.kvHeads * dHead;
+  const out: WeightSpec[] = [{ name: 'image_newline', shape: [t.hidden], init: 'embedding' }];
+  const lin = (name: string, o: number, i: number, bias: boolean) => {
+    out.push({ name: `${name}.weight`, shape: [o, i], init: 'linear', fanIn: i });
+    if (bias) out.push({ name: `${name}.bias`, shape: [o], init: 'bias' });
+  };
+  const lm = 'language_model.model';
+  out.push({ name: `${lm}.embed_tokens.weight`, shape: [vocab, t.hidden], init: 'embedding' });
+  for (let l = 0; l < t.layers; l++) {
+    const p = `${lm}.layers.${l}`;
+    out.push({ name: `${p}.input_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
+    lin(`${p}.mlp.down_proj`, t.hidden, t.intermediate, false);
+    lin(`${p}.mlp.gate_proj`, t.intermediate, t.hidden, false);
+    lin(`${p}.mlp.up_proj`, t.intermediate, t.hidden, false);
+    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
+    lin(`${p}.self_attn.k_proj`, kvDim, t.hidden, true);
+    lin(`${p}.self_attn.o_proj`, t.hidden, t.hidden, false);
+    lin(`${p}.self_attn.q_proj`, t.hidden, t.hidden, true);
+    lin(`${p}.self_attn.v_proj`, kvDim, t.hidden, true);
+  }
+  out.push({ name: `${lm}.norm.weight`, shape: [t.hidden], init: 'norm_weight' });
+  lin('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
+  lin('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
+  const vm = 'vision_tower.vision_model';
+  out.push({ name: `${vm}.embeddings.patch_embedding.bias`, shape: [v.hidden], init: 'bias' });
+  out.push({ name: `${vm}.embeddings.patch_embedding.weight`, shape: [v.hidden, 3, v.patch, v.patch], init: 'linear', fanIn: 3 * v.patch * v.patch });
+  out.push({ name: `${vm}.embeddings.position_embedding.weight`, shape: [(v.image / v.patch) ** 2, v.hidden], init: 'embedding' });
+  for (let l = 0; l < v.layers; l++) {
+    const p = `${vm}.encoder.layers.${l}`;
+    for (const n of ['layer_norm1', 'layer_norm2']) {
+      out.push({ name: `${p}.${n}.bias`, shape: [v.hidden], init: 'norm_bias' });
+      out.push({ name: `${p}.${n}.weight`, shape: [v.hidden], init: 'norm_weight' });
+    }
+    lin(`${p}.mlp.fc1`, v.intermediate, v.hidden, true);
+    lin(`${p}.mlp.fc2`, v.hidden, v.intermediate, true);
+    for (const n of ['k_proj', 'out_proj', 'q_proj', 'v_proj']) lin(`${p}.self_attn.${n}`, v.hidden, v.hidden, true);
+  }
+  out.push({ name: `${vm}.post_layernorm.bias`, shape: [v.hidden], init: 'norm_bias' });
+  out.push({ name: `${vm}.post_layernorm.weight`, shape: [v.hidden], init: 'norm_weight' });
+  return out;
+}
+
+/** Fill one tensor: uniform noise with the variance HF-style tests use (Linear 1/fan_in, bias 0.1^2, embedding 1, norms 1 +- 0.1). */
+function fillWeight(w: WeightSpec, seed: number): Float32Array {
+  const n = w.shape.reduce((a, b) => a * b, 1);
+  const rng = new Rng(hashSeed(w.name, seed));
+  const out = new Float32Array(n);
+  const std = w.init === 'linear' ? 1 / Math.sqrt(w.fanIn!) : w.init === 'embedding' ? 1 : 0.1;
+  const half = std * Math.sqrt(3); // uniform(-a, a) has variance a^2 / 3
+  const offset = w.init === 'norm_weight' ? 1 : 0;
+  for (let i = 0; i < n; i++) out[i] = offset + (2 * rng.uniform() - 1) * half;
+  return out;
+}
+
+function pinpoints(s: LlavaOnevisionSpec): number[][] {
+  const out: number[][] = [];
+  for (let r = 1; r <= s.maxGrid; r++) for (let c = 1; c <= s.maxGrid; c++) out.push([r * s.vision.image, c * s.vision.image]);
+  return out;
+}
+
+/** Write the checkpoint into `dir` (created; files replaced atomically). Returns the directory. */
+export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionSpec = TINY_LLAVA_ONEVISION): string {
+  mkdirSync(dir, { recursive: true });
+  const bpe = trainByteBpe(DEFAULT_CORPUS, spec.bpeMerges);
+  const firstSpecial = 256 + bpe.merges.length;
+  const specialIds = Object.fromEntries(SPECIAL_TOKENS.map((t, i) => [t, firstSpecial + i]));
+  const minVocab = firstSpecial + SPECIAL_TOKENS.length;
+  const vocab = spec.text.vocab ?? Math.ceil(minVocab / 8) * 8;
+  if (vocab < minVocab) throw new Error(`vocab ${vocab} is smaller than the tokenizer's ${minVocab} tokens`);
+  const t = spec.text;
+  const v = spec.vision;
+  const grid = pinpoints(spec);
+  const json = (name: string, obj: unknown) => atomicWrite(join(dir, name), JSON.stringify(obj, null, 2) + '\n');
+
+  json('config.json', {
+    architectures: ['LlavaOnevisionForConditionalGeneration'],
+    image_grid_pinpoints: grid,
+    image_token_index: specialIds['<image>'],
+    model_type: 'llava_onevision',
+    projector_hidden_act: 'gelu',
+    text_config: {
+      eos_token_id: specialIds['<|im_end|>'], hidden_size: t.hidden, intermediate_size: t.intermediate, max_position_embeddings: 32768,
+      model_type: 'qwen2', num_attention_heads: t.heads, num_hidden_layers: t.layers, num_key_value_heads: t.kvHeads,
+      pad_token_id: specialIds['<|endoftext|>'], rope_theta: t.ropeTheta, tie_word_embeddings: true, torch_dtype: spec.dtype, vocab_size: vocab,
+    },
+    tie_word_embeddings: true,
+    torch_dtype: spec.dtype,
+    video_token_index: specialIds['<video>'],
+    vision_aspect_ratio: `anyres_max_${spec.anyresMax}`,
+    vision_config: {
+      hidden_size: v.hidden, image_size: v.image, intermediate_size: v.intermediate, model_type: 'siglip_vision_model',
+      num_attention_heads: v.heads, num_hidden_layers: v.layers, patch_size: v.patch, vision_use_head: false,
+    },
+    vision_feature_layer: -1,
+    vision_feature_select_strategy: 'full',
+    kvlens_generated: { seed: spec.seed, note: 'random weights generated by kvlens (src/models/synthetic); not a trained model' },
+  });
+  json('preprocessor_config.json', {
+    do_convert_rgb: true, do_normalize: true, do_pad: true, do_rescale: true, do_resize: true, image_grid_pinpoints: grid,
+    image_mean: [0.5, 0.5, 0.5], image_processor_type: 'LlavaOnevisionImageProcessor', image_std: [0.5, 0.5, 0.5],
+    processor_class: 'LlavaOnevisionProcessor', resample: 3, rescale_factor: 1 / 255, size: { height: v.image, width: v.image },
+  });
+  json('processor_config.json', {
+    image_token: '<image>', num_image_tokens: (v.image / v.patch) ** 2, processor_class: 'LlavaOnevisionProcessor',
+    video_token: '<video>', vision_feature_select_strategy: 'full',
+  });
+  json('generation_config.json', { eos_token_id: specialIds['<|im_end|>'], pad_token_id: specialIds['<|endoftext|>'], do_sample: false });
+  json('vocab.json', bpe.vocab);
+  atomicWrite(join(dir, 'merges.txt'), ['#version: 0.2', ...bpe.merges].join('\n') + '\n');
+  json('added_tokens.json', specialIds);
+  json('tokenizer_config.json', tokenizerConfig(firstSpecial));
+  json('special_tokens_map.json', {
+    additional_special_tokens: ['<|im_start|>', '<|im_end|>', '<image>', '<video>'],
+    eos_token: '<|im_end|>', pad_token: '<|endoftext|>',
+  });
+  writeWeights(join(dir, 'model.safetensors'), weightSpecs(spec, vocab), spec);
+  return dir;
+}
+
+function writeWeights(path: string, specs: WeightSpec[], spec: LlavaOnevisionSpec): void {
+  const dtype: DType = spec.dtype;
+  const { header, offsets } = layoutSafetensors(specs.map((w) => ({ name: w.name, dtype, shape: w.shape })), { format: 'pt' }, spec.align);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, header, 0, header.length, 0);
+    specs.forEach((w, i) => {
+      const f = fillWeight(w, spec.seed);
+      const data = dtype === 'float32' ? f : dtype === 'bfloat16' ? f32ToBf16(f) : f32ToF16(f);
+      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, header.length + offsets[i]);
+    });
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try { closeSync(fd); } catch { /* closed */ }
+    if (existsSync(tmp)) rmSync(tmp);
+    throw e;
+  }
+}
+
+function atomicWrite(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../../../src/models/synthetic/llava-onevision.js';
+import { WeightSet } from '../../../src/tensor/safetensors.js';
+import { HF_REF } from '../../helpers/fixtures.js';
+
+test('generated tiny checkpoint has the HF weight layout of a real LLaVA-OneVision checkpoint', () => {
+  const dir = writeLlavaOnevisionCheckpoint(mkdtempSync(join(tmpdir(), 'kvlens-tiny-')));
+  const ours = WeightSet.open(dir);
+  const ref = WeightSet.open(join(HF_REF, 'models', 'llava_onevision_tiny'));
+  // Same set of weight names modulo layer counts: every reference name pattern exists in ours and vice versa.
+  const pattern = (n: string) => n.replace(/\.layers\.\d+\./, '.layers.N.');
+  assert.deepEqual(new Set(ours.names().map(pattern)), new Set(ref.names().map(pattern)));
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  assert.equal(cfg.text_config.num_hidden_layers, TINY_LLAVA_ONEVISION.text.layers);
+  const vocab = cfg.text_config.vocab_size;
+  assert.deepEqual(ours.entry('language_model.model.embed_tokens.weight').shape, [vocab, 64]);
+  assert.ok(cfg.image_token_index < vocab);
+  // Deterministic: a second generation is byte-identical.
+  const dir2 = writeLlavaOnevisionCheckpoint(mkdtempSync(join(tmpdir(), 'kvlens-tiny-')));
+  assert.ok(readFileSync(join(dir, 'model.safetensors')).equals(readFileSync(join(dir2, 'model.safetensors'))));
+  assert.ok(readFileSync(join(dir, 'merges.txt')).equals(readFileSync(join(dir2, 'merges.txt'))));
+});
+
+test('its chat template renders the lmms-eval LLaVA-OneVision prompt', () => {
+  const dir = writeLlavaOnevisionCheckpoint(mkdtempSync(join(tmpdir(), 'kvlens-tiny-')));
+  const tc = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+  const tpl = new Template(tc.chat_template);
+  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'Is there a circle in the image?\nAnswer the question using a single word or phrase.' }] }];
+  assert.equal(
+    tpl.render({ messages, add_generation_prompt: true }),
+    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>\nIs there a circle in the image?\nAnswer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n',
+  );
+  assert.equal(
+    tpl.render({ messages: [{ role: 'user', content: 'hi' }], add_generation_prompt: false, add_system_prompt: false }),
+    '<|im_start|>user\nhi<|im_end|>\n',
+  );
+});
