@@ -1,0 +1,12 @@
+// The feature store: streaming, resumable safetensors shards + manifest (writer), positioned-read access (reader),
+// sharded runs (selection) and merging. See format.ts for the on-disk layout.
+export { StoreWriter, type WriterOptions, type WriterEvent } from './writer.js';
+export { FeatureStore, type Grid, type ReadOptions, type StoredImage } from './reader.js';
+export { mergeStores, mergeManifests, missingParts, type MergeResult } from './merge.js';
+export { resolveShard, parseShardSpec, selectShard, shardRange } from './selection.js';
+export { modelIdentity, modelConfigSha256, kvlensVersion } from './provenance.js';
+export { isStorableTap, tapLayout, gatherGrid, type ImageRecord, type ViewTokens, type TapTensor } from './gather.js';
+export {
+  DEFAULT_VIEWS, DEFAULT_MAX_SHARD_BYTES, readManifest, tensorName, shardFileName,
+  type Manifest, type StoreIdentity, type StoreDType, type ShardSelection, type TapDims, type ImageEntry,
+} from './format.js';

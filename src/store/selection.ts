@@ -1,0 +1,65 @@
+// Deterministic subsets of an image list for sharded runs (SLURM job arrays, Kubernetes indexed jobs, or --shard i/n).
+// Shard i of n takes the contiguous block [floor(i*N/n), floor((i+1)*N/n)), so merging shards 0..n-1 in order restores
+// the input order.
+
+import { KvlensUsageError } from '../util/errors.js';
+import type { ShardSelection } from './format.js';
+
+export type { ShardSelection } from './format.js';
+
+/** Parse "i/n" (0-based i). */
+export function parseShardSpec(spec: string, source = '--shard'): ShardSelection {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(spec);
+  if (!m) throw new KvlensUsageError(`${source}: expected "i/n" (0-based shard i of n), got "${spec}"`);
+  return checked(Number(m[1]), Number(m[2]), source);
+}
+
+function checked(index: number, count: number, source: string): ShardSelection {
+  if (!Number.isSafeInteger(count) || count < 1) throw new KvlensUsageError(`${source}: shard count must be >= 1, got ${count}`);
+  if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new KvlensUsageError(`${source}: shard index ${index} is outside 0..${count - 1}`);
+  return { index, count };
+}
+
+function intVar(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new KvlensUsageError(`environment variable ${name}="${v}" is not a non-negative integer`);
+  return Number(v);
+}
+
+/**
+ * Which shard this process handles. Precedence: an explicit `shard` ("i/n"); then SLURM job arrays
+ * (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, offset by SLURM_ARRAY_TASK_MIN and divided by SLURM_ARRAY_TASK_STEP
+ * when set, so `--array=1-8` gives shards 0..7); then Kubernetes indexed jobs (JOB_COMPLETION_INDEX with the count
+ * from KVLENS_SHARD_COUNT or JOB_COMPLETIONS); otherwise the whole list (0/1).
+ */
+export function resolveShard(opts: { shard?: string }, env: Readonly<Record<string, string | undefined>> = process.env): ShardSelection {
+  if (opts.shard !== undefined) return parseShardSpec(opts.shard);
+  const taskId = intVar(env, 'SLURM_ARRAY_TASK_ID');
+  if (taskId !== undefined) {
+    const count = intVar(env, 'SLURM_ARRAY_TASK_COUNT');
+    if (count === undefined) throw new KvlensUsageError('SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard i/n');
+    const min = intVar(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
+    const step = intVar(env, 'SLURM_ARRAY_TASK_STEP') ?? 1;
+    if (step < 1 || (taskId - min) % step !== 0) throw new KvlensUsageError(`SLURM array task ${taskId} is not on the grid min ${min} step ${step}`);
+    return checked((taskId - min) / step, count, 'SLURM_ARRAY_TASK_ID');
+  }
+  const jobIndex = intVar(env, 'JOB_COMPLETION_INDEX');
+  if (jobIndex !== undefined) {
+    const count = intVar(env, 'KVLENS_SHARD_COUNT') ?? intVar(env, 'JOB_COMPLETIONS');
+    if (count === undefined) throw new KvlensUsageError('JOB_COMPLETION_INDEX is set but neither KVLENS_SHARD_COUNT nor JOB_COMPLETIONS gives the shard count; pass --shard i/n');
+    return checked(jobIndex, count, 'JOB_COMPLETION_INDEX');
+  }
+  return { index: 0, count: 1 };
+}
+
+/** The bounds [begin, end) of shard `sel` of a list of `total` items. */
+export function shardRange(total: number, sel: ShardSelection): [number, number] {
+  return [Math.floor((sel.index * total) / sel.count), Math.floor(((sel.index + 1) * total) / sel.count)];
+}
+
+/** The items shard `sel` handles, in input order. */
+export function selectShard<T>(items: readonly T[], sel: ShardSelection): T[] {
+  const [b, e] = shardRange(items.length, sel);
+  return items.slice(b, e);
+}
