@@ -3,3 +3,4 @@ import { registerCommand } from '../main.js';
 
 void registerCommand; // commands are added below as they land
 registerCommand('store', 'inspect (info) and merge feature stores', () => import('./store.js').then((m) => m.default));
+registerCommand('parity', 'recompute a reference fixture set with kvlens and compare every tensor', () => import('./parity.js').then((m) => m.default));

@@ -1,0 +1,77 @@
+// LLaVA-OneVision's image path up to the projector, as one ORT session: SigLIP tower over tiles, the feature
+// layer(s) chosen by vision_feature_layer (HF hidden_states[i]: 0 = embeddings, i = layer i-1 output, before
+// post_layernorm), select strategy, then multi_modal_projector linear_1 -> GELU(erf) -> linear_2.
+
+import { GraphBuilder, type Value } from '../../graph/builder.js';
+import { OrtSession, type Device } from '../../runtime/index.js';
+import type { WeightSet } from '../../tensor/safetensors.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { siglipDims, type SiglipDims } from '../siglip/config.js';
+import { buildSiglipTower } from '../siglip/graph.js';
+import { runTiled } from '../siglip/model.js';
+import { hiddenStateIndex, type LlavaOnevisionConfig } from './config.js';
+
+export const PROJECTOR_TAP = 'projector.out';
+
+export interface VisionPrefixes {
+  /** e.g. "vision_tower.vision_model." */
+  readonly tower: string;
+  /** e.g. "multi_modal_projector." */
+  readonly projector: string;
+}
+
+export class LlavaVisionPath {
+  private constructor(
+    readonly dims: SiglipDims,
+    readonly tokensPerTile: number,
+    private readonly session: OrtSession,
+    readonly hookNames: readonly string[],
+    private readonly tileBatch: number,
+  ) {}
+
+  static async create(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, opts: { device?: Device; tileBatch?: number } = {}): Promise<LlavaVisionPath> {
+    const v = cfg.vision;
+    const dims = siglipDims(v, 'config.json (vision_config)');
+    const g = new GraphBuilder('llava_onevision_vision');
+    const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
+    const tower = buildSiglipTower(g, v, ws, pixel, { prefix: prefixes.tower });
+    const hooks = ['vision.embed'];
+    g.output(tower.embed, 'vision.embed');
+    tower.layers.forEach((x, l) => { hooks.push(`vision.${l}.out`); g.output(x, `vision.${l}.out`); });
+    hooks.push('vision.post_norm');
+    g.output(tower.postNorm, 'vision.post_norm');
+
+    const hidden = [tower.embed, ...tower.layers];
+    const picked: Value[] = cfg.featureLayers.map((l) => hidden[hiddenStateIndex(l, dims.layers)]);
+    let feats = picked.length === 1 ? picked[0] : g.concat(picked, -1); // [tile, token, dVision * nLayers]
+    let tokens = dims.tokens;
+    if (cfg.selectStrategy === 'default') {
+      // transformers drops token 0 (CLIP's CLS). SigLIP has no CLS, so this drops a real patch, as HF does.
+      feats = g.slice(feats, [1], [dims.tokens], [1]);
+      tokens -= 1;
+    }
+    const dIn = dims.dModel * picked.length;
+    const pw = (n: string, shape: readonly number[]) => g.weight(ws.expect(prefixes.projector + n, shape));
+    const b1 = cfg.projectorBias ? pw('linear_1.bias', [dText]) : undefined;
+    const b2 = cfg.projectorBias ? pw('linear_2.bias', [dText]) : undefined;
+    const h1 = g.gelu(g.linear(feats, pw('linear_1.weight', [dText, dIn]), b1), 'none');
+    const proj = g.linear(h1, pw('linear_2.weight', [dText, dText]), b2); // [tile, token, dModel]
+    hooks.push(PROJECTOR_TAP);
+    g.output(proj, PROJECTOR_TAP);
+    const session = await OrtSession.create(g.build(), { device: opts.device });
+    return new LlavaVisionPath(dims, tokens, session, hooks, opts.tileBatch ?? 16);
+  }
+
+  /** pixel [tile, C, S, S] -> the requested hooks (projector.out is always computed). */
+  async run(pixel: Tensor, hooks: readonly string[]): Promise<Map<string, Tensor>> {
+    for (const h of hooks) if (!this.hookNames.includes(h)) throw new KvlensUsageError(`unknown vision hook "${h}"; valid: ${this.hookNames.join(', ')}`);
+    if (pixel.shape.length !== 4) throw new KvlensInputError(`expected [tile, channels, size, size], got [${pixel.shape.join(', ')}]`, 'pixel_values');
+    const fetch = [...new Set([...hooks, PROJECTOR_TAP])];
+    return runTiled(this.session, 'pixel_values', pixel, fetch, this.tileBatch);
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+}
