@@ -74,7 +74,7 @@ function summariseTaps(taps: readonly string[]): string[] {
       groups.set(key, [...(groups.get(key) ?? []), h.layer]);
     } else plain.push(t);
   }
-  return [...plain, ...[...groups].map(([k, ls]) => k.replace('{L}', `{${ranges(ls)}}`))];
+  return [...plain, ...[...groups].map(([k, ls]) => k.replace('{L}', ls.length === 1 ? `${ls[0]}` : `{${ranges(ls)}}`))];
 }
 
 function ranges(xs: number[]): string {
