@@ -1,0 +1,75 @@
+// LLaVA-NeXT's image side in one ORT session: CLIP tower -> selected hidden state(s) without CLS -> projector
+// (linear_1 -> GELU(erf) -> linear_2). Tiles run in chunks (runTiled), so a large batch never holds every
+// activation of every tile at once.
+
+import { GraphBuilder, type Value } from '../../graph/builder.js';
+import { OrtSession, type Device } from '../../runtime/index.js';
+import type { WeightSet } from '../../tensor/safetensors.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { clipDims } from '../clip/config.js';
+import { buildClipTower } from '../clip/graph.js';
+import { runTiled } from '../siglip/model.js';
+import type { LlavaNextConfig } from './config.js';
+
+export const VISION_PREFIX = 'vision_tower.vision_model.';
+/** Non-hook output: CLIP hidden_states[0] = pre_layrnorm(embeddings), the encoder's input. */
+export const PRE_LAYRNORM = 'vision.pre_layrnorm';
+
+/** HF hidden_states index (negative from the end) -> index into [pre_layrnorm, layer0, layer1, ...]. */
+export function hiddenIndex(layer: number, visionLayers: number): number {
+  return layer < 0 ? visionLayers + 1 + layer : layer;
+}
+
+export class LlavaNextVision {
+  private constructor(
+    readonly cfg: LlavaNextConfig,
+    private readonly session: OrtSession,
+    readonly outputNames: readonly string[],
+    readonly probLayers: number,
+    private readonly tileBatch: number,
+  ) {}
+
+  static async create(cfg: LlavaNextConfig, ws: WeightSet, dModel: number, opts: { device?: Device; attentionProbs?: boolean; tileBatch?: number } = {}): Promise<LlavaNextVision> {
+    const v = cfg.vision;
+    const d = clipDims(v);
+    const g = new GraphBuilder('llava_next.vision');
+    const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
+    const t = buildClipTower(g, v, ws, pixel, { prefix: VISION_PREFIX, attentionProbs: opts.attentionProbs });
+    const names: string[] = [];
+    const out = (x: Value, name: string) => { g.output(x, name); names.push(name); };
+    out(t.embed, 'vision.embed');
+    out(t.hidden[0], PRE_LAYRNORM);
+    t.hidden.slice(1).forEach((x, l) => out(x, `vision.${l}.out`));
+    out(t.postNorm, 'vision.post_norm');
+    t.probs.forEach((x, l) => g.output(x, `vision.${l}.attn.probs`));
+    // "default" strategy: drop token 0 (CLS) of every selected hidden state; several layers concat on features.
+    const selected = cfg.featureLayers.map((l) => g.slice(t.hidden[hiddenIndex(l, d.layers)], [1], [d.tokens], [1])); // [tile, patch, dVision]
+    const feats = selected.length === 1 ? selected[0] : g.concat(selected, 2);
+    const dIn = d.dModel * selected.length;
+    const w = (name: string, shape: readonly number[]) => g.weight(ws.expect(name, shape));
+    const b = (name: string, n: number) => (cfg.projectorBias ? w(name, [n]) : undefined);
+    const h1 = g.linear(feats, w('multi_modal_projector.linear_1.weight', [dModel, dIn]), b('multi_modal_projector.linear_1.bias', dModel));
+    const h2 = g.linear(g.gelu(h1, 'none'), w('multi_modal_projector.linear_2.weight', [dModel, dModel]), b('multi_modal_projector.linear_2.bias', dModel));
+    out(h2, 'projector.out');
+    const session = await OrtSession.create(g.build(), { device: opts.device });
+    return new LlavaNextVision(cfg, session, names, t.probs.length, opts.tileBatch ?? 16);
+  }
+
+  /** pixel [tile, channels, size, size] -> the named outputs (vision.*, projector.out), each [tile, ...]. */
+  async run(pixel: Tensor, fetch: readonly string[], attentionProbs = false): Promise<Map<string, Tensor>> {
+    const v = this.cfg.vision;
+    const s = pixel.shape;
+    if (pixel.dtype !== 'float32' || s.length !== 4 || s[1] !== v.num_channels || s[2] !== v.image_size || s[3] !== v.image_size) {
+      throw new KvlensInputError(`pixel tiles must be float32 [tile, ${v.num_channels}, ${v.image_size}, ${v.image_size}], got ${pixel.dtype} [${s.join(', ')}]`, 'LLaVA-NeXT vision input');
+    }
+    for (const f of fetch) if (!this.outputNames.includes(f)) throw new KvlensUsageError(`unknown LLaVA-NeXT vision output "${f}"; valid: ${this.outputNames.join(', ')}`);
+    if (attentionProbs && !this.probLayers) throw new KvlensUsageError('load the model with { attentionProbs: true } to get vision attention probabilities');
+    const probs = attentionProbs ? Array.from({ length: this.probLayers }, (_, l) => `vision.${l}.attn.probs`) : [];
+    return runTiled(this.session, 'pixel_values', pixel, [...fetch, ...probs], this.tileBatch);
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+}
