@@ -86,9 +86,11 @@ export function acquireLock(lockPath: string): void {
   if (host !== hostname()) {
     throw new KvlensInputError(`the store is locked by a writer on host ${host} (pid ${pidText}); if no run is active there, delete the lock file`, lockPath);
   }
-  if (pid !== process.pid && isAlive(pid)) {
-    throw new KvlensInputError(`another kvlens run (pid ${pid}) is writing this store`, lockPath);
+  if (pid === process.pid) {
+    // Every writer releases its lock on close, failure or abort, so our own pid means a writer here is still open.
+    throw new KvlensInputError('this process already has the store open for writing; close that writer first', lockPath);
   }
+  if (isAlive(pid)) throw new KvlensInputError(`another kvlens run (pid ${pid}) is writing this store`, lockPath);
   writeFileAtomic(lockPath, me);
 }
 

@@ -110,8 +110,15 @@ export function canonicalize(value: unknown): unknown {
   return value;
 }
 
+/** Manifest text: top-level fields one per line, and one line per shard and per image (compact for large stores). */
 export function serializeManifest(m: Manifest): string {
-  return `${JSON.stringify(m, null, 1)}\n`;
+  const fields = Object.entries(m).map(([k, v]) => {
+    const value = Array.isArray(v) && (k === 'shards' || k === 'images')
+      ? (v.length ? `[\n${v.map((x) => `  ${JSON.stringify(x)}`).join(',\n')}\n ]` : '[]')
+      : JSON.stringify(v);
+    return ` ${JSON.stringify(k)}: ${value}`;
+  });
+  return `{\n${fields.join(',\n')}\n}\n`;
 }
 
 export function readManifest(root: string): Manifest {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreWriter } from '../../src/store/writer.js';
@@ -115,6 +115,19 @@ test('resume: reopening skips finalised images, and the result equals one uninte
   assert.notDeepEqual(storeFiles(a).get('manifest.json'), storeFiles(b).get('manifest.json'));
   assert.equal(FeatureStore.open(b).images().length, N);
   assert.equal(existsSync(join(b, '.lock')), false);
+});
+
+test('one writer per store: a second open in this process is refused until the first closes; run log stays outside', () => {
+  const dir = tmp();
+  const log = join(tmp(), 'run.jsonl');
+  const w = StoreWriter.open(dir, { identity: identity(), maxShardBytes: 20_000, kvlensVersion: '0.0.0-test', runLogPath: log });
+  assert.throws(() => StoreWriter.open(dir, { identity: identity(), maxShardBytes: 20_000, kvlensVersion: '0.0.0-test' }), /already has the store open/);
+  for (let i = 0; i < 12; i++) w.add(imageId(i), record(i), tensors(i));
+  w.close();
+  const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, FeatureStore.open(dir).manifests[0].shards.length);
+  assert.equal(lines.reduce((a, l) => a + l.images, 0), 12);
+  StoreWriter.open(dir, { identity: identity(), maxShardBytes: 20_000, kvlensVersion: '0.0.0-test' }).close();
 });
 
 test('refuses a different model, prompt, prefix, taps, dtype or processor, naming the field', () => {
