@@ -33,3 +33,24 @@ export function ids(t: Tensor): number[][] {
   const [B, S] = t.shape;
   return Array.from({ length: B }, (_, b) => Array.from({ length: S }, (_, s) => Number((t.data as BigInt64Array)[b * S + s])));
 }
+
+/** max |a - b| over the elements whose multi-index passes `keep` (e.g. skip padded positions). */
+export function closeWhere(actual: Tensor | undefined, expected: Tensor, keep: (idx: number[]) => boolean, what: string, tol = TOL): number {
+  assert.ok(actual, `${what}: missing`);
+  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
+  const a = toF32(actual), e = toF32(expected);
+  const shape = expected.shape;
+  const idx = new Array<number>(shape.length).fill(0);
+  let worst = 0, kept = 0;
+  for (let i = 0; i < a.length; i++) {
+    let r = i;
+    for (let d = shape.length - 1; d >= 0; d--) { idx[d] = r % shape[d]; r = Math.floor(r / shape[d]); }
+    if (!keep(idx)) continue;
+    kept++;
+    const diff = Math.abs(a[i] - e[i]);
+    if (!(diff <= worst)) worst = Number.isNaN(diff) ? Infinity : diff;
+  }
+  assert.ok(kept > 0, `${what}: nothing compared`);
+  assert.ok(worst <= tol, `${what}: max |diff| ${worst} > ${tol}`);
+  return worst;
+}
