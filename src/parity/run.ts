@@ -9,12 +9,14 @@ import { FixtureSet } from './manifest.js';
 import { mapRunToModel, modelCandidates } from './mapping.js';
 import { ModelCache, type FamilyContext, type RowSink } from './families/common.js';
 import { siglipParity, SIGLIP_MODEL_TYPES } from './families/siglip.js';
+import { llavaParity, LLAVA_MODEL_TYPES } from './families/llava.js';
 import { summarize, type ParitySummary } from './report.js';
 
 type Executor = (ctx: FamilyContext) => Promise<RowSink>;
 
 const FAMILIES: Array<{ types: readonly string[]; run: Executor }> = [
   { types: SIGLIP_MODEL_TYPES, run: siglipParity },
+  { types: LLAVA_MODEL_TYPES, run: llavaParity },
 ];
 
 export function supportedModelTypes(): string[] {
