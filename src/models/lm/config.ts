@@ -28,6 +28,11 @@ export interface DecoderConfig {
   readonly headDim: number;
   readonly rmsNormEps: number;
   readonly ropeTheta: number;
+  /**
+   * M-RoPE (Qwen2-VL / Qwen2.5-VL): the dHead/2 frequencies are split into [temporal, height, width] sections,
+   * each rotated by its own axis of 3-D position ids. Absent for plain 1-D RoPE.
+   */
+  readonly mropeSection?: readonly number[];
   readonly hiddenAct: MlpAct;
   /** q/k/v projections carry biases (Qwen2: true; Llama: attention_bias). */
   readonly qkvBias: boolean;

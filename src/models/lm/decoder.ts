@@ -20,7 +20,7 @@ import { embedWeightName, type DecoderConfig } from './config.js';
 import { EmbeddingTable } from './embedding.js';
 import { buildHeadGraph, buildLayerGraph, HEAD_IO, LAYER_IO } from './graphs.js';
 import { blockInputs, causalMask, foldBlocks, noBlock, planBlocks, type BlockSpec } from './masks.js';
-import { ropeTables } from './rope.js';
+import { mropeTables, ropeTables } from './rope.js';
 
 export type Rows = readonly (readonly number[])[];
 
@@ -31,6 +31,11 @@ export interface ForwardRequest {
   readonly inputsEmbeds?: Tensor<'float32'>;
   /** Position ids [batch][pos]. Default: from attentionMask2d as HF generate() does, else continuing the cache. */
   readonly positionIds?: Rows | Tensor;
+  /**
+   * M-RoPE models only (config.mropeSection): position ids [3][batch][pos] (t, h, w), e.g. from Qwen2-VL's
+   * get_rope_index. Default: the 1-D positions on all three axes (text tokens, decode steps).
+   */
+  readonly mropePositionIds?: readonly Rows[];
   /** 1 = real token, 0 = padding; [batch][past+pos] or [batch][pos] (the cache's padding is prepended). */
   readonly attentionMask2d?: Rows | Tensor;
   /** Additive mask [batch|1, 1, pos, past+pos] (0 keep, F32_MIN drop) used verbatim in every layer, as HF does. */
@@ -126,7 +131,8 @@ export class DecoderLM {
     if (past && past.batch !== B) throw new KvlensUsageError(`past cache has batch ${past.batch}, the input has batch ${B}`);
     const padding = this.fullPadding(req.attentionMask2d, past, B, S);
     const positions = this.positions(req.positionIds, padding, past, B, S);
-    const { cos, sin } = ropeTables(positions, cfg.headDim, cfg.ropeTheta);
+    const pos3 = this.mropePositions(req.mropePositionIds, positions, B, S);
+    const { cos, sin } = pos3 ? mropeTables(pos3, cfg.headDim, cfg.ropeTheta, cfg.mropeSection!) : ropeTables(positions, cfg.headDim, cfg.ropeTheta);
     const base = req.denseMask ? checkMask(req.denseMask, B, S, T, 'denseMask') : causalMask(S, P, padding ? { batch: B, data: padding.flat() } : undefined);
     const blocks = planBlocks(req.block ?? [], cfg.numLayers, S, P);
     for (const [l, m] of req.layerMasks ?? []) {
@@ -198,7 +204,11 @@ export class DecoderLM {
       ? freezeCache({
         length: T, batch: B, keys, values,
         ...(padding ? { padding } : {}),
-        nextPositions: positions.map((row, b) => (row.length ? Math.max(...row) + 1 : past?.nextPositions[b] ?? 0)),
+        // M-RoPE: the next token continues after the largest id on any axis (HF: cache length + rope_deltas).
+        nextPositions: positions.map((row, b) => {
+          const all = pos3 ? pos3.flatMap((axis) => axis[b]) : row;
+          return all.length ? Math.max(...all) + 1 : past?.nextPositions[b] ?? 0;
+        }),
       })
       : undefined;
     // Keep only requested taps in the caller's order.
@@ -305,6 +315,16 @@ export class DecoderLM {
     });
   }
 
+  /** 3-D positions for an M-RoPE model (undefined for 1-D RoPE); rejects them for a 1-D model. */
+  private mropePositions(given: readonly Rows[] | undefined, positions: number[][], B: number, S: number): number[][][] | undefined {
+    const section = this.config.mropeSection;
+    if (!section) {
+      if (given) throw new KvlensUsageError(`mropePositionIds given, but ${this.config.arch} uses 1-D RoPE (no mrope_section)`);
+      return undefined;
+    }
+    return given ? checkMropeRows(given, section.length, B, S) : section.map(() => positions.map((r) => [...r]));
+  }
+
   private positions(given: Rows | Tensor | undefined, padding: number[][] | undefined, past: KvCache | undefined, B: number, S: number): number[][] {
     if (given) {
       const rows = toRows(given, 'positionIds');
@@ -321,6 +341,13 @@ export class DecoderLM {
     }
     return Array.from({ length: B }, (_, b) => Array.from({ length: S }, (_, i) => (past?.nextPositions[b] ?? 0) + i));
   }
+}
+
+function checkMropeRows(given: readonly Rows[], axes: number, B: number, S: number): number[][][] {
+  if (given.length !== axes || given.some((a) => a.length !== B || a.some((r) => r.length !== S))) {
+    throw new KvlensUsageError(`mropePositionIds must be [${axes}, ${B}, ${S}]`);
+  }
+  return given.map((a) => a.map((r) => [...r]));
 }
 
 function toRows(x: Rows | Tensor, what: string): number[][] {

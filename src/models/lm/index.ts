@@ -2,4 +2,4 @@ export { DecoderLM, argmaxRows, sliceAxis2, type ForwardRequest, type ForwardRes
 export { type DecoderConfig, type DecoderWeightNames, weightNamesUnder, type MlpAct } from './config.js';
 export { type KvCache, cacheBytes } from './cache.js';
 export { type BlockSpec, span, causalMask } from './masks.js';
-export { ropeTables, inverseFrequencies } from './rope.js';
+export { ropeTables, mropeTables, inverseFrequencies } from './rope.js';

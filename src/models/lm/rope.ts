@@ -39,3 +39,35 @@ export function ropeTables(positionIds: readonly (readonly number[])[], headDim:
   }
   return { cos: f32([B, S, headDim], cos), sin: f32([B, S, headDim], sin) };
 }
+
+/**
+ * M-RoPE tables (HF apply_multimodal_rotary_pos_emb): frequency i uses the position of axis a(i), where the
+ * frequencies 0..dHead/2-1 are cut into `section` = [t, h, w] sizes (the same cut for both halves).
+ * positionIds: [3][batch][pos] (t, h, w). Returns cos, sin [batch, pos, dHead].
+ */
+export function mropeTables(positionIds: readonly (readonly (readonly number[])[])[], headDim: number, theta: number, section: readonly number[]): { cos: Tensor<'float32'>; sin: Tensor<'float32'> } {
+  const half = headDim / 2;
+  if (section.reduce((a, b) => a + b, 0) !== half) throw new Error(`mrope_section [${section.join(', ')}] must sum to dHead/2 = ${half}`);
+  if (positionIds.length !== section.length) throw new Error(`M-RoPE needs ${section.length} position axes, got ${positionIds.length}`);
+  const axisOf = new Int32Array(half);
+  let i0 = 0;
+  section.forEach((n, a) => { axisOf.fill(a, i0, i0 + n); i0 += n; });
+  const inv = inverseFrequencies(headDim, theta);
+  const B = positionIds[0].length;
+  const S = positionIds[0][0]?.length ?? 0;
+  const cos = new Float32Array(B * S * headDim);
+  const sin = new Float32Array(B * S * headDim);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const base = (b * S + s) * headDim;
+      for (let i = 0; i < half; i++) {
+        const f = fr(inv[i] * positionIds[axisOf[i]][b][s]);
+        const c = Math.cos(f);
+        const sn = Math.sin(f);
+        cos[base + i] = c; cos[base + half + i] = c;
+        sin[base + i] = sn; sin[base + half + i] = sn;
+      }
+    }
+  }
+  return { cos: f32([B, S, headDim], cos), sin: f32([B, S, headDim], sin) };
+}
