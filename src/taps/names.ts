@@ -15,6 +15,7 @@
 //   logits                [batch, pos, vocab]
 //   vision.embed          [tile, token, dVision]       patch + position embeddings
 //   vision.{L}.out        [tile, token, dVision]       vision encoder layer L output (no post-norm)
+//   vision.{L}.attn.probs [tile, head, token, token]   vision encoder layer L attention probabilities (on request)
 //   vision.post_norm      [tile, token, dVision]       post-layernorm of the last layer
 //   projector.out         [tile, token, dModel]        multimodal projector output per tile
 //   image.packed          [imageToken, dModel]         packed image features in prompt order (anyres, newlines)
@@ -29,7 +30,7 @@ export type HookName =
   | { kind: 'lm.final_norm' }
   | { kind: 'logits' }
   | { kind: 'vision.embed' | 'vision.post_norm' | 'siglip.embed' | 'siglip.post_norm' }
-  | { kind: 'vision.out' | 'siglip.out'; layer: number }
+  | { kind: 'vision.out' | 'siglip.out' | 'vision.attn.probs' | 'siglip.attn.probs'; layer: number }
   | { kind: 'projector.out' }
   | { kind: 'image.packed' };
 
@@ -54,8 +55,8 @@ const LAYER_HOOKS: Record<string, HookName['kind']> = {
 
 export const HOOK_PATTERNS = [
   'lm.embed', 'lm.{L}.resid', 'lm.{L}.attn.q_proj', 'lm.{L}.attn.k_proj', 'lm.{L}.attn.v_proj', 'lm.{L}.attn.k', 'lm.{L}.attn.v',
-  'lm.{L}.attn.probs', 'lm.final_norm', 'logits', 'vision.embed', 'vision.{L}.out', 'vision.post_norm', 'projector.out', 'image.packed',
-  'siglip.embed', 'siglip.{L}.out', 'siglip.post_norm',
+  'lm.{L}.attn.probs', 'lm.final_norm', 'logits', 'vision.embed', 'vision.{L}.out', 'vision.{L}.attn.probs', 'vision.post_norm', 'projector.out', 'image.packed',
+  'siglip.embed', 'siglip.{L}.out', 'siglip.{L}.attn.probs', 'siglip.post_norm',
 ] as const;
 
 function unknown(name: string): never {
@@ -78,8 +79,8 @@ export function parseHook(name: string): HookName {
   if (simple[name]) return simple[name];
   let m = /^lm\.(\d+)\.(resid|attn\.(?:q_proj|k_proj|v_proj|k|v|probs))$/.exec(name);
   if (m) return { kind: LAYER_HOOKS[m[2]], layer: Number(m[1]) } as HookName;
-  m = /^(vision|siglip)\.(\d+)\.out$/.exec(name);
-  if (m) return { kind: `${m[1]}.out` as 'vision.out' | 'siglip.out', layer: Number(m[2]) };
+  m = /^(vision|siglip)\.(\d+)\.(out|attn\.probs)$/.exec(name);
+  if (m) return { kind: `${m[1]}.${m[3]}` as 'vision.out' | 'siglip.out' | 'vision.attn.probs' | 'siglip.attn.probs', layer: Number(m[2]) };
   return unknown(name);
 }
 
@@ -90,6 +91,8 @@ export function formatHook(h: HookName): string {
       return `lm.${h.layer}.${h.kind.slice(3)}`;
     case 'vision.out': return `vision.${h.layer}.out`;
     case 'siglip.out': return `siglip.${h.layer}.out`;
+    case 'vision.attn.probs': return `vision.${h.layer}.attn.probs`;
+    case 'siglip.attn.probs': return `siglip.${h.layer}.attn.probs`;
     default: return h.kind;
   }
 }

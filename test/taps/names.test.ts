@@ -5,7 +5,7 @@ import { expandHooks, formatHook, parseHook, selectLayers, validateHook } from '
 const dims = { lmLayers: 4, visionLayers: 2 };
 
 test('parses and formats every hook pattern', () => {
-  for (const n of ['lm.embed', 'lm.0.resid', 'lm.3.attn.k', 'lm.2.attn.v', 'lm.1.attn.probs', 'lm.0.attn.q_proj', 'logits', 'vision.1.out', 'projector.out', 'image.packed', 'lm.final_norm']) {
+  for (const n of ['lm.embed', 'lm.0.resid', 'lm.3.attn.k', 'lm.2.attn.v', 'lm.1.attn.probs', 'lm.0.attn.q_proj', 'logits', 'vision.1.out', 'vision.0.attn.probs', 'siglip.1.attn.probs', 'projector.out', 'image.packed', 'lm.final_norm']) {
     assert.equal(formatHook(parseHook(n)), n);
   }
 });
