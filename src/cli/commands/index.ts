@@ -4,3 +4,4 @@ import { registerCommand } from '../main.js';
 void registerCommand; // commands are added below as they land
 registerCommand('store', 'inspect (info) and merge feature stores', () => import('./store.js').then((m) => m.default));
 registerCommand('parity', 'recompute a reference fixture set with kvlens and compare every tensor', () => import('./parity.js').then((m) => m.default));
+registerCommand('data', 'check a dataset layout (data check) or write a synthetic one (data synth)', () => import('./data.js').then((m) => m.default));
