@@ -1,0 +1,120 @@
+// Chat templates: find the checkpoint's template the way transformers' processors do, render it with
+// @huggingface/jinja, and build conversations (system prompt on/off, text before the image, several images).
+
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { KvlensInputError } from '../util/errors.js';
+
+/**
+ * Built-in ChatML (Qwen / LLaVA-OneVision style) for checkpoints without a template. Content is a string or a list
+ * of {type: 'image'} / {type: 'text', text} parts rendered in order; an image part becomes "<image>\n".
+ * Qwen's default system turn ("You are a helpful assistant.") is added unless the conversation starts with a
+ * system message or `add_system_prompt` is false.
+ */
+export const BUILTIN_CHATML_TEMPLATE =
+  "{%- for message in messages -%}" +
+  "{%- if loop.first and message['role'] != 'system' and add_system_prompt is not false -%}" +
+  "{{ '<|im_start|>system\\n' + (default_system_prompt if default_system_prompt is defined else 'You are a helpful assistant.') + '<|im_end|>\\n' }}" +
+  '{%- endif -%}' +
+  "{{ '<|im_start|>' + message['role'] + '\\n' }}" +
+  "{%- if message['content'] is string -%}{{ message['content'] }}" +
+  '{%- else -%}{%- for part in message.content -%}' +
+  "{%- if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}" +
+  '{%- endfor -%}{%- endif -%}' +
+  "{{ '<|im_end|>\\n' }}" +
+  '{%- endfor -%}' +
+  "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
+
+export type ContentPart = { type: 'image' } | { type: 'text'; text: string };
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | string;
+  content: string | ContentPart[];
+}
+
+export interface FoundTemplate {
+  readonly source: string;
+  readonly template: string;
+}
+
+async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new KvlensInputError(`cannot read JSON (${(e as Error).message})`, path);
+  }
+}
+
+/** tokenizer_config chat_template may be a string or a list of {name, template}; take "default" or the first. */
+function pickTemplate(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) {
+    const named = v as { name?: string; template?: string }[];
+    return (named.find((t) => t.name === 'default') ?? named[0])?.template;
+  }
+  return undefined;
+}
+
+/**
+ * The processor's template first (chat_template.json, then processor_config.json), then the tokenizer's
+ * (tokenizer_config.json), else the built-in ChatML.
+ */
+export async function findChatTemplate(dir: string): Promise<FoundTemplate> {
+  for (const file of ['chat_template.json', 'processor_config.json', 'tokenizer_config.json']) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    const t = pickTemplate((await readJsonFile(path)).chat_template);
+    if (t) return { source: path, template: t };
+  }
+  const jinja = join(dir, 'chat_template.jinja');
+  if (existsSync(jinja)) return { source: jinja, template: await readFile(jinja, 'utf8') };
+  return { source: 'builtin:chatml', template: BUILTIN_CHATML_TEMPLATE };
+}
+
+export interface RenderOptions {
+  readonly addGenerationPrompt?: boolean;
+  /** extra variables: bos_token, eos_token, add_system_prompt, ... */
+  readonly variables?: Record<string, unknown>;
+}
+
+export function renderChatTemplate(template: string, messages: readonly ChatMessage[], opts: RenderOptions = {}, where = 'chat_template'): string {
+  let compiled: Template;
+  try {
+    compiled = new Template(template);
+  } catch (e) {
+    throw new KvlensInputError(`chat template does not parse (${(e as Error).message})`, where);
+  }
+  try {
+    return compiled.render({
+      messages: messages as unknown as Record<string, unknown>[],
+      add_generation_prompt: opts.addGenerationPrompt ?? true,
+      ...opts.variables,
+    });
+  } catch (e) {
+    throw new KvlensInputError(`chat template failed to render (${(e as Error).message})`, where);
+  }
+}
+
+export interface ConversationSpec {
+  /** number of images placed in the user turn */
+  readonly nImages: number;
+  /** user text after the image(s) */
+  readonly question?: string;
+  /** user text before the image(s), verbatim (include your own separator, e.g. a trailing "\n") */
+  readonly prefix?: string;
+  /** a string adds a system turn; null or false leaves it out (also suppresses a template's default one) */
+  readonly systemPrompt?: string | null | false;
+}
+
+/** One user turn: [prefix text] [image]*n [question text], optionally preceded by a system turn. */
+export function buildConversation(spec: ConversationSpec): ChatMessage[] {
+  const content: ContentPart[] = [];
+  if (spec.prefix) content.push({ type: 'text', text: spec.prefix });
+  for (let i = 0; i < spec.nImages; i++) content.push({ type: 'image' });
+  if (spec.question) content.push({ type: 'text', text: spec.question });
+  const messages: ChatMessage[] = [];
+  if (typeof spec.systemPrompt === 'string') messages.push({ role: 'system', content: [{ type: 'text', text: spec.systemPrompt }] });
+  messages.push({ role: 'user', content });
+  return messages;
+}
