@@ -5,3 +5,4 @@ void registerCommand; // commands are added below as they land
 registerCommand('store', 'inspect (info) and merge feature stores', () => import('./store.js').then((m) => m.default));
 registerCommand('parity', 'recompute a reference fixture set with kvlens and compare every tensor', () => import('./parity.js').then((m) => m.default));
 registerCommand('data', 'check a dataset layout (data check) or write a synthetic one (data synth)', () => import('./data.js').then((m) => m.default));
+registerCommand('report', 'render a run directory into a self-contained HTML report (+ SVG/PNG plots)', () => import('./report.js').then((m) => m.default));

@@ -1,0 +1,95 @@
+// Turns probe rows into what the report shows: per (task, metric) layer curves per (model, tap family) averaged over
+// seeds, their peaks, and the encoder comparison (projector output vs SigLIP vs best LM layer).
+import type { ProbeRow } from '../results/schema.js';
+
+/** lm.14.attn.v -> lm.{L}.attn.v; names without a layer are unchanged. */
+export function tapFamily(tap: string): string {
+  return tap.replace(/^(lm|vision|siglip)\.\d+\./, '$1.{L}.');
+}
+
+/** Metrics where smaller is better (errors, losses); everything else (mIoU, PCK, J&F, accuracy) peaks at its maximum. */
+export function lowerIsBetter(metric: string): boolean {
+  return /(loss|error|err\b|distance|epe)/i.test(metric);
+}
+
+export interface CurvePoint { layer: number; mean: number; std: number; seeds: number; n: number }
+export interface Curve { model: string; tap: string; points: CurvePoint[] }
+export interface CurveGroup { task: string; metric: string; curves: Curve[] }
+
+function meanStd(vs: number[]): { mean: number; std: number } {
+  const mean = vs.reduce((a, b) => a + b, 0) / vs.length;
+  const v = vs.length > 1 ? vs.reduce((a, b) => a + (b - mean) ** 2, 0) / (vs.length - 1) : 0;
+  return { mean, std: Math.sqrt(v) };
+}
+
+/** Keep insertion order (the order the runner wrote) so charts come out in the experiment's own order. */
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
+}
+
+/** Layer-wise curves: rows with a layer, grouped by (task, metric), then (model, tap family); seeds averaged per layer. */
+export function layerCurves(rows: readonly ProbeRow[]): CurveGroup[] {
+  const layered = rows.filter((r) => r.layer !== null);
+  const groups: CurveGroup[] = [];
+  for (const [, gRows] of groupBy(layered, (r) => `${r.task}\u0000${r.metric}`)) {
+    const curves: Curve[] = [];
+    for (const [, cRows] of groupBy(gRows, (r) => `${r.model}\u0000${tapFamily(r.tap)}`)) {
+      const byLayer = groupBy(cRows, (r) => String(r.layer));
+      const points = [...byLayer.values()].map((lr) => {
+        const { mean, std } = meanStd(lr.map((r) => r.value));
+        return { layer: lr[0].layer as number, mean, std, seeds: lr.length, n: lr.reduce((a, r) => a + r.n, 0) / lr.length };
+      }).sort((a, b) => a.layer - b.layer);
+      curves.push({ model: cRows[0].model, tap: tapFamily(cRows[0].tap), points });
+    }
+    groups.push({ task: gRows[0].task, metric: gRows[0].metric, curves });
+  }
+  return groups;
+}
+
+export function curvePeak(c: Curve, metric: string): CurvePoint {
+  const lower = lowerIsBetter(metric);
+  return c.points.reduce((best, p) => (lower ? p.mean < best.mean : p.mean > best.mean) ? p : best, c.points[0]);
+}
+
+export interface EncoderRow {
+  model: string;
+  task: string;
+  metric: string;
+  projector?: number;
+  siglip?: { tap: string; value: number };
+  bestLm?: { tap: string; layer: number; value: number };
+}
+
+/**
+ * Encoder comparison per (model, task, metric): projector.out, the un-finetuned SigLIP baseline (siglip.*; the last
+ * SigLIP row wins when several exist — runners write the post-norm output), and the best LM layer over all lm.* taps.
+ */
+export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
+  const out: EncoderRow[] = [];
+  for (const [, gRows] of groupBy(rows, (r) => `${r.model}\u0000${r.task}\u0000${r.metric}`)) {
+    const { model, task, metric } = gRows[0];
+    const avg = (sel: ProbeRow[]) => (sel.length ? meanStd(sel.map((r) => r.value)).mean : undefined);
+    const e: EncoderRow = { model, task, metric, projector: avg(gRows.filter((r) => r.tap === 'projector.out')) };
+    const sig = [...groupBy(gRows.filter((r) => r.tap.startsWith('siglip.')), (r) => r.tap).entries()];
+    if (sig.length) {
+      const [tap, sRows] = sig[sig.length - 1];
+      e.siglip = { tap, value: avg(sRows) as number };
+    }
+    const lmCurves = layerCurves(gRows.filter((r) => r.tap.startsWith('lm.'))).flatMap((g) => g.curves);
+    for (const c of lmCurves) {
+      const p = curvePeak(c, metric);
+      const better = !e.bestLm || (lowerIsBetter(metric) ? p.mean < e.bestLm.value : p.mean > e.bestLm.value);
+      if (better) e.bestLm = { tap: c.tap, layer: p.layer, value: p.mean };
+    }
+    // Only tasks with an encoder-side reference belong in the comparison.
+    if (e.projector !== undefined || e.siglip !== undefined) out.push(e);
+  }
+  return out;
+}
