@@ -5,7 +5,7 @@ export { FeatureStore, type Grid, type ReadOptions, type StoredImage } from './r
 export { mergeStores, mergeManifests, missingParts, type MergeResult } from './merge.js';
 export { resolveShard, parseShardSpec, selectShard, shardRange } from './selection.js';
 export { modelIdentity, modelConfigSha256, kvlensVersion } from './provenance.js';
-export { isStorableTap, tapLayout, gatherGrid, type ImageRecord, type ViewTokens, type TapTensor } from './gather.js';
+export { isStorableTap, tapLayout, tapViews, gatherGrid, SIGLIP_VIEW, type ImageRecord, type ViewTokens, type TapTensor } from './gather.js';
 export {
   DEFAULT_VIEWS, DEFAULT_MAX_SHARD_BYTES, readManifest, tensorName, shardFileName,
   type Manifest, type StoreIdentity, type StoreDType, type ShardSelection, type TapDims, type ImageEntry,

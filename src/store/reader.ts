@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseHook } from '../taps/names.js';
+import { tapViews } from './gather.js';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../tensor/safetensors.js';
 import { halfToFloat } from '../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -23,7 +24,7 @@ export interface Grid {
 }
 
 export interface ReadOptions {
-  /** Default "base". */
+  /** Default: the tap's first view ("base"; "siglip" for the SigLIP baseline's taps). */
   readonly view?: string;
   /** Only this head's slice of D: [rows, cols, headDim]. */
   readonly head?: number;
@@ -172,7 +173,8 @@ export class FeatureStore {
           for (const img of m.images) {
             if (img.shard !== si) continue;
             for (const tap of m.taps) {
-              for (const [view, g] of Object.entries(img.views)) {
+              for (const view of tapViews(tap, Object.keys(img.views))) {
+                const g = img.views[view];
                 const name = tensorName(img.id, tap, view);
                 const e = h.tensors.get(name);
                 const dim = m.tapDims[tap]?.dim;
@@ -210,8 +212,10 @@ export class FeatureStore {
   }
 
   private readLocated(l: Located, tap: string, opts: ReadOptions): Grid {
-    const view = opts.view ?? 'base';
     const dims = this.tapDims(tap);
+    const held = tapViews(tap, this.identity.views);
+    const view = opts.view ?? held[0];
+    if (!held.includes(view)) throw new KvlensUsageError(`tap "${tap}" is stored for views [${held.join(', ')}], not "${view}"`);
     const g = l.image.views[view];
     if (!g) throw new KvlensUsageError(`image "${l.image.id}" has no view "${view}"; it has [${Object.keys(l.image.views).join(', ')}]`);
     if (opts.head !== undefined && (!Number.isInteger(opts.head) || opts.head < 0 || opts.head >= dims.heads)) {

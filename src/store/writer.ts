@@ -19,7 +19,7 @@ import {
   canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName, tensorName,
   type ImageEntry, type Manifest, type ShardSelection, type StoreIdentity, type TapDims,
 } from './format.js';
-import { checkStorableTap, checkViewTokens, gatherGrid, tapLayout, type ImageRecord, type TapLayout, type TapTensor } from './gather.js';
+import { checkStorableTap, checkViewTokens, gatherGrid, tapLayout, tapViews, type ImageRecord, type TapLayout, type TapTensor } from './gather.js';
 import { kvlensVersion } from './provenance.js';
 import { ShardBuilder } from './shard-file.js';
 
@@ -74,7 +74,12 @@ export class StoreWriter {
    * manifest update) are removed; they are redone.
    */
   static open(root: string, opts: WriterOptions): StoreWriter {
-    for (const t of opts.identity.taps) checkStorableTap(t);
+    for (const t of opts.identity.taps) {
+      checkStorableTap(t);
+      if (tapViews(t, opts.identity.views).length === 0) {
+        throw new KvlensUsageError(`tap "${t}" holds none of the store's views [${opts.identity.views.join(', ')}] (siglip.* taps need the "siglip" view, vision.* and projector.out the "base" view)`);
+      }
+    }
     if (new Set(opts.identity.taps).size !== opts.identity.taps.length) throw new KvlensUsageError('store taps must be unique');
     const fresh = freshManifest(opts);
     mkdirSync(join(root, SHARDS_DIR), { recursive: true });
@@ -114,7 +119,7 @@ export class StoreWriter {
     const { layouts, views } = this.validate(imageId, record, tensors);
     const elem = this.manifest.dtype === 'float16' ? 2 : 4;
     let imageBytes = 0;
-    for (const tap of this.manifest.taps) for (const v of views) imageBytes += record.views[v].rows * record.views[v].cols * layouts.get(tap)!.dim * elem;
+    for (const tap of this.manifest.taps) for (const v of tapViews(tap, views)) imageBytes += record.views[v].rows * record.views[v].cols * layouts.get(tap)!.dim * elem;
 
     const maxBytes = this.manifest.sharding.maxShardBytes;
     if (this.open && this.open.images.length > 0 && this.open.builder.dataBytes + imageBytes > maxBytes) this.finaliseOpenShard();
@@ -123,7 +128,7 @@ export class StoreWriter {
       for (const tap of this.manifest.taps) {
         const t = tensors.get(tap)!;
         const layout = layouts.get(tap)!;
-        for (const v of views) {
+        for (const v of tapViews(tap, views)) {
           const tokens = record.views[v];
           const grid = gatherGrid(t, layout, tokens); // [rows, cols, D]
           const stored = this.manifest.dtype === 'float16' ? f32ToF16(grid) : grid;
@@ -182,7 +187,9 @@ export class StoreWriter {
       if (known && (known.heads !== l.heads || known.headDim !== l.headDim)) {
         throw new KvlensUsageError(`image "${imageId}": tap "${tap}" has ${l.heads} x ${l.headDim}, the store holds ${known.heads} x ${known.headDim}`);
       }
-      for (const v of views) checkViewTokens(v, record.views[v], l.seqLen, tap);
+      const held = tapViews(tap, views);
+      if (held.length === 0) throw new KvlensUsageError(`image "${imageId}": the record has none of tap "${tap}"'s views [${tapViews(tap, this.manifest.views).join(', ')}]`);
+      for (const v of held) checkViewTokens(v, record.views[v], l, tap);
       layouts.set(tap, l);
     }
     return { layouts, views };
