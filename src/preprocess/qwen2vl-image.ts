@@ -1,0 +1,168 @@
+// Qwen2VLImageProcessor (transformers 4.46.1; also Qwen2.5-VL's) for still images:
+// smart_resize to multiples of patch*merge (Python round = half to EVEN), PIL resize, rescale + normalise, the
+// frame repeated temporal_patch_size times, then flattened patches [nPatches, 3 * T * p * p] ordered in
+// merge x merge windows, plus image_grid_thw (t, h, w in patches).
+
+import { z } from 'zod';
+import { KvlensInputError } from '../util/errors.js';
+import { tensor, type Tensor } from '../tensor/tensor.js';
+import type { RgbImage } from './image.js';
+import { normalizationTable, writeChw } from './normalize.js';
+import { filterFromPilCode, resizeRgb, type ResampleFilter } from './pil-resize.js';
+
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+const schema = z.object({
+  image_processor_type: z.string().optional(),
+  min_pixels: z.number().int().positive().nullish(),
+  max_pixels: z.number().int().positive().nullish(),
+  size: z.object({ min_pixels: z.number().int().positive().optional(), max_pixels: z.number().int().positive().optional() }).passthrough().nullish(),
+  patch_size: z.number().int().positive().nullish(),
+  temporal_patch_size: z.number().int().positive().nullish(),
+  merge_size: z.number().int().positive().nullish(),
+  resample: z.number().int().nullish(),
+  do_resize: z.boolean().nullish(),
+  do_rescale: z.boolean().nullish(),
+  rescale_factor: z.number().positive().nullish(),
+  do_normalize: z.boolean().nullish(),
+  image_mean: triple.nullish(),
+  image_std: triple.nullish(),
+}).passthrough();
+
+export interface Qwen2VLImageConfig {
+  readonly minPixels: number;
+  readonly maxPixels: number;
+  readonly patchSize: number;
+  readonly temporalPatchSize: number;
+  readonly mergeSize: number;
+  readonly doResize: boolean;
+  readonly resample: ResampleFilter;
+  readonly doRescale: boolean;
+  readonly rescaleFactor: number;
+  readonly doNormalize: boolean;
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+}
+
+export function parseQwen2VLImageConfig(raw: unknown, where = 'preprocessor_config.json'): Qwen2VLImageConfig {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new KvlensInputError(`field "${issue.path.join('.')}": ${issue.message}`, where);
+  }
+  const c = r.data;
+  let resample: ResampleFilter;
+  try {
+    resample = filterFromPilCode(c.resample ?? 3);
+  } catch (e) {
+    throw new KvlensInputError(`field "resample": ${(e as Error).message}`, where);
+  }
+  return {
+    minPixels: c.min_pixels ?? c.size?.min_pixels ?? 56 * 56,
+    maxPixels: c.max_pixels ?? c.size?.max_pixels ?? 28 * 28 * 1280,
+    patchSize: c.patch_size ?? 14,
+    temporalPatchSize: c.temporal_patch_size ?? 2,
+    mergeSize: c.merge_size ?? 2,
+    doResize: c.do_resize ?? true,
+    resample,
+    doRescale: c.do_rescale ?? true,
+    rescaleFactor: c.rescale_factor ?? 1 / 255,
+    doNormalize: c.do_normalize ?? true,
+    mean: c.image_mean ?? [0.48145466, 0.4578275, 0.40821073],
+    std: c.image_std ?? [0.26862954, 0.26130258, 0.27577711],
+  };
+}
+
+/** Python 3 round(): nearest integer, ties to even. */
+export function pyRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** transformers' smart_resize: (height, width) divisible by `factor`, pixel count within [minPixels, maxPixels]. */
+export function smartResize(height: number, width: number, factor: number, minPixels: number, maxPixels: number): { height: number; width: number } {
+  if (height < factor || width < factor) {
+    throw new KvlensInputError(`image ${height}x${width} is smaller than the ${factor}-px minimum side of this processor`);
+  }
+  if (Math.max(height, width) / Math.min(height, width) > 200) {
+    throw new KvlensInputError(`image ${height}x${width} has an aspect ratio above 200`);
+  }
+  let h = pyRound(height / factor) * factor;
+  let w = pyRound(width / factor) * factor;
+  if (h * w > maxPixels) {
+    const beta = Math.sqrt((height * width) / maxPixels);
+    h = Math.floor(height / beta / factor) * factor;
+    w = Math.floor(width / beta / factor) * factor;
+  } else if (h * w < minPixels) {
+    const beta = Math.sqrt(minPixels / (height * width));
+    h = Math.ceil((height * beta) / factor) * factor;
+    w = Math.ceil((width * beta) / factor) * factor;
+  }
+  return { height: h, width: w };
+}
+
+export interface Qwen2VLProcessed {
+  /** [sum of t*h*w over images, 3 * temporal * patch * patch] float32, images concatenated */
+  readonly pixelValues: Tensor<'float32'>;
+  /** [nImages, 3] int64 (t, h, w) in patches */
+  readonly imageGridThw: Tensor<'int64'>;
+}
+
+export function processQwen2VLImages(images: readonly RgbImage[], cfg: Qwen2VLImageConfig): Qwen2VLProcessed {
+  if (images.length === 0) throw new KvlensInputError('no images to process');
+  const p = cfg.patchSize;
+  const T = cfg.temporalPatchSize;
+  const m = cfg.mergeSize;
+  const rowLen = 3 * T * p * p;
+  const tables = normalizationTable({ doRescale: cfg.doRescale, rescaleFactor: cfg.rescaleFactor, doNormalize: cfg.doNormalize, mean: cfg.mean, std: cfg.std });
+  const chunks: Float32Array[] = [];
+  const thw: bigint[] = [];
+  for (const img of images) {
+    const size = cfg.doResize ? smartResize(img.height, img.width, p * m, cfg.minPixels, cfg.maxPixels) : { height: img.height, width: img.width };
+    const resized = cfg.doResize ? resizeRgb(img, size.width, size.height, cfg.resample) : img;
+    const H = resized.height;
+    const W = resized.width;
+    const chw = new Float32Array(3 * H * W); // [3, H, W]
+    writeChw(resized, tables, chw, 0);
+    const gh = H / p;
+    const gw = W / p;
+    if (!Number.isInteger(gh / m) || !Number.isInteger(gw / m)) {
+      throw new KvlensInputError(`image ${H}x${W} is not divisible into ${p * m}-px merge windows (do_resize false?)`);
+    }
+    const out = new Float32Array(gh * gw * rowLen);
+    // rows ordered (block row, block col, in-block row, in-block col); columns (channel, frame, py, px)
+    let row = 0;
+    for (let bh = 0; bh < gh / m; bh++) {
+      for (let bw = 0; bw < gw / m; bw++) {
+        for (let mh = 0; mh < m; mh++) {
+          for (let mw = 0; mw < m; mw++, row++) {
+            const y0 = (bh * m + mh) * p;
+            const x0 = (bw * m + mw) * p;
+            let col = row * rowLen;
+            for (let c = 0; c < 3; c++) {
+              for (let t = 0; t < T; t++) { // still image: every frame is the same picture
+                for (let py = 0; py < p; py++) {
+                  const src = c * H * W + (y0 + py) * W + x0;
+                  out.set(chw.subarray(src, src + p), col);
+                  col += p;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    chunks.push(out);
+    thw.push(1n, BigInt(gh), BigInt(gw));
+  }
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const data = new Float32Array(total);
+  let off = 0;
+  for (const c of chunks) { data.set(c, off); off += c.length; }
+  return {
+    pixelValues: tensor('float32', [total / rowLen, rowLen], data),
+    imageGridThw: tensor('int64', [images.length, 3], BigInt64Array.from(thw)),
+  };
+}
