@@ -3,7 +3,7 @@
 // so yes/no questions have known answers.
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { rleEncode } from '../coco-mask.js';
+import { decodeSegmentation, rleEncode } from '../coco-mask.js';
 import { writeFileAtomic } from '../io.js';
 import type { LabelGrid } from '../types.js';
 import { Canvas, colourFor, flatPolygon, randomShape, SHAPE_KINDS, shapeMask, shapePolygon, type Shape, type ShapeKind } from './draw.js';
@@ -113,7 +113,10 @@ export async function synthRefCocoParquet(root: string, o: SynthOptions = {}) {
   for (let i = 0; i < (o.n ?? 4); i++) {
     const s = await makeScene(rng, 1000 + i, 2);
     for (const ob of s.objects) {
-      rows.push({ qid: `refcoco_val_${rows.length}`, jpeg: s.jpeg, poly: ob.polygon, bbox: bbox(ob.polygon), kind: ob.shape.kind, file: `COCO_train2014_${id12(s.imageId)}.jpg`, mask: ob.mask });
+      // The column is float32, so the known mask is the rasterisation of the float32-rounded polygon.
+      const poly32 = ob.polygon.map(Math.fround);
+      const mask = decodeSegmentation([poly32], s.height, s.width, 'synthetic parquet polygon');
+      rows.push({ qid: `refcoco_val_${rows.length}`, jpeg: s.jpeg, poly: ob.polygon, bbox: bbox(ob.polygon), kind: ob.shape.kind, file: `COCO_train2014_${id12(s.imageId)}.jpg`, mask });
     }
   }
   const buf = parquetWriteBuffer({
