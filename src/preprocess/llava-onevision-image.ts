@@ -135,7 +135,13 @@ export function anyresTiles(img: RgbImage, layout: AnyresLayout, cfg: AnyresImag
   for (const tile of layout.tiles) {
     let piece = cropImage(canvas, tile.x0, tile.y0, tile.x1, tile.y1);
     // _preprocess resizes every tile to the tile size; PIL returns a copy when the size already matches.
-    if (piece.width !== t || piece.height !== t) piece = resizeRgb(piece, t, t, cfg.resample);
+    if (piece.width !== t || piece.height !== t) {
+      if (cfg.processorType.startsWith('LlavaNext')) {
+        // LLaVA-NeXT resizes a short tile by its shortest edge and centre-crops it; not reproduced here.
+        throw new KvlensInputError(`LLaVA-NeXT odd-padding tile (${piece.height}x${piece.width}) is not supported yet`);
+      }
+      piece = resizeRgb(piece, t, t, cfg.resample);
+    }
     tiles.push(piece);
   }
   return tiles;
