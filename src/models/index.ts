@@ -1,18 +1,34 @@
-// Open a model directory by its config.json model_type. The error for anything else names the file, the
-// field and what kvlens supports.
+// Open a model directory by its config.json model_type and get the shared model interface (src/models/types.ts).
+// The error for anything else names the file, the field and what kvlens supports. A family is added with one
+// line in LOADERS.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../runtime/index.js';
 import { KvlensInputError } from '../util/errors.js';
 import { LlavaOnevision } from './llava_onevision/model.js';
-import { SiglipVisionModel } from './siglip/model.js';
+import { loadQwen2 } from './qwen2/index.js';
+import { TextOnlyModel } from './text-only.js';
+import type { KvlensModel } from './types.js';
 
-export const SUPPORTED_MODEL_TYPES = ['llava_onevision', 'siglip_vision_model', 'siglip'] as const;
+export type { KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions, GenerateOptions, GenerateResult } from './types.js';
 
-export type LoadedModel =
-  | { readonly kind: 'llava_onevision'; readonly model: LlavaOnevision }
-  | { readonly kind: 'siglip_vision_model'; readonly model: SiglipVisionModel };
+export interface LoadModelOptions {
+  readonly device?: Device;
+  readonly threads?: number;
+}
+
+type Loader = (dir: string, opts: LoadModelOptions) => Promise<KvlensModel>;
+
+const LOADERS: Record<string, Loader> = {
+  llava_onevision: (dir, opts) => LlavaOnevision.load(dir, opts),
+  qwen2: async (dir, opts) => new TextOnlyModel('qwen2', await loadQwen2(dir, opts)),
+};
+
+/** model_type values loadModel accepts. */
+export function supportedModelTypes(): string[] {
+  return Object.keys(LOADERS);
+}
 
 export function readModelType(dir: string): string {
   const path = join(dir, 'config.json');
@@ -26,13 +42,12 @@ export function readModelType(dir: string): string {
   return raw.model_type;
 }
 
-export async function loadModel(dir: string, opts: { device?: Device } = {}): Promise<LoadedModel> {
+export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<KvlensModel> {
   const type = readModelType(dir);
-  switch (type) {
-    case 'llava_onevision': return { kind: 'llava_onevision', model: await LlavaOnevision.load(dir, opts) };
-    case 'siglip_vision_model':
-    case 'siglip': return { kind: 'siglip_vision_model', model: await SiglipVisionModel.load(dir, opts) };
-    default:
-      throw new KvlensInputError(`field "model_type" is "${type}"; supported values: ${SUPPORTED_MODEL_TYPES.join(', ')}`, join(dir, 'config.json'));
+  const load = LOADERS[type];
+  if (!load) {
+    const hint = /^siglip/.test(type) ? ' (a vision-only SigLIP tower: open it with SiglipVisionModel)' : '';
+    throw new KvlensInputError(`field "model_type" is "${type}"${hint}; supported values: ${supportedModelTypes().join(', ')}`, join(dir, 'config.json'));
   }
+  return load(dir, opts);
 }

@@ -10,6 +10,7 @@ import { mapRunToModel, modelCandidates } from './mapping.js';
 import { ModelCache, type FamilyContext, type RowSink } from './families/common.js';
 import { siglipParity, SIGLIP_MODEL_TYPES } from './families/siglip.js';
 import { llavaParity, LLAVA_MODEL_TYPES } from './families/llava.js';
+import { qwen2Parity, QWEN2_MODEL_TYPES } from './families/qwen2.js';
 import { summarize, type ParitySummary } from './report.js';
 
 type Executor = (ctx: FamilyContext) => Promise<RowSink>;
@@ -17,6 +18,7 @@ type Executor = (ctx: FamilyContext) => Promise<RowSink>;
 const FAMILIES: Array<{ types: readonly string[]; run: Executor }> = [
   { types: SIGLIP_MODEL_TYPES, run: siglipParity },
   { types: LLAVA_MODEL_TYPES, run: llavaParity },
+  { types: QWEN2_MODEL_TYPES, run: qwen2Parity },
 ];
 
 export function supportedModelTypes(): string[] {

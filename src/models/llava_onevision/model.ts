@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import { f32, tensor, toF32, type Tensor } from '../../tensor/tensor.js';
-import { KvlensInputError } from '../../util/errors.js';
-import type { HookDims } from '../../taps/names.js';
-import { EmbeddingTable } from '../lm/embedding.js';
-import { embedWeightName, type DecoderConfig, type DecoderWeightNames } from '../lm/config.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { expandHooks } from '../../taps/names.js';
+import { DecoderLM, type KvCache, type Rows } from '../lm/index.js';
+import type { DecoderConfig, DecoderWeightNames } from '../lm/config.js';
+import { greedyGenerate } from '../generate.js';
+import type { GenerateOptions, GenerateResult, KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions } from '../types.js';
 import { parseQwen2Config } from '../qwen2/config.js';
 import { parseLlavaOnevisionConfig, type LlavaOnevisionConfig } from './config.js';
 import { imageSizesFrom, packAllImages, tilesForImage } from './features.js';
@@ -45,18 +47,27 @@ export interface ImageFeatures {
   readonly taps: Map<string, Tensor>;
 }
 
-export class LlavaOnevision {
+/** Taps produced by the image path (everything else goes to the language model). */
+const IMAGE_PACKED_TAP = 'image.packed';
+function isImageTap(name: string): boolean {
+  return name.startsWith('vision.') || name === PROJECTOR_TAP || name === IMAGE_PACKED_TAP;
+}
+
+export class LlavaOnevision implements KvlensModel {
+  readonly family = 'llava_onevision';
+  private visionCalls = 0;
+
   private constructor(
     readonly dir: string,
     readonly config: LlavaOnevisionConfig,
     readonly text: DecoderConfig,
     readonly weights: WeightSet,
     private readonly vision: LlavaVisionPath,
-    private readonly embeddings: EmbeddingTable,
+    readonly lm: DecoderLM,
     private readonly newline: Float32Array,
   ) {}
 
-  static async load(dir: string, opts: { device?: Device; tileBatch?: number } = {}): Promise<LlavaOnevision> {
+  static async load(dir: string, opts: { device?: Device; tileBatch?: number; threads?: number } = {}): Promise<LlavaOnevision> {
     const cfgPath = join(dir, 'config.json');
     let raw: unknown;
     try {
@@ -71,17 +82,33 @@ export class LlavaOnevision {
     const newline = toF32(ws.read(layout.newline));
     if (newline.length !== text.hiddenSize) throw new KvlensInputError(`"${layout.newline}" has ${newline.length} values, text hidden_size is ${text.hiddenSize}`, dir);
     const vision = await LlavaVisionPath.create(config, ws, layout.vision, text.hiddenSize, opts);
-    const embeddings = new EmbeddingTable(ws.entry(embedWeightName(text)));
-    return new LlavaOnevision(dir, config, text, ws, vision, embeddings, Float32Array.from(newline));
+    let lm: DecoderLM;
+    try {
+      lm = await DecoderLM.fromWeights(ws, { config: text, device: opts.device, threads: opts.threads });
+    } catch (e) {
+      await vision.dispose();
+      throw e;
+    }
+    return new LlavaOnevision(dir, config, text, ws, vision, lm, Float32Array.from(newline));
   }
 
-  /** Layer counts for hook validation (src/taps/names.ts). */
-  get dims(): HookDims {
-    return { lmLayers: this.text.numLayers, visionLayers: this.config.vision.num_hidden_layers };
+  /** Layer counts for hook validation (src/taps/names.ts) and the language model's attention shape. */
+  get dims(): ModelDims {
+    const t = this.text;
+    return { lmLayers: t.numLayers, visionLayers: this.config.vision.num_hidden_layers, kvHeads: t.numKvHeads, headDim: t.headDim, dModel: t.hiddenSize };
+  }
+
+  get eosTokenIds(): readonly number[] {
+    return this.text.eosTokenIds;
   }
 
   get visionHooks(): readonly string[] {
     return this.vision.hookNames;
+  }
+
+  /** How many times the vision tower has run (a continuation on a cached image must not add to it). */
+  get visionRuns(): number {
+    return this.visionCalls;
   }
 
   /**
@@ -92,6 +119,7 @@ export class LlavaOnevision {
     const sizes = imageSizesFrom(('data' in (imageSizes as Tensor) ? (imageSizes as Tensor).data : imageSizes) as BigInt64Array);
     const tilesPerImage = sizes.map((s) => tilesForImage(s, this.config));
     const real = realTiles(pixelValues, tilesPerImage);
+    this.visionCalls++;
     const taps = await this.vision.run(real, hooks);
     const proj = taps.get(PROJECTOR_TAP)!; // [tile, token, dModel]
     if (proj.shape[1] !== (this.config.vision.image_size / this.config.vision.patch_size) ** 2) {
@@ -107,7 +135,7 @@ export class LlavaOnevision {
    * id is the image token (HF masked_scatter). The counts must agree exactly.
    */
   embedWithImages(inputIds: readonly (readonly number[])[], packed?: Tensor<'float32'>): Tensor<'float32'> {
-    const emb = this.embeddings.lookup(inputIds);
+    const emb = this.lm.embed(inputIds);
     const d = this.text.hiddenSize;
     const imageId = this.config.imageTokenIndex;
     const positions: number[] = [];
@@ -122,9 +150,64 @@ export class LlavaOnevision {
     return emb;
   }
 
+  /**
+   * Image path (when pixelValues are given) + language model in one call. Every tap name is validated before
+   * anything runs; vision taps cover the real tiles of all images, LM taps the positions of this call.
+   */
+  async forward(req: ModelForwardRequest): Promise<ModelForwardResult> {
+    const names = expandHooks(req.taps ?? [], this.dims);
+    const imageTaps = names.filter(isImageTap);
+    const lmTaps = names.filter((n) => !isImageTap(n));
+    for (const n of imageTaps) {
+      if (n !== IMAGE_PACKED_TAP && !this.vision.hookNames.includes(n)) {
+        throw new KvlensUsageError(`tap "${n}" is not produced by the LLaVA-OneVision image path (available: ${[...this.vision.hookNames, IMAGE_PACKED_TAP].join(', ')})`);
+      }
+    }
+    if (imageTaps.length && !req.pixelValues) throw new KvlensUsageError(`taps ${imageTaps.join(', ')} need pixelValues (this call has no image)`);
+    if ((req.pixelValues === undefined) !== (req.imageSizes === undefined)) throw new KvlensUsageError('give pixelValues and imageSizes together');
+    const ids = idRows(req.inputIds);
+    const taps = new Map<string, Tensor>();
+    let packed: Tensor<'float32'> | undefined;
+    let imageTokens: number[] | undefined;
+    if (req.pixelValues) {
+      const feats = await this.imageFeatures(req.pixelValues, req.imageSizes!, imageTaps.filter((n) => n !== IMAGE_PACKED_TAP));
+      packed = feats.packed;
+      imageTokens = feats.lengths;
+      for (const [k, v] of feats.taps) taps.set(k, v);
+      taps.set(IMAGE_PACKED_TAP, feats.packed);
+    }
+    const embeds = this.embedWithImages(ids, packed); // [batch, pos, dModel]
+    const out = await this.lm.forward({
+      inputsEmbeds: embeds, past: req.past, taps: lmTaps, block: req.block, denseMask: req.denseMask, layerMasks: req.layerMasks,
+      attentionMask2d: req.attentionMask2d, positionIds: req.positionIds, logitsAt: req.logitsAt, returnCache: true,
+    });
+    for (const [k, v] of out.taps) taps.set(k, v);
+    const ordered = new Map<string, Tensor>(names.map((n) => [n, taps.get(n)!]));
+    return { taps: ordered, logits: out.logits, logitsAt: out.logitsAt, cache: out.cache!, ...(imageTokens ? { imageTokens } : {}) };
+  }
+
+  /** Text continuation on a cached prefix: the image (already in the cache) is not recomputed. */
+  continue(cache: KvCache, inputIds: Rows | Tensor, opts: StepOptions = {}): Promise<ModelForwardResult> {
+    return this.forward({ ...opts, inputIds, past: cache });
+  }
+
+  generate(req: ModelForwardRequest, opts: GenerateOptions): Promise<GenerateResult> {
+    return greedyGenerate(this, req, opts);
+  }
+
   async dispose(): Promise<void> {
     await this.vision.dispose();
+    await this.lm.dispose();
   }
+}
+
+/** Token ids as rows: [batch][pos] arrays or an integer tensor [batch, pos]. */
+function idRows(x: Rows | Tensor): number[][] {
+  if (!('shape' in x)) return x.map((r) => [...r]);
+  if (x.shape.length !== 2) throw new KvlensUsageError(`inputIds must be 2-D [batch, pos], got [${x.shape.join(', ')}]`);
+  const [B, S] = x.shape;
+  const d = x.data as ArrayLike<number | bigint>;
+  return Array.from({ length: B }, (_, b) => Array.from({ length: S }, (_, s) => Number(d[b * S + s])));
 }
 
 /** Keep each image's first tilesPerImage[i] tiles of a padded [nImages, maxTiles, C, S, S] batch. */

@@ -17,7 +17,7 @@ const close = (got: Tensor, ref: Tensor, what: string) => {
 test('LLaVA-OneVision image path and embeddings match transformers (llava_single, llava_multi)', async () => {
   const model = await LlavaOnevision.load(join(HF_REF, 'models/llava_onevision_tiny'));
   try {
-    assert.deepEqual(model.dims, { lmLayers: 4, visionLayers: 2 });
+    assert.deepEqual(model.dims, { lmLayers: 4, visionLayers: 2, kvHeads: 2, headDim: 16, dModel: 64 });
     const single = readAllTensors(join(HF_REF, 'runs/llava_single.safetensors'));
     const f = await model.imageFeatures(single.get('pixel_values')!, single.get('image_sizes')!, ['vision.embed', 'vision.0.out', 'vision.1.out', 'vision.post_norm', 'projector.out']);
     close(f.taps.get('vision.embed')!, single.get('vision.hidden_states.0')!, 'vision.embed');
@@ -48,8 +48,12 @@ test('LLaVA-OneVision image path and embeddings match transformers (llava_single
 test('loadModel dispatches on model_type and names config.json, the field and the supported values otherwise', async () => {
   const { loadModel } = await import('../../../src/models/index.js');
   const m = await loadModel(join(HF_REF, 'models/llava_onevision_tiny'));
-  assert.equal(m.kind, 'llava_onevision');
-  await m.model.dispose();
+  assert.equal(m.family, 'llava_onevision');
+  await m.dispose();
+  const q = await loadModel(join(HF_REF, 'models/qwen2_tiny'));
+  assert.equal(q.family, 'qwen2');
+  assert.deepEqual(q.dims, { lmLayers: 4, visionLayers: 0, kvHeads: 2, headDim: 16, dModel: 64 });
+  await q.dispose();
   await assert.rejects(loadModel(join(HF_REF, 'models/qwen2vl_tiny')), (e: unknown) =>
     e instanceof KvlensInputError && /config\.json/.test(e.message) && /model_type/.test(e.message) && /"qwen2_vl"/.test(e.message) && /llava_onevision/.test(e.message));
 });
