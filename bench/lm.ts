@@ -24,7 +24,7 @@ export const QWEN2_05B: LmBenchShape = {
 export interface BenchRow { readonly metric: string; readonly value: string; readonly target?: string; readonly ok?: boolean }
 
 /** Write the checkpoint tensor by tensor in 16 MiB chunks so the benchmark's peak RSS is the engine's, not ours. */
-function writeRandomCheckpoint(dir: string, s: LmBenchShape): number {
+export function writeRandomCheckpoint(dir: string, s: LmBenchShape): number {
   const D = s.hidden, dh = D / s.heads, KV = s.kvHeads * dh;
   const specs: { name: string; shape: number[]; std: number; ones?: boolean }[] = [
     { name: 'model.embed_tokens.weight', shape: [s.vocab, D], std: 0.02 },

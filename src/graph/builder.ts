@@ -103,6 +103,7 @@ export class GraphBuilder {
   private readonly externals: ExternalRef[] = [];
   private readonly used = new Set<string>();
   private readonly weightValues = new Map<string, Value>();
+  private readonly weightShapes = new Map<string, readonly number[]>();
   private counter = 0;
 
   constructor(readonly name: string, readonly opset = 23) {}
@@ -141,6 +142,7 @@ export class GraphBuilder {
   constant(t: Tensor, hint = 'const'): Value {
     const name = this.fresh(hint);
     this.constants.set(name, t);
+    this.weightShapes.set(name, t.shape);
     return { name };
   }
 
@@ -166,6 +168,7 @@ export class GraphBuilder {
     this.externals.push({ name, file: entry.file, offset: entry.fileOffset, length: entry.byteLength, dtype: entry.dtype, shape: entry.shape });
     const v = cast ? this.cast({ name }, 'float32') : { name };
     this.weightValues.set(key, v);
+    this.weightShapes.set(v.name, entry.shape);
     return v;
   }
 
@@ -195,10 +198,23 @@ export class GraphBuilder {
   cast(a: Value, to: DType): Value { return this.op('Cast', [a], { to: A.i(onnxDataType(to)) }); }
   softmax(a: Value, axis = -1): Value { return this.op('Softmax', [a], { axis: A.i(axis) }); }
 
-  /** y = x @ W^T (+ b) for an HF Linear weight W [out, in]; works for any leading dims. */
+  /**
+   * y = x @ W^T (+ b) for an HF Linear weight W [out, in]; any leading dims. Uses Gemm(transB=1) on the
+   * flattened rows: a MatMul against Transpose(W) would make ORT hold (or, for large W, recompute on every run)
+   * a transposed copy of the weight, while Gemm prepacks W as stored.
+   */
   linear(x: Value, w: Value, b?: Value): Value {
-    const y = this.matmul(x, this.transpose(w, [1, 0]));
-    return b ? this.add(y, b) : y;
+    const lead = this.slice(this.op('Shape', [x]), [0], [-1], [0]); // leading dims of x
+    const rows = this.reshape(x, [-1, this.inDim(w)]);
+    const y = this.gemm(rows, w, b, { transB: true }); // [rows, out]
+    return this.op('Reshape', [y, this.concat([lead, this.ints([-1])], 0)]);
+  }
+
+  /** The `in` size of a Linear weight created by weight() (through its optional Cast). */
+  private inDim(w: Value): number {
+    const shape = this.weightShapes.get(w.name);
+    if (!shape || shape.length !== 2) throw new Error(`graph ${this.name}: linear() needs a 2-D weight from weight() or constant(), got ${w.name}`);
+    return shape[1];
   }
 
   /** Gemm for 2-D inputs: alpha * A @ op(B) + beta * C. */

@@ -19,6 +19,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** ORT graph optimisation level (default 'all'; constant-folds the BF16->F32 weight casts at load). */
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Keep ORT's CPU memory arena (default false). Every arena grows to its session's peak activations and never
+   * shrinks; with one session per decoder layer that multiplies activation memory by the layer count.
+   */
+  readonly memoryArena?: boolean;
 }
 
 /** Deepest common directory of absolute paths. */
@@ -64,6 +69,7 @@ export class OrtSession {
     const so: ort.InferenceSession.SessionOptions & { extra?: Record<string, unknown> } = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: opts.optimization ?? 'all',
+      enableCpuMemArena: opts.memoryArena ?? false,
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       extra: { session: { model_external_initializers_file_folder_path: folder } },
     };
