@@ -1,0 +1,71 @@
+// The one validated value an extraction run is driven by (CLI flags and `kvlens run` experiments both build it).
+
+import { z } from 'zod';
+import { DEVICES } from '../runtime/device.js';
+import { KvlensUsageError } from '../util/errors.js';
+
+/** Shorthands for the common LM taps; each expands over `layers`. */
+export const TAP_SHORTHANDS: Readonly<Record<string, string>> = {
+  values: 'attn.v',
+  keys: 'attn.k',
+  residual: 'resid',
+};
+
+/**
+ * Default prompt: the model's chat template (with its default system turn), one user turn holding the image and no
+ * question text. Image positions only see what precedes them (causal attention), so the question would not change
+ * any stored image-token tap; it is kept out so the prompt is the shortest one that places the image in a user turn.
+ */
+export const DEFAULT_QUESTION = '';
+
+export const ExtractConfigSchema = z.object({
+  /** Hugging Face model directory (LLaVA-OneVision). */
+  model: z.string().min(1),
+  /** Image directory (recursive), a list file (one path per line, relative to the list), or "dataset:<name>:<root>[?k=v&...]". */
+  images: z.string().min(1),
+  /** Store directory (created, or resumed when it exists with the same settings). */
+  out: z.string().min(1),
+  /** Tap names, hook patterns (lm.*.attn.v, lm.3-5.resid, image.packed, siglip.*.out) or shorthands values|keys|residual. */
+  taps: z.array(z.string().min(1)).min(1).default(['values', 'keys']),
+  /** Layer selection applied to the shorthands: "*", "3", "3-5", "0,7,14", "-10:". */
+  layers: z.string().min(1).default('*'),
+  views: z.array(z.enum(['base', 'highres'])).min(1).default(['base', 'highres']),
+  dtype: z.enum(['float16', 'float32']).default('float16'),
+  /** User text after the image. */
+  question: z.string().default(DEFAULT_QUESTION),
+  /** User text before the image, verbatim (include your own separator). */
+  prefix: z.string().default(''),
+  /** A string adds a system turn; null leaves it out; undefined keeps the template's default. */
+  systemPrompt: z.string().nullable().optional(),
+  /** Images per forward pass (the LM runs them batched only when their prompts have equal length). */
+  batchSize: z.number().int().positive().default(1),
+  /** "i/n"; otherwise SLURM / Kubernetes indexed-job variables; otherwise everything. */
+  shard: z.string().optional(),
+  onError: z.enum(['skip', 'stop']).default('stop'),
+  device: z.enum(DEVICES).default('cpu'),
+  /** Resize every image to this square size first, so all images give the same token grid and positions. */
+  resolution: z.number().int().positive().optional(),
+  /** An un-finetuned SigLIP vision model directory for the siglip.* baseline taps. */
+  siglip: z.string().min(1).optional(),
+  /** Only the first N images of the list (before sharding). */
+  limit: z.number().int().positive().optional(),
+  maxShardBytes: z.number().int().positive().optional(),
+  maxImagesPerShard: z.number().int().positive().optional(),
+}).strict();
+
+export type ExtractConfig = z.infer<typeof ExtractConfigSchema>;
+export type ExtractConfigInput = z.input<typeof ExtractConfigSchema>;
+
+export function parseExtractConfig(input: unknown): ExtractConfig {
+  const r = ExtractConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new KvlensUsageError(`extract config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  return r.data;
+}
+
+/** Replace shorthands by layered hook patterns: values -> lm.{layers}.attn.v. */
+export function tapPatterns(cfg: Pick<ExtractConfig, 'taps' | 'layers'>): string[] {
+  return cfg.taps.map((t) => (TAP_SHORTHANDS[t] ? `lm.${cfg.layers}.${TAP_SHORTHANDS[t]}` : t));
+}

@@ -1,0 +1,140 @@
+// extractFeatures(config): the ordered image list -> this shard's images -> per batch: decode + preprocess, run the
+// model with the requested taps, hand each image's tensors and token map to the store writer, drop them. Memory holds
+// one batch's activations at most; the store streams to disk and resumes after a crash.
+//
+// Determinism (so a killed run, rerun, gives the same bytes): batches are fixed chunks of this shard's list; a chunk
+// with any image missing from the store runs whole (already stored images are computed but not added again), so every
+// image is always computed in the same company. With --on-error stop, the run aborts the writer (the open shard is
+// dropped and redone next time) rather than closing a shard at a data-dependent boundary.
+
+import { resolveShard, selectShard } from '../store/selection.js';
+import { StoreWriter, type WriterEvent } from '../store/writer.js';
+import type { StoreIdentity } from '../store/format.js';
+import { modelIdentity } from '../store/provenance.js';
+import { KvlensInputError } from '../util/errors.js';
+import { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './config.js';
+import { LlavaExtractor, type PreparedImage } from './engine.js';
+import { listImages, type ImageItem } from './sources.js';
+
+export interface SkippedImage {
+  readonly id: string;
+  readonly source: string;
+  readonly error: string;
+}
+
+export interface ExtractSummary {
+  readonly store: string;
+  readonly shard: { readonly index: number; readonly count: number };
+  /** images in this shard of the list */
+  readonly selected: number;
+  /** added by this run */
+  readonly added: number;
+  /** already in the store when the run started */
+  readonly alreadyStored: number;
+  readonly skipped: readonly SkippedImage[];
+  readonly taps: readonly string[];
+}
+
+export interface ExtractHooks {
+  /** Called once the list is known and before any image runs. */
+  readonly onStart?: (info: { total: number; alreadyStored: number; taps: readonly string[] }) => void;
+  /** Called after each image (stored, already present, or skipped). */
+  readonly onImage?: (e: { id: string; status: 'added' | 'present' | 'skipped'; error?: string }) => void;
+  readonly onWriterEvent?: (e: WriterEvent) => void;
+  /** Environment for SLURM / indexed-job shard resolution (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Pre-built image list (tests, experiments); default: listImages(config.images). */
+  readonly images?: readonly ImageItem[];
+}
+
+/** An image failed and the run stops (--on-error stop), or the store could not be written; names the image. */
+export class ExtractionStopped extends KvlensInputError {}
+
+export async function extractFeatures(input: ExtractConfigInput | ExtractConfig, hooks: ExtractHooks = {}): Promise<ExtractSummary> {
+  const cfg = parseExtractConfig(input);
+  const selection = resolveShard({ shard: cfg.shard }, hooks.env ?? process.env);
+  let all = hooks.images ? [...hooks.images] : await listImages(cfg.images);
+  if (cfg.limit !== undefined) all = all.slice(0, cfg.limit);
+  const mine = selectShard(all, selection);
+
+  const engine = await LlavaExtractor.open(cfg);
+  let writer: StoreWriter | undefined;
+  const skipped: SkippedImage[] = [];
+  let added = 0;
+  try {
+    const identity: StoreIdentity = {
+      model: modelIdentity(cfg.model),
+      processor: engine.processorIdentity(),
+      prompt: { template: engine.promptTemplate(), prefix: cfg.prefix },
+      taps: engine.plan.all,
+      dtype: cfg.dtype,
+      views: engine.views,
+    };
+    writer = StoreWriter.open(cfg.out, {
+      identity, selection, maxShardBytes: cfg.maxShardBytes, maxImagesPerShard: cfg.maxImagesPerShard ?? null, onEvent: hooks.onWriterEvent,
+    });
+    const alreadyStored = mine.filter((it) => writer!.has(it.id)).length;
+    hooks.onStart?.({ total: mine.length, alreadyStored, taps: engine.plan.all });
+
+    for (let b0 = 0; b0 < mine.length; b0 += cfg.batchSize) {
+      const chunk = mine.slice(b0, b0 + cfg.batchSize);
+      if (chunk.every((it) => writer!.has(it.id))) {
+        for (const it of chunk) hooks.onImage?.({ id: it.id, status: 'present' });
+        continue;
+      }
+      const ready: Array<{ item: ImageItem; prepared: PreparedImage }> = [];
+      for (const item of chunk) {
+        try {
+          ready.push({ item, prepared: await engine.prepare(await item.load()) });
+        } catch (e) {
+          fail(cfg, item, e, skipped, hooks);
+        }
+      }
+      if (ready.length === 0) continue;
+      let outputs;
+      try {
+        outputs = await engine.run(ready.map((r) => r.prepared));
+      } catch (e) {
+        // A model failure on a batch: every image in it is reported (with batch size 1, the one image).
+        for (const r of ready) fail(cfg, r.item, e, skipped, hooks);
+        continue;
+      }
+      ready.forEach((r, i) => {
+        if (writer!.has(r.item.id)) {
+          hooks.onImage?.({ id: r.item.id, status: 'present' });
+          return;
+        }
+        try {
+          writer!.add(r.item.id, { source: r.item.source, originalSize: r.prepared.originalSize, views: r.prepared.views }, outputs[i]);
+        } catch (e) {
+          // Writing failed (disk full, I/O error): the writer is now unusable, so the run stops whatever --on-error says.
+          throw new ExtractionStopped(`writing image "${r.item.id}" (${r.item.source}) to the store failed: ${message(e)}. ` +
+            'Finalised shards are intact; fix the cause and rerun the same command to resume', cfg.out);
+        }
+        added++;
+        hooks.onImage?.({ id: r.item.id, status: 'added' });
+      });
+    }
+    writer.close();
+    return { store: cfg.out, shard: selection, selected: mine.length, added, alreadyStored, skipped, taps: engine.plan.all };
+  } catch (e) {
+    writer?.abort();
+    throw e;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function fail(cfg: ExtractConfig, item: ImageItem, e: unknown, skipped: SkippedImage[], hooks: ExtractHooks): void {
+  const error = message(e);
+  if (cfg.onError === 'stop') {
+    throw new ExtractionStopped(`image "${item.id}" (${item.source}) failed: ${error}. Stopped (--on-error stop); ` +
+      'fix or remove the image, or pass --on-error skip, and rerun to resume', cfg.images);
+  }
+  skipped.push({ id: item.id, source: item.source, error });
+  hooks.onImage?.({ id: item.id, status: 'skipped', error });
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
