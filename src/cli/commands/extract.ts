@@ -1,0 +1,91 @@
+// `kvlens extract`: stream every layer's image-token values and keys (or other taps) of a model over an image set into
+// a feature store. Thin flag parsing around extractFeatures (src/extract).
+
+import { parseArgs } from 'node:util';
+import { extractFeatures } from '../../extract/extract.js';
+import { parseExtractConfig, type ExtractConfigInput } from '../../extract/config.js';
+import { Progress } from '../../util/progress.js';
+import { KvlensUsageError } from '../../util/errors.js';
+
+const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <store> [options]
+
+  --images <source>      a directory (every .png/.jpg/.jpeg/.webp/.gif/.tif below it, sorted by path), a list file
+                         (one path per line, relative to the file), or dataset:<name>:<root>[?split=val&fold=0...]
+                         Image ids are the paths relative to the directory / as written in the list / under <root>.
+  --taps <list>          comma-separated: values, keys, residual (over --layers) and/or hook names or patterns
+                         (lm.*.attn.v, lm.3-5.resid, lm.embed, image.packed, projector.out, vision.*.out,
+                         siglip.*.out, siglip.post_norm). Default: values,keys
+  --layers <sel>         layers for values/keys/residual: *, 3, 3-5, 0,7,14, -10: (default *)
+  --views <list>         base,highres (default both); base = the 384px overview tile's grid, highres = the anyres grid
+  --dtype <f16|f32>      on-disk dtype (default f16)
+  --prefix <text>        text placed before the image in the user turn (verbatim; add your own separator)
+  --question <text>      user text after the image (default none: it cannot change image-token taps, which only
+                         attend to earlier positions)
+  --system <text>        system turn text; --no-system leaves it out (default: the chat template's own default)
+  --batch-size <n>       images per forward (default 1; on CPU 1 is as fast; the LM batches only equal-length prompts,
+                         e.g. with --resolution)
+  --resolution <px>      resize every image to <px> x <px> first so all images share one token layout
+  --siglip <dir>         un-finetuned SigLIP vision model for the siglip.* baseline taps (stored in view "siglip")
+  --shard <i/n>          this process handles shard i of n (also SLURM_ARRAY_TASK_ID/_COUNT, JOB_COMPLETION_INDEX)
+  --on-error <stop|skip> an unreadable / unprocessable image stops the run (default) or is reported and skipped
+  --device <cpu|cuda|webgpu>   (default cpu)
+  --limit <n>            only the first n images of the list
+  --max-shard-mb <n>     shard file size (default 256)
+  --no-progress          no progress output
+
+Rerunning the same command resumes a killed run; a store made with other settings is refused.
+Exit status: 0 all images stored; 1 finished but some images were skipped (listed on stderr); 2 bad input, or an
+image failed with --on-error stop (named in the message).`;
+
+export default async function extract(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { values: v, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      model: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
+      views: { type: 'string' }, dtype: { type: 'string' }, prefix: { type: 'string' }, question: { type: 'string' }, system: { type: 'string' },
+      'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' },
+      shard: { type: 'string' }, 'on-error': { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' },
+      'max-shard-mb': { type: 'string' }, 'no-progress': { type: 'boolean' },
+    },
+  });
+  if (positionals.length) throw new KvlensUsageError(`extract: unexpected argument "${positionals[0]}"\n${USAGE}`);
+  for (const f of ['model', 'images', 'out'] as const) if (!v[f]) throw new KvlensUsageError(`extract: --${f} is required\n${USAGE}`);
+  if (v.system !== undefined && v['no-system']) throw new KvlensUsageError('extract: give --system or --no-system, not both');
+  const list = (s: string | undefined) => s?.split(',').map((x) => x.trim()).filter(Boolean);
+  const dtype = v.dtype === undefined ? undefined : ({ f16: 'float16', float16: 'float16', f32: 'float32', float32: 'float32' } as Record<string, string>)[v.dtype] ?? v.dtype;
+  const input: Record<string, unknown> = {
+    model: v.model, images: v.images, out: v.out, taps: list(v.taps), layers: v.layers, views: list(v.views), dtype,
+    prefix: v.prefix, question: v.question, systemPrompt: v['no-system'] ? null : v.system, batchSize: int(v['batch-size'], '--batch-size'),
+    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard, onError: v['on-error'], device: v.device,
+    limit: int(v.limit, '--limit'), maxShardBytes: v['max-shard-mb'] === undefined ? undefined : Math.round(Number(v['max-shard-mb']) * 2 ** 20),
+  };
+  for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
+  const cfg = parseExtractConfig(input as ExtractConfigInput);
+
+  let progress: Progress | undefined;
+  const summary = await extractFeatures(cfg, {
+    onStart: ({ total, alreadyStored, taps }) => {
+      console.error(`extract: ${total} images (${alreadyStored} already stored), ${taps.length} taps -> ${cfg.out}`);
+      if (!v['no-progress']) progress = new Progress({ total, label: 'extract' });
+    },
+    onImage: (e) => {
+      if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
+      progress?.tick(1, { skipped: e.status === 'skipped' });
+    },
+  });
+  progress?.done();
+  console.error(`extract: added ${summary.added}, already stored ${summary.alreadyStored}, skipped ${summary.skipped.length} of ${summary.selected}` +
+    ` (shard ${summary.shard.index}/${summary.shard.count})`);
+  for (const s of summary.skipped) console.error(`  skipped ${s.id} (${s.source}): ${s.error}`);
+  return summary.skipped.length ? 1 : 0;
+}
+
+function int(s: string | undefined, flag: string): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw new KvlensUsageError(`${flag}: expected a positive integer, got "${s}"`);
+  return Number(s);
+}
