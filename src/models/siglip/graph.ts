@@ -102,10 +102,15 @@ export function buildPoolingHead(g: GraphBuilder, cfg: SiglipVisionConfig, ws: W
   const hp = `${prefix}head.`;
   const w = (name: string, shape: readonly number[]) => g.weight(ws.expect(hp + name, shape));
   const probe = w('probe', [1, 1, D]);
-  const inW = w('attention.in_proj_weight', [3 * D, D]);
-  const inB = w('attention.in_proj_bias', [3 * D]);
-  const [wq, wk, wv] = g.split(inW, [D, D, D], 0);
-  const [bq, bk, bv] = g.split(inB, [D, D, D], 0);
+  // The packed in_proj [3D, D] is read as three [D, D] weights (row blocks q, k, v of the same file bytes), so each
+  // is a plain Linear weight for g.linear.
+  const third = (name: string, shape: readonly number[], i: number) => {
+    const e = ws.expect(hp + name, [3 * D, ...shape.slice(1)]);
+    const bytes = e.byteLength / 3;
+    return g.weight({ ...e, name: `${e.name}.${'qkv'[i]}`, shape: [D, ...shape.slice(1)], fileOffset: e.fileOffset + i * bytes, byteLength: bytes });
+  };
+  const [wq, wk, wv] = [0, 1, 2].map((i) => third('attention.in_proj_weight', [3 * D, D], i));
+  const [bq, bk, bv] = [0, 1, 2].map((i) => third('attention.in_proj_bias', [3 * D], i));
   const heads = (x: Value) => g.transpose(g.reshape(x, [0, 0, d.heads, d.dHead]), [0, 2, 1, 3]);
   const q = heads(g.linear(probe, wq, bq)); // [1, head, 1, dHead]
   const k = heads(g.linear(tokens, wk, bk)); // [tile, head, token, dHead]
