@@ -7,3 +7,4 @@ registerCommand('parity', 'recompute a reference fixture set with kvlens and com
 registerCommand('data', 'check a dataset layout (data check) or write a synthetic one (data synth)', () => import('./data.js').then((m) => m.default));
 registerCommand('report', 'render a run directory into a self-contained HTML report (+ SVG/PNG plots)', () => import('./report.js').then((m) => m.default));
 registerCommand('extract', 'stream image-token taps (values, keys, ...) of a model over images into a feature store', () => import('./extract.js').then((m) => m.default));
+registerCommand('probe', 'run a probe (fewshot-seg, correspondence) over every layer of a feature store against a dataset', () => import('./probe.js').then((m) => m.default));

@@ -1,0 +1,150 @@
+// The layer-wise probe flow: one probe task, run on every selected tap (layer) of a feature store against a dataset's
+// ground truth, giving the tidy result rows (task, model, tap, layer, metric, value, n, seed).
+//
+//   fewshot-seg     Pascal-5i layout: episodes of k-shot logistic-regression segmentation (src/probes/fewshot-seg.ts)
+//   correspondence  SPair-71k layout: nearest-neighbour keypoint transfer, PCK (src/probes/correspondence.ts)
+//
+// Taps are probed in parallel worker threads (one job per tap); every job's randomness comes from the seed only, so the
+// rows do not depend on the thread count.
+import { basename } from 'node:path';
+import { z } from 'zod';
+import { DATASET_NAMES, type DatasetName } from '../data/index.js';
+import { FeatureStore } from '../store/index.js';
+import { runJobs, type ProbeJob } from '../probes/parallel.js';
+import { toRows, type ProbeResult, type ResultRow } from '../probes/results.js';
+import { parseHook, selectLayers } from '../taps/names.js';
+import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import type { CorrespondenceTapArgs, FewShotTapArgs } from './flow-jobs.js';
+import { loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
+
+export const PROBE_TASKS = ['fewshot-seg', 'correspondence'] as const;
+export type ProbeTask = (typeof PROBE_TASKS)[number];
+
+export const ProbeFlowConfigSchema = z.object({
+  task: z.enum(PROBE_TASKS),
+  /** One store, or the shard stores of one run. */
+  store: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Dataset root in its on-disk layout. */
+  data: z.string().min(1),
+  /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence. */
+  dataset: z.enum(DATASET_NAMES).optional(),
+  /** Tap names or patterns over the store's taps: lm.*.attn.v, lm.3-5.attn.k, image.packed. */
+  taps: z.array(z.string().min(1)).min(1).default(['lm.*.attn.v']),
+  /** Layer selection substituted for "*" in the patterns: all, 3, 3-5, 0,7,14, -4:. */
+  layers: z.string().min(1).default('all'),
+  /** Store view to read (default: each tap's first view, "base"). */
+  view: z.string().optional(),
+  /** Name written in the rows' `model` column (default: the store's model directory name). */
+  model: z.string().min(1).optional(),
+  seed: z.number().int().default(0),
+  /** Pascal-5i fold, or 'all' to pool every fold's val + trn lists. */
+  fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
+  split: z.string().optional(),
+  shots: z.number().int().positive().default(1),
+  /** Default: every (image, class) entry is the query once. */
+  episodes: z.number().int().positive().optional(),
+  alphas: z.array(z.number().positive()).default([0.1]),
+  threads: z.number().int().positive().optional(),
+}).strict();
+export type ProbeFlowConfig = z.infer<typeof ProbeFlowConfigSchema>;
+
+export interface ProbeFlowResult {
+  readonly rows: ResultRow[];
+  /** Protocol per tap plus the flow's own choices. */
+  readonly protocol: Record<string, unknown>;
+  /** Dataset images that are not in the store (skipped). */
+  readonly missing: string[];
+  readonly taps: { tap: string; layer: number | null }[];
+}
+
+export function parseProbeFlowConfig(input: unknown): ProbeFlowConfig {
+  const r = ProbeFlowConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new KvlensUsageError(`probe config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  return r.data;
+}
+
+/** Concrete store taps matching the patterns; "*" in a pattern takes the `layers` selection. Order: pattern, then layer. */
+export function selectStoreTaps(storeTaps: readonly string[], patterns: readonly string[], layers: string): { tap: string; layer: number | null }[] {
+  const out: { tap: string; layer: number | null }[] = [];
+  const add = (tap: string) => {
+    if (out.some((t) => t.tap === tap)) return;
+    const h = parseHook(tap);
+    out.push({ tap, layer: 'layer' in h ? h.layer : null });
+  };
+  for (const p of patterns) {
+    if (storeTaps.includes(p)) { add(p); continue; }
+    const m = /^(lm|vision|siglip)\.([^.]+)\.(.+)$/.exec(p);
+    if (!m || /^\d+$/.test(m[2])) throw new KvlensUsageError(`tap "${p}" is not in the store; it holds [${storeTaps.join(', ')}]`);
+    const family = storeTaps
+      .map((t) => ({ t, m: /^(lm|vision|siglip)\.(\d+)\.(.+)$/.exec(t) }))
+      .filter((x) => x.m && x.m[1] === m[1] && x.m[3] === m[3])
+      .map((x) => ({ tap: x.t, layer: Number(x.m![2]) }));
+    if (family.length === 0) throw new KvlensUsageError(`no store tap matches "${p}"; the store holds [${storeTaps.join(', ')}]`);
+    const stored = new Set(family.map((f) => f.layer));
+    const top = Math.max(...stored) + 1;
+    const spec = m[2] === '*' ? layers : m[2];
+    const wanted = spec === '*' || spec === 'all' ? [...stored].sort((a, b) => a - b) : selectLayers(spec, top, p);
+    for (const l of wanted) {
+      if (!stored.has(l)) throw new KvlensUsageError(`"${p}": layer ${l} is not in the store (stored layers: ${[...stored].sort((a, b) => a - b).join(', ')})`);
+      add(`${m[1]}.${l}.${m[3]}`);
+    }
+  }
+  return out;
+}
+
+/** Keep the (image, class) entries whose class has at least shots + 1 distinct images (a query and its supports). */
+export function usableSegItems(items: readonly SegTruth[], shots: number): SegTruth[] {
+  const perClass = new Map<number, Set<string>>();
+  for (const it of items) (perClass.get(it.classValue) ?? perClass.set(it.classValue, new Set()).get(it.classValue)!).add(it.storeId);
+  return items.filter((it) => perClass.get(it.classValue)!.size > shots);
+}
+
+const JOBS_MODULE = (): string => {
+  const self = import.meta.url;
+  return new URL(self.endsWith('.ts') ? './flow-jobs.ts' : './flow-jobs.js', self).href;
+};
+
+/** Run one probe task over the selected taps of a store. */
+export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>): Promise<ProbeFlowResult> {
+  const cfg = parseProbeFlowConfig(input);
+  const store = FeatureStore.open(cfg.store);
+  let taps: { tap: string; layer: number | null }[];
+  let jobs: ProbeJob[];
+  let missing: string[];
+  const flowProtocol: Record<string, unknown> = { task: cfg.task, dataset: cfg.dataset ?? (cfg.task === 'fewshot-seg' ? 'pascal5i' : 'spair'), view: cfg.view ?? 'each tap\'s first view (base)' };
+  try {
+    taps = selectStoreTaps(store.taps, cfg.taps, cfg.layers);
+    const base = { roots: [...store.roots], view: cfg.view };
+    if (cfg.task === 'fewshot-seg') {
+      const truth = await loadSegTruth(store, cfg.data, { fold: cfg.fold, split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
+      missing = truth.missing;
+      const items = usableSegItems(truth.items, cfg.shots);
+      if (items.length === 0) {
+        throw new KvlensInputError(`no Pascal-5i class has ${cfg.shots + 1} images in the store (found ${truth.items.length} (image, class) entries, ${truth.missing.length} images not in the store); use fewer --shots or --fold all`, cfg.data);
+      }
+      const config = { shots: cfg.shots, episodes: cfg.episodes ?? items.length, seed: cfg.seed };
+      Object.assign(flowProtocol, { fold: cfg.fold, split: cfg.split ?? (cfg.fold === 'all' ? 'val+trn' : 'val'), entries: items.length, droppedEntries: truth.items.length - items.length, dropRule: `classes with fewer than ${cfg.shots + 1} images are left out` });
+      jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'fewShotTapJob', args: { ...base, tap: t.tap, truth: items, config } satisfies FewShotTapArgs }));
+    } else {
+      const truth = await loadPairTruth(store, cfg.data, { split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
+      missing = truth.missing;
+      if (truth.items.length === 0) throw new KvlensInputError(`no SPair pair has both images in the store (${truth.missing.length} images missing)`, cfg.data);
+      Object.assign(flowProtocol, { split: cfg.split ?? 'test', pairs: truth.items.length });
+      jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'correspondenceTapJob', args: { ...base, tap: t.tap, pairs: truth.items, config: { alphas: cfg.alphas } } satisfies CorrespondenceTapArgs }));
+    }
+  } finally {
+    store.close();
+  }
+  const model = cfg.model ?? (basename(store.identity.model.path) || 'model');
+  const results = await runJobs<ProbeResult<object>>(jobs, cfg.threads);
+  const rows: ResultRow[] = [];
+  const perTap: Record<string, unknown> = {};
+  results.forEach((r, i) => {
+    rows.push(...toRows(r, { model, tap: taps[i].tap, layer: taps[i].layer, seed: cfg.seed }));
+    perTap[taps[i].tap] = r.protocol;
+  });
+  return { rows, protocol: { flow: flowProtocol, probe: results[0]?.protocol ?? {}, perTapIdentical: new Set(Object.values(perTap).map((p) => JSON.stringify(p))).size <= 1 }, missing, taps };
+}
