@@ -27,6 +27,7 @@ export class Progress {
   private readonly stream: NonNullable<ProgressOptions['stream']>;
   private readonly now: () => number;
   private finished = false;
+  private drawnAt = -1;
 
   constructor(private readonly opts: ProgressOptions) {
     this.stream = opts.stream ?? process.stderr;
@@ -54,7 +55,7 @@ export class Progress {
   /** Final line (always printed). */
   done(): void {
     if (this.finished) return;
-    this.draw(this.now(), true);
+    if (this.drawnAt !== this.done_ || this.tty) this.draw(this.now(), true);
     this.finished = true;
   }
 
@@ -72,6 +73,7 @@ export class Progress {
 
   private draw(t: number, final = false): void {
     this.lastDraw = t;
+    this.drawnAt = this.done_;
     const text = this.line(t);
     if (!this.tty) {
       this.stream.write(`${text}\n`);

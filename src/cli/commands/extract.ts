@@ -32,6 +32,7 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
   --limit <n>            only the first n images of the list
   --max-shard-mb <n>     shard file size (default 256)
   --no-progress          no progress output
+  --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 10; 0 = every image)
 
 Rerunning the same command resumes a killed run; a store made with other settings is refused.
 Exit status: 0 all images stored; 1 finished but some images were skipped (listed on stderr); 2 bad input, or an
@@ -49,7 +50,7 @@ export default async function extract(args: string[]): Promise<number> {
       views: { type: 'string' }, dtype: { type: 'string' }, prefix: { type: 'string' }, question: { type: 'string' }, system: { type: 'string' },
       'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' },
       shard: { type: 'string' }, 'on-error': { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' },
-      'max-shard-mb': { type: 'string' }, 'no-progress': { type: 'boolean' },
+      'max-shard-mb': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'progress-interval': { type: 'string' },
     },
   });
   if (positionals.length) throw new KvlensUsageError(`extract: unexpected argument "${positionals[0]}"\n${USAGE}`);
@@ -70,7 +71,9 @@ export default async function extract(args: string[]): Promise<number> {
   const summary = await extractFeatures(cfg, {
     onStart: ({ total, alreadyStored, taps }) => {
       console.error(`extract: ${total} images (${alreadyStored} already stored), ${taps.length} taps -> ${cfg.out}`);
-      if (!v['no-progress']) progress = new Progress({ total, label: 'extract' });
+      const every = v['progress-interval'] === undefined ? undefined : Number(v['progress-interval']);
+      if (every !== undefined && !(every >= 0)) throw new KvlensUsageError(`--progress-interval: expected seconds >= 0, got "${v['progress-interval']}"`);
+      if (!v['no-progress']) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
     },
     onImage: (e) => {
       if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
