@@ -4,8 +4,12 @@
 //   last_hidden_state -> siglip.post_norm;  pooler_output -> attention-pooling head
 
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SiglipVisionModel } from '../../models/siglip/model.js';
-import { MODEL_TOL } from '../compare.js';
+import { loadImage } from '../../preprocess/image.js';
+import { parseSiglipImageConfig, processSiglipImages } from '../../preprocess/siglip-image.js';
+import { MODEL_TOL, PIXEL_TOL } from '../compare.js';
 import { checkRawImages, indexed, RowSink, type FamilyContext } from './common.js';
 import { pixelValuesFor } from './preprocessing.js';
 
@@ -15,7 +19,8 @@ export async function siglipParity(ctx: FamilyContext): Promise<RowSink> {
   const sink = new RowSink(ctx);
   await checkRawImages(sink);
   const model = await ctx.cache.get(`siglip:${ctx.modelDir}`, () => SiglipVisionModel.load(ctx.modelDir, { device: ctx.device, attentionProbs: true }), (m) => m.dispose());
-  const pixels = await pixelValuesFor(sink, model.config);
+  await checkSiglipProcessing(sink);
+  const pixels = await pixelValuesFor(sink, model.config); // the stored pixels feed the model (by design)
   if (!pixels) return sink;
   const names = sink.specs().map((s) => s.name);
   const wantPooled = names.includes('pooler_output');
@@ -36,4 +41,15 @@ export async function siglipParity(ctx: FamilyContext): Promise<RowSink> {
     else sink.mark('pooler_output', 'error', 'the model has no attention-pooling head');
   }
   return sink;
+}
+
+/** pixel_values recomputed from the run's raw images with kvlens' SigLIP processor (squash resize, rescale, normalise). */
+async function checkSiglipProcessing(sink: RowSink): Promise<void> {
+  const { fx, run, modelDir } = sink.ctx;
+  const images = fx.runImages(run.name);
+  const ppPath = join(modelDir, 'preprocessor_config.json');
+  if (!sink.has('pixel_values') || !images || !existsSync(ppPath)) return; // pixelValuesFor reports it as read from the fixture
+  const cfg = parseSiglipImageConfig(JSON.parse(readFileSync(ppPath, 'utf8')), ppPath);
+  const decoded = await Promise.all(images.map((p) => loadImage(join(fx.root, p))));
+  sink.compare('pixel_values', processSiglipImages(decoded, cfg), PIXEL_TOL, undefined, `from ${images.join(', ')}`);
 }
