@@ -1,14 +1,13 @@
-// Preprocessing tensors of a run (pixel_values, image_sizes, input_ids) and where the model's inputs come from.
-// The model tensors are always computed from the run's STORED pixel_values / input_ids, so a preprocessing
-// difference never hides or causes a model difference. The preprocessing tensors themselves are reported
-// "from-fixture" until kvlens computes them from inputs/*.png and the prompt texts.
+// Where a run's stored pixel_values come from. Model tensors are always computed from the run's STORED
+// pixel_values, so a preprocessing difference never hides or causes a model difference; the families recompute
+// pixel_values from inputs/*.png with kvlens' processors and compare them separately.
 
 import type { Tensor } from '../../tensor/tensor.js';
 import type { SiglipVisionConfig } from '../../models/siglip/config.js';
 import type { FixtureRun } from '../manifest.js';
 import type { RowSink } from './common.js';
 
-const NOT_YET = 'read from the fixture: kvlens does not compute this preprocessing step here yet';
+const NOT_YET = 'read from the fixture: kvlens cannot recompute it (no raw images listed in notes.run_images or no preprocessor_config.json)';
 
 /**
  * The run's pixel_values as the tower input [tile, C, S, S]. A run without its own pixel_values borrows them from
@@ -41,7 +40,7 @@ export function storedPixelValues(sink: RowSink): { tensor: Tensor; from: string
   return { tensor: fx.read(donor, 'pixel_values'), from: donor.name };
 }
 
-/** Mark the preprocessing tensors that kvlens does not recompute in this build. */
-export function markPreprocessing(sink: RowSink, names: readonly string[]): void {
-  for (const n of names) if (sink.has(n)) sink.mark(n, 'from-fixture', NOT_YET);
+/** Mark preprocessing tensors a family does not recompute (reported as read from the fixture). */
+export function markPreprocessing(sink: RowSink, names: readonly string[], note = NOT_YET): void {
+  for (const n of names) if (sink.has(n)) sink.mark(n, 'from-fixture', note);
 }
