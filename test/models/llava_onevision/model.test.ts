@@ -57,3 +57,24 @@ test('loadModel dispatches on model_type and names config.json, the field and th
   await assert.rejects(loadModel(join(HF_REF, 'models/qwen2vl_tiny')), (e: unknown) =>
     e instanceof KvlensInputError && /config\.json/.test(e.message) && /model_type/.test(e.message) && /"qwen2_vl"/.test(e.message) && /llava_onevision/.test(e.message));
 });
+
+test('blockTextFromImage in layers 1 and 3 on every second image key reproduces HF llava_mask4d_perlayer', async () => {
+  const { loadModel } = await import('../../../src/models/index.js');
+  const { blockTextFromImage, lastLayers, imageRuns } = await import('../../../src/models/llava_onevision/intervene.js');
+  const model = await loadModel(join(HF_REF, 'models/llava_onevision_tiny'));
+  try {
+    const single = readAllTensors(join(HF_REF, 'runs/llava_single.safetensors'));
+    const ref = readAllTensors(join(HF_REF, 'runs/llava_mask4d_perlayer.safetensors'));
+    const row = ids(single.get('input_ids')!)[0];
+    assert.deepEqual(imageRuns(row, 303), [[5, 161]]);
+    const spec = blockTextFromImage(row, 303, [1, 3], { keys: (o) => o % 2 === 0 });
+    assert.deepEqual([spec.queries[0], spec.queries.length, spec.keys.length, spec.keys[1]], [161, 24, 78, 7]);
+    const out = await model.forward({ inputIds: [row], pixelValues: single.get('pixel_values')!, imageSizes: single.get('image_sizes')!, block: [spec], logitsAt: 'all', taps: ['lm.3.attn.k'] });
+    close(out.logits!, ref.get('logits')!, 'logits');
+    close(out.taps.get('lm.3.attn.k')!, ref.get('past_key_values.3.key')!, 'layer 3 keys');
+    assert.deepEqual(lastLayers(2, 4), [2, 3]);
+    assert.throws(() => blockTextFromImage(row, 303, [0], { image: 1 }), /no image 1/);
+  } finally {
+    await model.dispose();
+  }
+});
