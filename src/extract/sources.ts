@@ -9,7 +9,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { iterateDataset, isDatasetName, DATASET_NAMES, type GenericDatasetOptions, type ImageSource } from '../data/index.js';
-import { decodeImage, loadImage, type RgbImage } from '../preprocess/image.js';
+import { readFile } from 'node:fs/promises';
+import { decodeBmp } from '../data/bmp.js';
+import { decodeImage, type RgbImage } from '../preprocess/image.js';
 import { KvlensInputError } from '../util/errors.js';
 
 export interface ImageItem {
@@ -20,7 +22,23 @@ export interface ImageItem {
   readonly load: () => Promise<RgbImage>;
 }
 
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff'];
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp'];
+
+/** Decode by content: the preprocess decoders (PIL-exact), plus uncompressed BMP (MSRC ships its images as BMP). */
+export function decodeAny(bytes: Uint8Array, name: string): Promise<RgbImage> {
+  if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return Promise.resolve(decodeBmp(bytes, name));
+  return decodeImage(bytes, name);
+}
+
+async function loadAny(path: string): Promise<RgbImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new KvlensInputError(`cannot read image file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, path);
+  }
+  return decodeAny(bytes, path);
+}
 
 export async function listImages(spec: string): Promise<ImageItem[]> {
   if (spec.startsWith('dataset:')) return listDataset(spec);
@@ -37,7 +55,7 @@ export async function listImages(spec: string): Promise<ImageItem[]> {
 }
 
 function fromPath(id: string, path: string): ImageItem {
-  return { id, source: path, load: () => loadImage(path) };
+  return { id, source: path, load: () => loadAny(path) };
 }
 
 function listDirectory(root: string): ImageItem[] {
@@ -92,7 +110,7 @@ async function listDataset(spec: string): Promise<ImageItem[]> {
     if (!src) return;
     const item = src.kind === 'path'
       ? fromPath(relative(root, src.path).split(sep).join('/'), src.path)
-      : { id: src.name, source: src.name, load: () => decodeImage(src.bytes, src.name) };
+      : { id: src.name, source: src.name, load: () => decodeAny(src.bytes, src.name) };
     if (seen.has(item.id)) return;
     seen.add(item.id);
     out.push(item);
