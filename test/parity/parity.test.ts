@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, symlinkSync, copyFileSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, symlinkSync, copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runParity } from '../../src/parity/run.js';
@@ -87,4 +87,17 @@ test('a perturbed language-model tensor of a LLaVA run (one value of a cached ke
   const failed = r.rows.filter((x) => x.status === 'FAIL');
   assert.deepEqual(failed.map((x) => x.name), ['past_key_values.2.key']);
   assert.ok(failed[0].maxAbs! > 4e-4 && failed[0].maxAbs! < 6e-4, `max abs ${failed[0].maxAbs}`);
+});
+
+test('without notes.prompts the LLaVA run falls back to the stored ids (reported as read from the fixture) and still passes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvlens-parity-'));
+  const manifest = JSON.parse(readFileSync(join(HF_REF, 'manifest.json'), 'utf8'));
+  delete manifest.notes.prompts;
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  for (const d of ['models', 'inputs', 'runs']) symlinkSync(join(HF_REF, d), join(dir, d));
+  const r = await runParity(dir, { runs: ['llava_single'] });
+  assert.equal(r.summary.exitCode, 0);
+  assert.equal(r.rows.find((x) => x.name === 'input_ids')?.status, 'from-fixture');
+  assert.equal(r.rows.find((x) => x.name === 'pixel_values')?.status, 'pass');
+  assert.equal(r.rows.find((x) => x.name === 'decode1.logits')?.status, 'pass');
 });

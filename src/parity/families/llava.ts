@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { LlavaOnevision } from '../../models/llava_onevision/model.js';
 import { loadImage } from '../../preprocess/image.js';
 import { parseAnyresImageConfig, processAnyresImages } from '../../preprocess/llava-onevision-image.js';
-import { LlavaOnevisionProcessor } from '../../preprocess/processor.js';
+import { LlavaOnevisionProcessor, type Prepared } from '../../preprocess/processor.js';
 import { i64, tensor, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import { EXACT, MODEL_TOL, PIXEL_TOL } from '../compare.js';
@@ -54,8 +54,16 @@ async function kvlensInputs(sink: RowSink, model: LlavaOnevision): Promise<Kvlen
       why = `read from the fixture: kvlens cannot build the processor (${e.message})`;
     }
   }
+  let out: Prepared | undefined;
   if (processor) {
-    const out = await processor.prepare({ images: paths ?? [], text: prompt });
+    try {
+      out = await processor.prepare({ images: paths ?? [], text: prompt });
+    } catch (e) {
+      if (!(e instanceof KvlensInputError)) throw e;
+      why = `read from the fixture: kvlens cannot prepare the prompt (${e.message})`;
+    }
+  }
+  if (out) {
     const ids = rowsOf(out.inputIds);
     if (sink.has('input_ids')) sink.compare('input_ids', out.inputIds, EXACT, undefined, 'notes.prompts through the kvlens tokenizer and <image> expansion');
     if (sink.has('attention_mask')) sink.compare('attention_mask', tensor('int64', out.inputIds.shape, new BigInt64Array(ids[0].length).fill(1n)), EXACT);
