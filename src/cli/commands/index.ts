@@ -8,3 +8,4 @@ registerCommand('data', 'check a dataset layout (data check) or write a syntheti
 registerCommand('report', 'render a run directory into a self-contained HTML report (+ SVG/PNG plots)', () => import('./report.js').then((m) => m.default));
 registerCommand('extract', 'stream image-token taps (values, keys, ...) of a model over images into a feature store', () => import('./extract.js').then((m) => m.default));
 registerCommand('probe', 'run a probe (fewshot-seg, correspondence) over every layer of a feature store against a dataset', () => import('./probe.js').then((m) => m.default));
+registerCommand('demo', 'the whole flow on the embedded tiny model and synthetic data: extract, probe every layer, report', () => import('./demo.js').then((m) => m.default));

@@ -1,0 +1,49 @@
+// `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic Pascal-5i / SPair -> stores of every
+// layer's values and keys -> layer-wise probes -> run directory -> HTML report. Offline, a few minutes on 2 cores.
+import { parseArgs } from 'node:util';
+import { runDemo } from '../../experiments/demo.js';
+import { KvlensUsageError } from '../../util/errors.js';
+
+const USAGE = `usage: kvlens demo [--out DIR] [--seed N] [--images N] [--pairs N] [--threads N] [--quiet]
+  --out      output folder (default demo-run/): model/, data/, stores/, run/ (run directory + report/report.html)
+  --seed     seed of the synthetic data and the episode sampling (default 0)
+  --images   synthetic Pascal-5i images (default 24)
+  --pairs    synthetic SPair pairs (default 10)
+  --threads  probe worker threads (default: all cores)`;
+
+function positiveInt(v: string | undefined, flag: string, integer = true): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || (integer && n < 1)) throw new KvlensUsageError(`${flag} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+export default async function demo(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, strict: true,
+    options: {
+      out: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
+      quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new KvlensUsageError(`unexpected argument "${positionals[0]}"\n${USAGE}`);
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new KvlensUsageError(`--seed must be an integer, got "${values.seed}"`);
+  const t0 = Date.now();
+  const summary = await runDemo({
+    out: values.out ?? 'demo-run',
+    seed,
+    segImages: positiveInt(values.images, '--images'),
+    pairs: positiveInt(values.pairs, '--pairs'),
+    threads: positiveInt(values.threads, '--threads'),
+    onProgress: values.quiet ? undefined : (m) => process.stderr.write(`demo: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+  });
+  console.log(`run directory: ${summary.runDir} (${summary.rows.length} result rows)`);
+  console.log(`report: ${summary.report.html}`);
+  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return 0;
+}

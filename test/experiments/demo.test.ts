@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runDemo, DEMO_MODEL_NAME } from '../../src/experiments/demo.js';
+import { runProbeFlow } from '../../src/experiments/flow.js';
+import { loadRunDir } from '../../src/results/rundir.js';
+import { modelConfigSha256, kvlensVersion } from '../../src/store/index.js';
+import { TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
+
+test('demo: model -> synthetic data -> stores -> every layer probed -> run directory -> report', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'kvlens-demo-'));
+  try {
+    const seed = 11;
+    const s = await runDemo({ out, seed, segImages: 16, pairs: 4, threads: 2 });
+    const run = join(out, 'run');
+    assert.equal(s.runDir, run);
+    for (const f of ['manifest.json', 'results/probes.json', 'results/probes.csv', 'report/report.html']) assert.ok(existsSync(join(run, f)), `${f} missing`);
+    const plots = readdirSync(join(run, 'report', 'plots'));
+    assert.ok(plots.some((p) => p.endsWith('.svg')) && plots.some((p) => p.endsWith('.png')), `plots: ${plots.join(', ')}`);
+
+    // The run directory reads back through the results contract.
+    const loaded = await loadRunDir(run);
+    assert.deepEqual(loaded.manifest.seeds, [seed]);
+    assert.equal(loaded.manifest.kvlensVersion, kvlensVersion());
+    assert.equal(loaded.manifest.models[0].configHash, modelConfigSha256(join(out, 'model')));
+    assert.equal(loaded.manifest.models[0].lmLayers, TINY_LLAVA_ONEVISION.text.layers);
+    for (const step of ['model', 'data', 'extract', 'probe', 'report']) assert.ok(loaded.manifest.timings[step] >= 0, `timing ${step}`);
+    const rows = loaded.probes!;
+    assert.equal(rows.length, s.rows.length);
+
+    // One row per (task, tap, layer, metric), every layer's values and keys plus the packed projector output.
+    const L = TINY_LLAVA_ONEVISION.text.layers;
+    const expectedTaps = [...Array.from({ length: L }, (_, l) => `lm.${l}.attn.v`), ...Array.from({ length: L }, (_, l) => `lm.${l}.attn.k`), 'image.packed'].sort();
+    const keys = new Set(rows.map((r) => `${r.task}|${r.tap}|${r.layer}|${r.metric}`));
+    assert.equal(keys.size, rows.length, 'duplicate rows');
+    const byTaskMetric = new Map<string, string[]>();
+    for (const r of rows) (byTaskMetric.get(`${r.task}|${r.metric}`) ?? byTaskMetric.set(`${r.task}|${r.metric}`, []).get(`${r.task}|${r.metric}`)!).push(r.tap);
+    assert.deepEqual([...byTaskMetric.keys()].sort(), [
+      'pascal5i-fewshot|FB-IoU', 'pascal5i-fewshot|mIoU',
+      'spair-correspondence|PCK@0.1.image', 'spair-correspondence|PCK@0.1.point', 'spair-correspondence|PCK@0.2.image', 'spair-correspondence|PCK@0.2.point',
+    ]);
+    for (const [k, taps] of byTaskMetric) assert.deepEqual([...taps].sort(), expectedTaps, k);
+    for (const r of rows) {
+      assert.ok(r.value >= 0 && r.value <= 1, `${r.tap} ${r.metric} = ${r.value}`);
+      assert.equal(r.model, DEMO_MODEL_NAME);
+      assert.equal(r.seed, seed);
+      assert.equal(r.layer, r.tap === 'image.packed' ? null : Number(r.tap.split('.')[1]));
+      assert.ok(r.n > 0);
+    }
+
+    // The report holds the layer curves of both tasks as inline SVG.
+    const html = readFileSync(join(run, 'report', 'report.html'), 'utf8');
+    assert.ok((html.match(/<svg/g) ?? []).length >= 2, 'no inline plots');
+    assert.match(html, /pascal5i-fewshot: mIoU by layer/);
+    assert.match(html, /spair-correspondence: PCK@0.1.point by layer/);
+
+    // The same stores probed again with the same seed on one thread give the same numbers as the written table.
+    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'pascal5i'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: '0,7', view: 'highres', fold: 'all', shots: 1, seed, model: DEMO_MODEL_NAME, threads: 1 });
+    for (const r of again.rows.filter((x) => x.metric === 'mIoU')) {
+      assert.equal(r.value, rows.find((x) => x.tap === r.tap && x.metric === 'mIoU')!.value);
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
