@@ -96,6 +96,15 @@ export const KeyVarianceSchema = z.object({
   }),
   /** Layers whose flagged keys were blocked in the benchmark runs (may be empty). */
   blockedLayers: z.array(layerIndex),
+  /** The token-map view the grid belongs to ('base' or 'highres'); absent = 'base'. */
+  view: z.string().min(1).optional(),
+  /** The statistic's definition in words (which keys, population variance, pre/post RoPE). */
+  definition: z.string().min(1).optional(),
+  /** The seeded control: per blocked layer as many random (non-flagged) positions as flagged. */
+  randomControl: z.object({
+    seed: z.number().int(),
+    layers: z.array(z.object({ layer: layerIndex, positions: z.array(z.number().int().min(0)) })),
+  }).optional(),
   layers: z.array(z.object({
     layer: layerIndex,
     /** [rows * cols] variance per image-token position, row-major. */
@@ -103,6 +112,8 @@ export const KeyVarianceSchema = z.object({
     histogram: HistogramSchema,
     /** Positions with variance < threshold, ascending. */
     inputAgnostic: z.array(z.number().int().min(0)),
+    /** Optional per-KV-head variance [kvHead][rows * cols] (same statistic over each head's dims). */
+    headVariance: z.array(z.array(finite)).optional(),
   })).min(1),
 }).superRefine((kv, ctx) => {
   const n = kv.grid.rows * kv.grid.cols;
@@ -112,6 +123,13 @@ export const KeyVarianceSchema = z.object({
     }
     const bad = l.inputAgnostic.find((p) => p >= n);
     if (bad !== undefined) ctx.addIssue({ code: 'custom', path: ['layers', i, 'inputAgnostic'], message: `position ${bad} is outside the ${n}-token grid` });
+    l.headVariance?.forEach((h, k) => {
+      if (h.length !== n) ctx.addIssue({ code: 'custom', path: ['layers', i, 'headVariance', k], message: `has ${h.length} entries, expected ${n}` });
+    });
+  });
+  kv.randomControl?.layers.forEach((l, i) => {
+    const bad = l.positions.find((p) => p >= n);
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', path: ['randomControl', 'layers', i, 'positions'], message: `position ${bad} is outside the ${n}-token grid` });
   });
 });
 export type KeyVariance = z.infer<typeof KeyVarianceSchema>;
@@ -126,6 +144,8 @@ export const PopeSplitSchema = z.object({
   /** Fraction of PREDICTIONS that were "yes" (not the ground-truth ratio). */
   yesRatio: fraction,
   unparsedRate: fraction,
+  /** lmms-eval's `pope_yes_ratio`: the fraction of GROUND-TRUTH yes (0.5 on balanced POPE), not of predictions. */
+  gtYesRatio: fraction.optional(),
 });
 export const MmeSubtaskSchema = z.object({
   name: z.string().min(1),
@@ -135,8 +155,10 @@ export const MmeSubtaskSchema = z.object({
   accPlus: fraction,
   /** 100 * (acc + accPlus), 0..200. */
   score: z.number().min(0).max(200),
+  /** Images (question pairs) behind the numbers. */
+  images: count.optional(),
 });
-export const BlinkSubtaskSchema = z.object({ name: z.string().min(1), n: count, accuracy: fraction });
+export const BlinkSubtaskSchema = z.object({ name: z.string().min(1), n: count, accuracy: fraction, unparsedRate: fraction.optional() });
 
 export const BenchmarkConditionSchema = z.object({
   /** 'none' | 'block-input-agnostic' | 'block-random' (a control with as many random positions blocked); others allowed. */
@@ -144,8 +166,9 @@ export const BenchmarkConditionSchema = z.object({
   blockedLayers: z.array(layerIndex).optional(),
   blockedPositions: count.optional(),
   pope: z.object({ parser: z.string().min(1), splits: z.array(PopeSplitSchema).min(1) }).optional(),
-  mme: z.object({ subtasks: z.array(MmeSubtaskSchema).min(1), perception: z.number().min(0), cognition: z.number().min(0) }).optional(),
-  blink: z.object({ subtasks: z.array(BlinkSubtaskSchema).min(1), macro: fraction, micro: fraction, unparsedRate: fraction.optional() }).optional(),
+  /** `parser` (optional for MME/BLINK): the answer parser that produced the numbers, e.g. lmms-parse_pred_ans. */
+  mme: z.object({ subtasks: z.array(MmeSubtaskSchema).min(1), perception: z.number().min(0), cognition: z.number().min(0), parser: z.string().min(1).optional() }).optional(),
+  blink: z.object({ subtasks: z.array(BlinkSubtaskSchema).min(1), macro: fraction, micro: fraction, unparsedRate: fraction.optional(), parser: z.string().min(1).optional() }).optional(),
 });
 export type BenchmarkCondition = z.infer<typeof BenchmarkConditionSchema>;
 export const BenchmarksSchema = z.object({ model: z.string().min(1), conditions: z.array(BenchmarkConditionSchema).min(1) });

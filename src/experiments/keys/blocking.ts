@@ -1,0 +1,140 @@
+// From flagged key positions on the canonical grid to the decoder's BlockSpec list for one prompt.
+//
+// Flagged positions are grid cells (p = row * cols + col) of one view ("base" or "highres") of the image grid the
+// variance was computed on. A benchmark prompt places the image's tokens somewhere else in the sequence, with the
+// question after it; its token map (processor.prepare(...).tokenMap) says which sequence position holds each cell.
+// The blocked attention edges are: text queries after the image -> the flagged image keys, in the chosen layers,
+// for every query head (BlockSpec has no head axis). Image-to-image attention is left intact.
+//
+// Layers with the same flagged set share one BlockSpec (the engine folds several specs on one layer into a dense mask,
+// so this keeps exactly one spec per layer).
+
+import type { BlockSpec } from '../../models/lm/masks.js';
+import type { TokenMap } from '../../preprocess/token-map.js';
+import type { ViewTokens } from '../../store/gather.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { Rng } from '../../util/random.js';
+
+/** Flagged grid positions per layer, on one view's grid. */
+export interface FlaggedKeys {
+  readonly view: string;
+  readonly grid: { readonly rows: number; readonly cols: number };
+  readonly layers: ReadonlyArray<{ readonly layer: number; readonly positions: readonly number[] }>;
+}
+
+/**
+ * The control condition: per layer as many positions as flagged, drawn (seeded) from the positions NOT flagged in that
+ * layer, so it blocks the same number of image keys but a different set. When a layer flags more than half the grid
+ * the complement is too small; the draw then takes all of the complement and fills up from the flagged set.
+ */
+export function randomControl(flagged: FlaggedKeys, seed: number): FlaggedKeys {
+  const P = flagged.grid.rows * flagged.grid.cols;
+  const layers = flagged.layers.map(({ layer, positions }) => {
+    const rng = new Rng((seed ^ Math.imul(layer + 1, 0x9e3779b1)) >>> 0);
+    const isFlagged = new Uint8Array(P);
+    for (const p of positions) isFlagged[p] = 1;
+    const rest = Array.from({ length: P }, (_, p) => p).filter((p) => !isFlagged[p]);
+    const k = positions.length;
+    const picked = k <= rest.length ? rng.shuffle(rest).slice(0, k) : [...rest, ...rng.shuffle([...positions]).slice(0, k - rest.length)];
+    return { layer, positions: picked.sort((a, b) => a - b) };
+  });
+  return { view: flagged.view, grid: flagged.grid, layers };
+}
+
+/** Per image in the prompt: the given view's grid and the sequence position of every cell, from a token map. */
+export function viewTokensFromTokenMap(map: TokenMap, view: string): ViewTokens[] {
+  return map.runs.map((run) => {
+    const cells: Array<{ row: number; col: number; pos: number }> = [];
+    for (let pos = run.start; pos < run.end; pos++) {
+      const e = map.entries[pos];
+      if (e && e.view === view) cells.push({ row: e.row, col: e.col, pos });
+    }
+    if (cells.length === 0) throw new KvlensInputError(`image ${run.image} of the prompt has no "${view}" tokens`, 'token map');
+    const rows = Math.max(...cells.map((c) => c.row)) + 1;
+    const cols = Math.max(...cells.map((c) => c.col)) + 1;
+    if (cells.length !== rows * cols) throw new KvlensInputError(`image ${run.image}: ${cells.length} "${view}" tokens do not fill a ${rows} x ${cols} grid`, 'token map');
+    const positions = new Array<number>(rows * cols);
+    for (const c of cells) positions[c.row * cols + c.col] = c.pos;
+    return { rows, cols, positions };
+  });
+}
+
+export type GridMatch = 'exact' | 'nearest';
+
+/**
+ * Flagged cells of the canonical grid -> cells of an image's grid. 'exact' needs the same grid; 'nearest' maps a
+ * target cell to the canonical cell under its centre (for a benchmark image whose high-res grid differs), so the
+ * blocked fraction of the image stays about the same.
+ */
+export function mapCells(positions: readonly number[], from: { rows: number; cols: number }, to: { rows: number; cols: number }, match: GridMatch): number[] {
+  if (from.rows === to.rows && from.cols === to.cols) return [...positions];
+  if (match === 'exact') {
+    throw new KvlensInputError(
+      `the prompt's image has a ${to.rows} x ${to.cols} grid but the input-agnostic keys were found on a ${from.rows} x ${from.cols} grid; ` +
+      'evaluate at the same --resolution, block on the "base" view (fixed grid), or allow gridMatch "nearest"', 'blocking');
+  }
+  const set = new Uint8Array(from.rows * from.cols);
+  for (const p of positions) set[p] = 1;
+  const out: number[] = [];
+  for (let r = 0; r < to.rows; r++) {
+    const fr = Math.min(from.rows - 1, Math.floor(((r + 0.5) * from.rows) / to.rows));
+    for (let c = 0; c < to.cols; c++) {
+      const fc = Math.min(from.cols - 1, Math.floor(((c + 0.5) * from.cols) / to.cols));
+      if (set[fr * from.cols + fc]) out.push(r * to.cols + c);
+    }
+  }
+  return out;
+}
+
+export interface BlockSpecOptions {
+  /** Query positions (absolute, in the current call). Default: every position after the last image token. */
+  readonly queries?: readonly number[];
+  /** Sequence length of the prompt (default: the token map's length). */
+  readonly length?: number;
+  readonly gridMatch?: GridMatch;
+}
+
+/**
+ * The BlockSpec list blocking `flagged` in one prompt. `images` is the prompt's per-image token positions for the
+ * flagged view (viewTokensFromTokenMap, or the store's / extractor's ViewTokens); every image's flagged cells are
+ * blocked. Layers with no flagged position get no spec.
+ */
+export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], opts: BlockSpecOptions & { length: number }): BlockSpec[] {
+  if (images.length === 0) throw new KvlensUsageError('blockSpecs: the prompt has no image');
+  const imageEnd = Math.max(...images.flatMap((v) => Array.from(v.positions))) + 1;
+  const queries = opts.queries ? [...opts.queries] : Array.from({ length: Math.max(0, opts.length - imageEnd) }, (_, i) => imageEnd + i);
+  if (queries.length === 0) throw new KvlensUsageError('blockSpecs: no query positions (the prompt ends with the image)');
+  const groups = new Map<string, { layers: number[]; keys: number[] }>();
+  for (const { layer, positions } of flagged.layers) {
+    if (positions.length === 0) continue;
+    const keys: number[] = [];
+    for (const v of images) {
+      for (const cell of mapCells(positions, flagged.grid, v, opts.gridMatch ?? 'exact')) keys.push(v.positions[cell]);
+    }
+    keys.sort((a, b) => a - b);
+    const id = keys.join(',');
+    const g = groups.get(id);
+    if (g) g.layers.push(layer);
+    else groups.set(id, { layers: [layer], keys });
+  }
+  return [...groups.values()].map((g) => ({ layers: g.layers, queries, keys: g.keys }));
+}
+
+/** Convenience: block specs for a prompt prepared by the processor (its token map). */
+export function blockSpecsForPrompt(flagged: FlaggedKeys, map: TokenMap, opts: BlockSpecOptions = {}): BlockSpec[] {
+  return blockSpecs(flagged, viewTokensFromTokenMap(map, flagged.view), { ...opts, length: opts.length ?? map.length });
+}
+
+/**
+ * The same blocks for a decode step / continuation covering sequence positions [start, end): the engine only accepts
+ * queries of the current call, and every generated token is a text query after the image.
+ */
+export function blockSpecsForStep(specs: readonly BlockSpec[], start: number, end: number): BlockSpec[] {
+  const queries = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
+  return specs.map((s) => ({ layers: s.layers, keys: s.keys, queries }));
+}
+
+/** Total blocked image keys per layer (for benchmarks.json's blockedPositions and the report). */
+export function blockedCount(flagged: FlaggedKeys, layers?: readonly number[]): number {
+  return flagged.layers.filter((l) => !layers || layers.includes(l.layer)).reduce((a, l) => a + l.positions.length, 0);
+}

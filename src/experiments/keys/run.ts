@@ -1,0 +1,337 @@
+// runKeyVariance: the input-agnostic-keys analysis end to end.
+//
+//   keys of many images (a feature store, read a layer at a time; or live forwards of the model, image by image)
+//     -> per (layer, position) Welford state (resumable from a state file, mergeable across shards)
+//     -> variance per position, τ (fixed or automatic), input-agnostic positions and histogram per layer
+//     -> results/key_variance.json (src/results format) + variance maps + flagged / random-control sets for blocking.
+//
+//   const run = await runKeyVariance({ store: 'runs/coco-keys' }, { threshold: 'auto', blockLayers: '-10:', out: 'runs/r1' });
+//   const specs = blockSpecsForPrompt(run.flagged, prepared.tokenMap);   // per benchmark prompt (blocking.ts)
+
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { z } from 'zod';
+import { parseExtractConfig } from '../../extract/config.js';
+import { LlavaExtractor } from '../../extract/engine.js';
+import { listImages, type ImageItem } from '../../extract/sources.js';
+import { writeRun } from '../../results/rundir.js';
+import type { KeyVariance } from '../../results/schema.js';
+import { gatherGrid, tapLayout, type TapTensor, type ViewTokens } from '../../store/gather.js';
+import { FeatureStore } from '../../store/reader.js';
+import { DEVICES } from '../../runtime/device.js';
+import { selectLayers } from '../../taps/names.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { randomControl, type FlaggedKeys } from './blocking.js';
+import { KeyVarianceState } from './state.js';
+import { chooseThreshold, histogram, type ThresholdChoice } from './threshold.js';
+import { checkSameGrid, VARIANCE_DEFINITION, type KeyGridShape } from './variance.js';
+
+export const KEY_TAP_PATTERN = 'lm.{L}.attn.k';
+const keyTap = (layer: number) => `lm.${layer}.attn.k`;
+
+export const KeyVarianceConfigSchema = z.object({
+  /** Layers to analyse: "*" (every stored / model layer), "3-5", "0,7,14", "-10:". */
+  layers: z.string().min(1).default('*'),
+  /** The token-map view whose grid positions are compared across images. */
+  view: z.enum(['base', 'highres']).default('base'),
+  statistic: z.enum(['sum', 'mean']).default('sum'),
+  /** A fixed τ (e.g. 450 for LLaVA-OneVision 7B's summed statistic) or "auto" (bimodal valley, Otsu fallback). */
+  threshold: z.union([z.number().nonnegative(), z.literal('auto')]).default('auto'),
+  /** Layers to block (relative to the model's LM layers): default the last 10. */
+  blockLayers: z.string().min(1).default('-10:'),
+  /** Seed of the random control set. */
+  randomSeed: z.number().int().default(0),
+  /** Bins of the per-layer histograms in the result (linear in variance, as the report draws them). */
+  histogramBins: z.number().int().min(2).max(1000).default(40),
+  /** Also record the per-KV-head variance maps. */
+  perHead: z.boolean().default(false),
+  /** State file: saved every `checkpointEvery` images and at the end; an existing one is resumed. */
+  state: z.string().min(1).optional(),
+  checkpointEvery: z.number().int().positive().default(50),
+  /** Only the first N images. */
+  limit: z.number().int().positive().optional(),
+  /** Model name for the result (default: the model directory's name). */
+  model: z.string().min(1).optional(),
+  /** Image set description for the result (default: the store roots / image spec). */
+  imageSource: z.string().min(1).optional(),
+  /** Run directory: results/key_variance.json is written there (atomically). */
+  out: z.string().min(1).optional(),
+}).strict();
+
+export type KeyVarianceConfig = z.infer<typeof KeyVarianceConfigSchema>;
+export type KeyVarianceConfigInput = z.input<typeof KeyVarianceConfigSchema>;
+
+/** Where the keys come from. */
+export type KeySource =
+  | { readonly store: FeatureStore | string | readonly string[]; readonly images?: readonly string[] }
+  | {
+    readonly live: {
+      /** LLaVA-OneVision model directory. */
+      readonly model: string;
+      /** Image spec as for `kvlens extract` (directory, list file, dataset:...), or pre-listed items. */
+      readonly images: string | readonly ImageItem[];
+      /** Square resize before the processor, so every image gives the same high-res grid. */
+      readonly resolution?: number;
+      readonly device?: (typeof DEVICES)[number];
+      readonly prefix?: string;
+      readonly question?: string;
+      readonly systemPrompt?: string | null;
+    };
+  };
+
+export interface VarianceMap {
+  readonly layer: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** [rows, cols] row-major */
+  readonly variance: Float64Array;
+}
+
+export interface KeyVarianceRun {
+  readonly result: KeyVariance;
+  readonly maps: readonly VarianceMap[];
+  readonly threshold: ThresholdChoice;
+  /** Input-agnostic positions of the block layers: feed to blockSpecsForPrompt. */
+  readonly flagged: FlaggedKeys;
+  /** The seeded control with the same count per layer. */
+  readonly random: FlaggedKeys;
+  readonly state: KeyVarianceState;
+}
+
+export interface KeyVarianceHooks {
+  /** After each image is accumulated (per layer for a store, all layers at once when live). */
+  readonly onProgress?: (e: { layer: number | null; done: number; total: number }) => void;
+}
+
+export async function runKeyVariance(source: KeySource, input: KeyVarianceConfigInput = {}, hooks: KeyVarianceHooks = {}): Promise<KeyVarianceRun> {
+  const parsed = KeyVarianceConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new KvlensUsageError(`key-variance config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  const cfg = parsed.data;
+  const acc = 'store' in source ? accumulateFromStore(source, cfg, hooks) : await accumulateLive(source.live, cfg, hooks);
+  const run = summarise(acc.state, cfg, acc.info);
+  if (cfg.out) await writeRun.keyVariance(cfg.out, run.result);
+  return run;
+}
+
+interface SourceInfo {
+  readonly model: string;
+  readonly imageSource: string;
+  /** The model's LM layer count ('-10:' is relative to it). */
+  readonly lmLayers: number;
+}
+
+// ---- store: a layer at a time over every image ----
+
+function accumulateFromStore(
+  source: Extract<KeySource, { store: unknown }>, cfg: KeyVarianceConfig, hooks: KeyVarianceHooks,
+): { state: KeyVarianceState; info: SourceInfo } {
+  const owned = !(source.store instanceof FeatureStore);
+  const store = source.store instanceof FeatureStore ? source.store : FeatureStore.open(source.store as string | string[]);
+  try {
+    const stored = store.layers('attn.k');
+    if (stored.length === 0) throw new KvlensInputError(`the store holds no keys (${KEY_TAP_PATTERN}); extract with --taps keys`, store.roots.join(', '));
+    const lmLayers = modelLayerCount(store.identity.model.path) ?? stored[stored.length - 1] + 1;
+    const layers = cfg.layers === '*' ? stored : selectLayers(cfg.layers, lmLayers, `layers ${cfg.layers}`);
+    const missing = layers.filter((l) => !stored.includes(l));
+    if (missing.length) throw new KvlensInputError(`layer(s) ${missing.join(', ')} have no stored keys; the store holds ${KEY_TAP_PATTERN} for layers [${stored.join(', ')}]`, store.roots.join(', '));
+    let ids = source.images ? [...source.images] : store.images();
+    if (cfg.limit !== undefined) ids = ids.slice(0, cfg.limit);
+    if (ids.length === 0) throw new KvlensInputError('no images to analyse', store.roots.join(', '));
+    // Every image must give the same grid: checked from the manifest before any tensor is read.
+    const grids = ids.map((id) => {
+      const g = store.image(id).views[cfg.view];
+      if (!g) throw new KvlensInputError(`image "${id}" has no "${cfg.view}" view in the store`, store.roots.join(', '));
+      return { imageId: id, rows: g.rows, cols: g.cols };
+    });
+    for (const g of grids) checkSameGrid(grids[0], g, cfg.view, store.roots.join(', '));
+    const dims = store.tapDims(keyTap(layers[0]));
+    const shape: KeyGridShape = { rows: grids[0].rows, cols: grids[0].cols, heads: dims.heads, headDim: dims.headDim };
+    const state = openState(cfg, { tap: KEY_TAP_PATTERN, view: cfg.view, shape, imageIds: ids }, layers);
+    for (const l of layers) {
+      const w = state.layer(l);
+      const tap = keyTap(l);
+      for (let i = w.n; i < ids.length; i++) {
+        w.add(store.read(ids[i], tap, { view: cfg.view }).data); // [rows, cols, kvHead*dHead]
+        hooks.onProgress?.({ layer: l, done: i + 1, total: ids.length });
+        if (cfg.state && (i + 1) % cfg.checkpointEvery === 0) state.save(cfg.state);
+      }
+    }
+    if (cfg.state) state.save(cfg.state);
+    return {
+      state,
+      info: { model: cfg.model ?? basename(store.identity.model.path), imageSource: cfg.imageSource ?? `feature store ${store.roots.join(', ')}`, lmLayers },
+    };
+  } finally {
+    if (owned) store.close();
+  }
+}
+
+// ---- live: forward each image once, every layer's keys at once ----
+
+async function accumulateLive(
+  live: Extract<KeySource, { live: unknown }>['live'], cfg: KeyVarianceConfig, hooks: KeyVarianceHooks,
+): Promise<{ state: KeyVarianceState; info: SourceInfo }> {
+  const lmLayers = modelLayerCount(live.model);
+  if (lmLayers === undefined) throw new KvlensInputError('cannot read text_config.num_hidden_layers', join(live.model, 'config.json'));
+  const layers = selectLayers(cfg.layers, lmLayers, `layers ${cfg.layers}`);
+  const extractCfg = parseExtractConfig({
+    model: live.model, images: typeof live.images === 'string' ? live.images : '(listed)', out: '(not written)',
+    taps: [`lm.{${layers.join(',')}}.attn.k`], views: [cfg.view], dtype: 'float32', resolution: live.resolution,
+    device: live.device, prefix: live.prefix, question: live.question, systemPrompt: live.systemPrompt,
+  });
+  let items = typeof live.images === 'string' ? await listImages(live.images) : [...live.images];
+  if (cfg.limit !== undefined) items = items.slice(0, cfg.limit);
+  if (items.length === 0) throw new KvlensInputError('no images to analyse', typeof live.images === 'string' ? live.images : 'images');
+  const engine = await LlavaExtractor.open(extractCfg);
+  try {
+    let state: KeyVarianceState | undefined = cfg.state && existsSync(cfg.state) ? KeyVarianceState.load(cfg.state) : undefined;
+    let first: { imageId: string; rows: number; cols: number } | undefined;
+    const ids = items.map((it) => it.id);
+    const start = state ? Math.min(...[...state.layers.values()].map((w) => w.n)) : 0;
+    if (state) {
+      checkResumable(state, { tap: KEY_TAP_PATTERN, view: cfg.view, imageIds: ids }, layers, cfg.state!);
+      // A live run advances every layer together; a state where they differ was not written by one.
+      if ([...state.layers.values()].some((w) => w.n !== start)) throw new KvlensInputError('layers of this state hold different image counts; it was not written by a live run', cfg.state!);
+      first = { imageId: ids[0], rows: state.meta.shape.rows, cols: state.meta.shape.cols };
+    }
+    for (let i = start; i < items.length; i++) {
+      const prepared = await engine.prepare(await items[i].load());
+      const v = prepared.views[cfg.view];
+      const here = { imageId: items[i].id, rows: v.rows, cols: v.cols };
+      if (first) checkSameGrid(first, here, cfg.view, typeof live.images === 'string' ? live.images : undefined);
+      first ??= here;
+      const [taps] = await engine.run([prepared]);
+      if (!state) {
+        const t = taps.get(keyTap(layers[0]))!; // [1, kvHead, pos, dHead]
+        const shape: KeyGridShape = { rows: v.rows, cols: v.cols, heads: t.shape[1], headDim: t.shape[3] };
+        state = new KeyVarianceState({ tap: KEY_TAP_PATTERN, view: cfg.view, shape, imageIds: ids }, layers);
+      }
+      accumulateTaps(state, taps, v);
+      hooks.onProgress?.({ layer: null, done: i + 1, total: items.length });
+      if (cfg.state && (i + 1) % cfg.checkpointEvery === 0) state.save(cfg.state);
+    }
+    if (cfg.state) state!.save(cfg.state);
+    return {
+      state: state!,
+      info: { model: cfg.model ?? basename(live.model), imageSource: cfg.imageSource ?? (typeof live.images === 'string' ? live.images : `${items.length} listed images`), lmLayers },
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/**
+ * Add one image's keys from a live forward: `taps` holds lm.{L}.attn.k as [1, kvHead, pos, dHead] for every layer of
+ * the state; `view` says which sequence positions form the grid (the processor's token map for that view).
+ */
+export function accumulateTaps(state: KeyVarianceState, taps: ReadonlyMap<string, TapTensor>, view: ViewTokens): void {
+  const { rows, cols } = state.meta.shape;
+  if (view.rows !== rows || view.cols !== cols) {
+    checkSameGrid({ imageId: state.meta.imageIds[0] ?? '(first image)', rows, cols }, { imageId: '(this image)', rows: view.rows, cols: view.cols }, state.meta.view);
+  }
+  for (const [l, w] of state.layers) {
+    const tap = keyTap(l);
+    const t = taps.get(tap);
+    if (!t) throw new KvlensUsageError(`accumulateTaps: the forward did not return ${tap}`);
+    w.add(gatherGrid(t, tapLayout(tap, t), view)); // [rows, cols, kvHead*dHead]
+  }
+}
+
+function openState(cfg: KeyVarianceConfig, meta: KeyVarianceState['meta'], layers: readonly number[]): KeyVarianceState {
+  if (!cfg.state || !existsSync(cfg.state)) return new KeyVarianceState(meta, layers);
+  const state = KeyVarianceState.load(cfg.state);
+  checkResumable(state, meta, layers, cfg.state);
+  const s = state.meta.shape;
+  const m = meta.shape;
+  if (s.rows !== m.rows || s.cols !== m.cols || s.heads !== m.heads || s.headDim !== m.headDim) {
+    throw new KvlensInputError(`the state is for a ${s.rows}x${s.cols} grid of ${s.heads}x${s.headDim} keys, this run has ${m.rows}x${m.cols} of ${m.heads}x${m.headDim}`, cfg.state);
+  }
+  return state;
+}
+
+/** A state resumes only the same analysis: same keys, view, layers and ordered image list. */
+function checkResumable(state: KeyVarianceState, meta: Pick<KeyVarianceState['meta'], 'tap' | 'view' | 'imageIds'>, layers: readonly number[], path: string): void {
+  if (state.meta.tap !== meta.tap || state.meta.view !== meta.view) throw new KvlensInputError(`the state is for ${state.meta.tap} (${state.meta.view}), this run analyses ${meta.tap} (${meta.view})`, path);
+  const have = [...state.layers.keys()].sort((a, b) => a - b).join(',');
+  const want = [...layers].sort((a, b) => a - b).join(',');
+  if (have !== want) throw new KvlensInputError(`the state covers layers [${have}], this run analyses [${want}]`, path);
+  const a = state.meta.imageIds;
+  const b = meta.imageIds;
+  const diff = a.length !== b.length ? -1 : a.findIndex((id, i) => id !== b[i]);
+  if (a.length !== b.length || diff >= 0) {
+    throw new KvlensInputError(`the state was computed over another image list (${a.length} images${diff >= 0 ? `, image ${diff} is "${a[diff]}" vs "${b[diff]}"` : ` vs ${b.length}`}); ` +
+      'delete it to start over', path);
+  }
+}
+
+/** text_config.num_hidden_layers of a checkpoint's config.json, when readable. */
+function modelLayerCount(dir: string): number | undefined {
+  try {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { text_config?: { num_hidden_layers?: unknown }; num_hidden_layers?: unknown };
+    const n = c.text_config?.num_hidden_layers ?? c.num_hidden_layers;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- from the state to the result ----
+
+/** Variance per layer, τ over all analysed layers, flagged positions, histograms, and the block / control sets. */
+export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info: SourceInfo): KeyVarianceRun {
+  if (!state.complete) throw new KvlensUsageError('the key-variance state is incomplete (some layer has not seen every image)');
+  const { rows, cols } = state.meta.shape;
+  const layers = [...state.layers.keys()].sort((a, b) => a - b);
+  const maps: VarianceMap[] = layers.map((layer) => ({ layer, rows, cols, variance: state.layer(layer).variance(cfg.statistic) }));
+  const pooled = new Float64Array(maps.length * rows * cols);
+  maps.forEach((m, i) => pooled.set(m.variance, i * rows * cols));
+  const threshold = chooseThreshold(pooled, cfg.threshold);
+  const flaggedAt = (v: Float64Array) => Array.from(v.keys()).filter((p) => v[p] < threshold.value);
+
+  const blockLayers = selectLayers(cfg.blockLayers, info.lmLayers, `blockLayers ${cfg.blockLayers}`);
+  const unanalysed = blockLayers.filter((l) => !state.layers.has(l));
+  if (unanalysed.length) throw new KvlensUsageError(`blockLayers ${cfg.blockLayers} includes layer(s) ${unanalysed.join(', ')} whose key variance was not computed (analysed: ${layers.join(', ')})`);
+  const flagged: FlaggedKeys = {
+    view: state.meta.view, grid: { rows, cols },
+    layers: blockLayers.map((layer) => ({ layer, positions: flaggedAt(maps[layers.indexOf(layer)].variance) })),
+  };
+  const random = randomControl(flagged, cfg.randomSeed);
+  const result: KeyVariance = {
+    model: info.model,
+    tap: state.meta.tap,
+    statistic: cfg.statistic,
+    nImages: state.meta.imageIds.length,
+    imageSource: info.imageSource,
+    grid: { rows, cols },
+    threshold: { value: threshold.value, method: threshold.method, note: threshold.note },
+    blockedLayers: blockLayers,
+    view: state.meta.view,
+    definition: VARIANCE_DEFINITION,
+    randomControl: { seed: cfg.randomSeed, layers: random.layers.map((l) => ({ layer: l.layer, positions: [...l.positions] })) },
+    layers: maps.map((m) => ({
+      layer: m.layer,
+      variance: Array.from(m.variance),
+      histogram: histogram(m.variance, cfg.histogramBins),
+      inputAgnostic: flaggedAt(m.variance),
+      ...(cfg.perHead ? { headVariance: state.layer(m.layer).headVariance(cfg.statistic).map((h) => Array.from(h)) } : {}),
+    })),
+  };
+  return { result, maps, threshold, flagged, random, state };
+}
+
+/** The flagged / control sets from a written key_variance.json (what a benchmark run reads back). */
+export function flaggedFromResult(kv: KeyVariance, layers: readonly number[] = kv.blockedLayers): { flagged: FlaggedKeys; random?: FlaggedKeys } {
+  const view = kv.view ?? 'base';
+  const pick = (l: number) => {
+    const entry = kv.layers.find((x) => x.layer === l);
+    if (!entry) throw new KvlensInputError(`key_variance.json has no layer ${l}`, 'results/key_variance.json');
+    return { layer: l, positions: [...entry.inputAgnostic] };
+  };
+  const flagged: FlaggedKeys = { view, grid: kv.grid, layers: layers.map(pick) };
+  const rc = kv.randomControl;
+  const random = rc ? { view, grid: kv.grid, layers: rc.layers.filter((l) => layers.includes(l.layer)).map((l) => ({ layer: l.layer, positions: [...l.positions] })) } : undefined;
+  return { flagged, random };
+}
