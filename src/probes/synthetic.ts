@@ -17,6 +17,8 @@ export interface SyntheticSegSpec {
   /** Strength of the planted fg/bg directions relative to unit-variance noise (0 = pure noise). */
   readonly signal: number;
   readonly seed: number;
+  /** Snap the object rectangle to token boundaries (then a perfect probe can reach IoU 1 exactly). */
+  readonly alignToTokens?: boolean;
 }
 
 /** Unit-variance uniform noise bank shared by all images of a seed (fast: images copy slices of it). */
@@ -57,10 +59,17 @@ export function syntheticSegSample(spec: SyntheticSegSpec, index: number): FewSh
   const { rows, cols, dim, height, width } = spec;
   const rng = new Rng(hashSeed(`img${index}`, spec.seed));
   const cls = syntheticClassOf(spec, index);
-  const bw = Math.floor(width * (0.3 + 0.4 * rng.uniform()));
-  const bh = Math.floor(height * (0.3 + 0.4 * rng.uniform()));
-  const bx = Math.floor((width - bw) * rng.uniform());
-  const by = Math.floor((height - bh) * rng.uniform());
+  let bw = Math.floor(width * (0.3 + 0.4 * rng.uniform()));
+  let bh = Math.floor(height * (0.3 + 0.4 * rng.uniform()));
+  let bx = Math.floor((width - bw) * rng.uniform());
+  let by = Math.floor((height - bh) * rng.uniform());
+  if (spec.alignToTokens) {
+    const snapX = (v: number): number => Math.floor((Math.round((v * cols) / width) * width) / cols);
+    const snapY = (v: number): number => Math.floor((Math.round((v * rows) / height) * height) / rows);
+    const x1 = snapX(bx + bw); const y1 = snapY(by + bh);
+    bx = snapX(bx); by = snapY(by);
+    bw = Math.max(1, x1 - bx); bh = Math.max(1, y1 - by);
+  }
   const labels = new Uint8Array(height * width);
   for (let y = by; y < by + bh; y++) for (let x = bx; x < bx + bw; x++) labels[y * width + x] = cls;
   for (let y = Math.max(0, by - 1); y < Math.min(height, by + bh + 1); y++) {
