@@ -91,6 +91,11 @@ export interface BlockSpecOptions {
   readonly queries?: readonly number[];
   /** Sequence length of the prompt (default: the token map's length). */
   readonly length?: number;
+  /**
+   * First position after the last image's tokens (all views and newlines), where the default queries start. The
+   * token-map entry point knows it; with bare ViewTokens it must be given (a view's cells need not end the image).
+   */
+  readonly imageEnd?: number;
   readonly gridMatch?: GridMatch;
 }
 
@@ -101,8 +106,14 @@ export interface BlockSpecOptions {
  */
 export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], opts: BlockSpecOptions & { length: number }): BlockSpec[] {
   if (images.length === 0) throw new KvlensUsageError('blockSpecs: the prompt has no image');
-  const imageEnd = Math.max(...images.flatMap((v) => Array.from(v.positions))) + 1;
-  const queries = opts.queries ? [...opts.queries] : Array.from({ length: Math.max(0, opts.length - imageEnd) }, (_, i) => imageEnd + i);
+  const lastKey = Math.max(...images.flatMap((v) => Array.from(v.positions)));
+  let queries: number[];
+  if (opts.queries) queries = [...opts.queries];
+  else {
+    if (opts.imageEnd === undefined) throw new KvlensUsageError('blockSpecs: give the queries, or imageEnd (the position after the image tokens)');
+    if (opts.imageEnd <= lastKey) throw new KvlensUsageError(`blockSpecs: imageEnd ${opts.imageEnd} is not after the last image key ${lastKey}`);
+    queries = Array.from({ length: Math.max(0, opts.length - opts.imageEnd) }, (_, i) => opts.imageEnd! + i);
+  }
   if (queries.length === 0) throw new KvlensUsageError('blockSpecs: no query positions (the prompt ends with the image)');
   const groups = new Map<string, { layers: number[]; keys: number[] }>();
   for (const { layer, positions } of flagged.layers) {
@@ -122,7 +133,8 @@ export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], 
 
 /** Convenience: block specs for a prompt prepared by the processor (its token map). */
 export function blockSpecsForPrompt(flagged: FlaggedKeys, map: TokenMap, opts: BlockSpecOptions = {}): BlockSpec[] {
-  return blockSpecs(flagged, viewTokensFromTokenMap(map, flagged.view), { ...opts, length: opts.length ?? map.length });
+  const imageEnd = Math.max(...map.runs.map((r) => r.end));
+  return blockSpecs(flagged, viewTokensFromTokenMap(map, flagged.view), { imageEnd, ...opts, length: opts.length ?? map.length });
 }
 
 /**

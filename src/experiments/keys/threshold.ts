@@ -179,7 +179,7 @@ export function chooseThreshold(variances: ArrayLike<number>, spec: ThresholdSpe
   for (const x of logs) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
   if (floor === null || !(hi > lo)) {
     // Nothing separates: every position has the same variance. A threshold at that value flags none (strict <).
-    const v = floor === null ? 0 : 10 ** lo;
+    const v = floor === null ? 0 : variances[0]; // the common value itself (10 ** log10(v) may round above it)
     return { value: v, method: 'degenerate', note: `all ${variances.length} variances are equal (${fmt(v)}); no position is flagged` };
   }
   const valley = bimodalValley(logs, opts);
