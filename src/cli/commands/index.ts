@@ -6,6 +6,7 @@ registerCommand('store', 'inspect (info) and merge feature stores', () => import
 registerCommand('parity', 'recompute a reference fixture set with kvlens and compare every tensor', () => import('./parity.js').then((m) => m.default));
 registerCommand('data', 'check a dataset layout (data check) or write a synthetic one (data synth)', () => import('./data.js').then((m) => m.default));
 registerCommand('report', 'render a run directory into a self-contained HTML report (+ SVG/PNG plots)', () => import('./report.js').then((m) => m.default));
+registerCommand('view', 'browse a feature store or run directory in a local web page (layers, PCA, matches)', () => import('./view.js').then((m) => m.default));
 registerCommand('extract', 'stream image-token taps (values, keys, ...) of a model over images into a feature store', () => import('./extract.js').then((m) => m.default));
 registerCommand('probe', 'run a probe (fewshot-seg, correspondence) over every layer of a feature store against a dataset', () => import('./probe.js').then((m) => m.default));
 registerCommand('demo', 'the whole flow on the embedded tiny model and synthetic data: extract, probe every layer, report', () => import('./demo.js').then((m) => m.default));

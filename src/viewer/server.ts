@@ -1,0 +1,209 @@
+// `kvlens view`: a local web app over node:http. JSON endpoints compute what the page draws (PCA colours, nearest
+// neighbours, masks, variance maps, attention) lazily per request; /files/ serves files confined to the given directory.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile, realpath } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cosineMatch, LruCache, pcaRgb } from './features.js';
+import { resolveInside } from './paths.js';
+import { ViewerSource } from './source.js';
+import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+
+export interface ViewerOptions {
+  host?: string;
+  port?: number;
+  /** PCA results kept in memory (per image + tap). */
+  cacheSize?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningViewer {
+  server: Server;
+  url: string;
+  source: ViewerSource;
+  close(): Promise<void>;
+}
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.json': 'application/json',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8',
+};
+const ASSETS = new Set(['index.html', 'app.js', 'style.css']);
+
+/** The page's static files: src/viewer/public, found from this module whether it runs from src/ (tsx) or dist/src/. */
+function publicDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const cand of [join(dir, 'public'), join(dir, 'src', 'viewer', 'public')]) if (existsSync(join(cand, 'app.js'))) return cand;
+    dir = dirname(dir);
+  }
+  throw new KvlensUsageError('viewer assets (src/viewer/public) not found next to the installed package');
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, v: unknown) => send(res, 200, JSON.stringify(v));
+
+function intParam(q: URLSearchParams, name: string, lo: number, hi: number, dflt?: number): number {
+  const raw = q.get(name);
+  if (raw === null) {
+    if (dflt !== undefined) return dflt;
+    throw new HttpError(400, `missing query parameter "${name}"`);
+  }
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new HttpError(400, `"${name}" must be an integer in ${lo}..${hi}, got ${raw}`);
+  return v;
+}
+
+function strParam(q: URLSearchParams, name: string): string {
+  const v = q.get(name);
+  if (!v) throw new HttpError(400, `missing query parameter "${name}"`);
+  return v;
+}
+
+function round(x: number, d = 4): number {
+  return Math.round(x * 10 ** d) / 10 ** d;
+}
+
+export async function startViewer(target: string, opts: ViewerOptions = {}): Promise<RunningViewer> {
+  const realRoot = await realpath(target).catch(() => {
+    throw new KvlensInputError('directory not found', target);
+  });
+  const source = await ViewerSource.open(realRoot);
+  const assets = publicDir();
+  const pcaCache = new LruCache<{ rows: number; cols: number; rgb: string }>(opts.cacheSize ?? 256);
+  const log = opts.log ?? (() => undefined);
+
+  const tapFor = (q: URLSearchParams) => {
+    const fam = strParam(q, 'tap');
+    const famInfo = source.tapFamilies().find((f) => f.name === fam);
+    if (!famInfo) throw new HttpError(404, `tap family "${fam}" is not in the store`);
+    const layer = intParam(q, 'layer', 0, 10_000);
+    if (!famInfo.layers.includes(layer)) throw new HttpError(404, `layer ${layer} of ${fam} is not stored`);
+    return `lm.${layer}.${fam}`;
+  };
+  const imageFor = (q: URLSearchParams, name = 'image') => {
+    const id = strParam(q, name);
+    if (!source.store?.has(id)) throw new HttpError(404, `image "${id}" is not in the store`);
+    return id;
+  };
+
+  const api: Record<string, (q: URLSearchParams) => Promise<unknown>> = {
+    '/api/info': async () => {
+      const kv = await source.loadKeyVariance();
+      return {
+        mode: source.mode, title: source.title, images: source.imageIds().length, taps: source.tapFamilies(), hasStore: !!source.store,
+        keyVariance: kv ? { layers: kv.layers.map((l) => l.layer), threshold: kv.threshold, grid: kv.grid, tap: kv.tap } : null,
+      };
+    },
+    '/api/images': async (q) => {
+      const ids = source.imageIds();
+      const offset = intParam(q, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+      const limit = intParam(q, 'limit', 1, 500, 50);
+      const items = [];
+      for (const id of ids.slice(offset, offset + limit)) {
+        const img = source.store!.image(id);
+        items.push({ id, grid: img.views.base ?? Object.values(img.views)[0], size: img.originalSize });
+      }
+      return { total: ids.length, offset, items };
+    },
+    '/api/pca': async (q) => {
+      const image = imageFor(q);
+      const tap = tapFor(q);
+      const key = `${image}\u0000${tap}`;
+      let hit = pcaCache.get(key);
+      if (!hit) {
+        const g = source.grid(image, tap); // [rows, cols, D]
+        hit = { rows: g.rows, cols: g.cols, rgb: Buffer.from(pcaRgb(g.data, g.rows * g.cols, g.dim)).toString('base64') };
+        pcaCache.set(key, hit);
+      }
+      return { image, tap, ...hit };
+    },
+    '/api/match': async (q) => {
+      const a = imageFor(q, 'a');
+      const b = imageFor(q, 'b');
+      const tap = tapFor(q);
+      const ga = source.grid(a, tap);
+      const token = intParam(q, 'token', 0, ga.rows * ga.cols - 1);
+      const gb = source.grid(b, tap);
+      const { sims, best } = cosineMatch(ga.data, token, gb.data, ga.dim);
+      return { a, b, tap, token, rows: gb.rows, cols: gb.cols, best, bestRow: Math.floor(best / gb.cols), bestCol: best % gb.cols,
+        score: round(sims[best]), sims: Array.from(sims, (s) => round(s)) };
+    },
+    '/api/mask': async (q) => {
+      const m = await source.mask(strParam(q, 'image'));
+      const layer = String(intParam(q, 'layer', 0, 10_000));
+      if (!m || !m.layers[layer]) throw new HttpError(404, 'no probe mask for this image and layer');
+      return { rows: m.grid.rows, cols: m.grid.cols, task: m.task, truth: m.truth ?? null, pred: m.layers[layer] };
+    },
+    '/api/keyvar': async (q) => {
+      const kv = await source.loadKeyVariance();
+      if (!kv) throw new HttpError(404, 'this directory has no results/key_variance.json');
+      const layer = intParam(q, 'layer', 0, 10_000);
+      const l = kv.layers.find((x) => x.layer === layer);
+      if (!l) throw new HttpError(404, `no key variance for layer ${layer}`);
+      return { rows: kv.grid.rows, cols: kv.grid.cols, variance: l.variance, threshold: kv.threshold.value, inputAgnostic: l.inputAgnostic };
+    },
+    '/api/attention': async (q) => {
+      const a = await source.attention(strParam(q, 'image'));
+      const layer = String(intParam(q, 'layer', 0, 10_000));
+      if (!a || !a.layers[layer]) throw new HttpError(404, 'no stored attention for this image and layer');
+      const token = intParam(q, 'token', 0, a.tokens.length - 1, a.tokens.length - 1);
+      return { rows: a.grid.rows, cols: a.grid.cols, tokens: a.tokens, token, values: a.layers[layer][token] };
+    },
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET');
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
+    const query = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
+    if (rawPath.startsWith('/files/')) {
+      const r = await resolveInside(realRoot, rawPath.slice('/files/'.length));
+      if (!r.ok) throw new HttpError(r.status, r.reason);
+      return send(res, 200, await readFile(r.path), MIME[extname(r.path).toLowerCase()] ?? 'application/octet-stream');
+    }
+    if (api[rawPath]) return json(res, await api[rawPath](query));
+    const asset = rawPath === '/' ? 'index.html' : rawPath.slice(1);
+    if (ASSETS.has(asset)) return send(res, 200, await readFile(join(assets, asset)), MIME[extname(asset)]);
+    throw new HttpError(404, 'not found');
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : e instanceof KvlensInputError || e instanceof KvlensUsageError ? 400 : 500;
+      if (status === 500) log(`viewer: ${req.url}: ${(e as Error).stack ?? e}`);
+      if (!res.headersSent) send(res, status, JSON.stringify({ error: (e as Error).message }));
+      else res.end();
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 0, host, () => ok());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 0;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  return {
+    server, url, source,
+    close: () => new Promise<void>((ok) => {
+      server.closeAllConnections();
+      server.close(() => {
+        source.close();
+        ok();
+      });
+    }),
+  };
+}
