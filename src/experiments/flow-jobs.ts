@@ -5,7 +5,8 @@ import { FeatureStore } from '../store/index.js';
 import { runFewShotProbe, type FewShotConfig, type FewShotSample } from '../probes/fewshot-seg.js';
 import { runCorrespondenceProbe, type CorrespondenceConfig, type CorrespondencePair } from '../probes/correspondence.js';
 import type { ProbeResult } from '../probes/results.js';
-import type { PairTruth, SegTruth } from './samples.js';
+import { runCosegProbe, type CosegConfig, type CosegImage } from '../probes/coseg.js';
+import type { CosegTruth, PairTruth, SegTruth } from './samples.js';
 
 export interface TapJobBase {
   readonly roots: string[];
@@ -31,6 +32,26 @@ export async function fewShotTapJob(args: FewShotTapArgs): Promise<ProbeResult> 
     const load = (id: string): FewShotSample => ({ features: store.read(id, args.tap, { view: args.view }), labels: labelsOf.get(id)! });
     const items = args.truth.map((t) => ({ imageId: t.storeId, classId: t.classValue }));
     return await runFewShotProbe(items, load, args.config);
+  } finally {
+    store.close();
+  }
+}
+
+export interface CosegTapArgs extends TapJobBase {
+  readonly images: CosegTruth[];
+  readonly config: Partial<CosegConfig>;
+}
+
+/** Co-segmentation of one tap: every group clustered on its own, all images scored together. */
+export async function cosegTapJob(args: CosegTapArgs): Promise<ProbeResult> {
+  const store = FeatureStore.open(args.roots);
+  try {
+    const groups = new Map<string, CosegImage[]>();
+    for (const im of args.images) {
+      const list = groups.get(im.group) ?? groups.set(im.group, []).get(im.group)!;
+      list.push({ features: store.read(im.storeId, args.tap, { view: args.view }), labels: im.labels });
+    }
+    return runCosegProbe([...groups.values()], args.config);
   } finally {
     store.close();
   }

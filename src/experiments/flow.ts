@@ -3,6 +3,7 @@
 //
 //   fewshot-seg     Pascal-5i layout: episodes of k-shot logistic-regression segmentation (src/probes/fewshot-seg.ts)
 //   correspondence  SPair-71k layout: nearest-neighbour keypoint transfer, PCK (src/probes/correspondence.ts)
+//   coseg           MSRC layout: k-means co-segmentation per group, Jaccard / precision (src/probes/coseg.ts)
 //
 // Taps are probed in parallel worker threads (one job per tap); every job's randomness comes from the seed only, so the
 // rows do not depend on the thread count.
@@ -14,10 +15,10 @@ import { runJobs, type ProbeJob } from '../probes/parallel.js';
 import { toRows, type ProbeResult, type ResultRow } from '../probes/results.js';
 import { parseHook, selectLayers } from '../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
-import type { CorrespondenceTapArgs, FewShotTapArgs } from './flow-jobs.js';
-import { loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
+import type { CorrespondenceTapArgs, CosegTapArgs, FewShotTapArgs } from './flow-jobs.js';
+import { loadCosegTruth, loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
 
-export const PROBE_TASKS = ['fewshot-seg', 'correspondence'] as const;
+export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg'] as const;
 export type ProbeTask = (typeof PROBE_TASKS)[number];
 
 export const ProbeFlowConfigSchema = z.object({
@@ -26,7 +27,7 @@ export const ProbeFlowConfigSchema = z.object({
   store: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   /** Dataset root in its on-disk layout. */
   data: z.string().min(1),
-  /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence. */
+  /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence, msrc for coseg. */
   dataset: z.enum(DATASET_NAMES).optional(),
   /** Tap names or patterns over the store's taps: lm.*.attn.v, lm.3-5.attn.k, image.packed. */
   taps: z.array(z.string().min(1)).min(1).default(['lm.*.attn.v']),
@@ -40,6 +41,8 @@ export const ProbeFlowConfigSchema = z.object({
   /** Pascal-5i fold, or 'all' to pool every fold's val + trn lists. */
   fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
   split: z.string().optional(),
+  /** Loader subset (MSRC: comma-separated group names). */
+  subset: z.string().optional(),
   shots: z.number().int().positive().default(1),
   /** Default: every (image, class) entry is the query once. */
   episodes: z.number().int().positive().optional(),
@@ -102,6 +105,8 @@ export function usableSegItems(items: readonly SegTruth[], shots: number): SegTr
   return items.filter((it) => perClass.get(it.classValue)!.size > shots);
 }
 
+const DEFAULT_DATASET: Record<ProbeTask, DatasetName> = { 'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc' };
+
 const JOBS_MODULE = (): string => {
   const self = import.meta.url;
   return new URL(self.endsWith('.ts') ? './flow-jobs.ts' : './flow-jobs.js', self).href;
@@ -114,7 +119,7 @@ export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>)
   let taps: { tap: string; layer: number | null }[];
   let jobs: ProbeJob[];
   let missing: string[];
-  const flowProtocol: Record<string, unknown> = { task: cfg.task, dataset: cfg.dataset ?? (cfg.task === 'fewshot-seg' ? 'pascal5i' : 'spair'), view: cfg.view ?? 'each tap\'s first view (base)' };
+  const flowProtocol: Record<string, unknown> = { task: cfg.task, dataset: cfg.dataset ?? DEFAULT_DATASET[cfg.task], view: cfg.view ?? 'each tap\'s first view (base)' };
   try {
     taps = selectStoreTaps(store.taps, cfg.taps, cfg.layers);
     const base = { roots: [...store.roots], view: cfg.view };
@@ -128,6 +133,12 @@ export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>)
       const config = { shots: cfg.shots, episodes: cfg.episodes ?? items.length, seed: cfg.seed };
       Object.assign(flowProtocol, { fold: cfg.fold, split: cfg.split ?? (cfg.fold === 'all' ? 'val+trn' : 'val'), entries: items.length, droppedEntries: truth.items.length - items.length, dropRule: `classes with fewer than ${cfg.shots + 1} images are left out` });
       jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'fewShotTapJob', args: { ...base, tap: t.tap, truth: items, config } satisfies FewShotTapArgs }));
+    } else if (cfg.task === 'coseg') {
+      const truth = await loadCosegTruth(store, cfg.data, { dataset: cfg.dataset as DatasetName | undefined, subset: cfg.subset });
+      missing = truth.missing;
+      if (truth.items.length === 0) throw new KvlensInputError(`no MSRC image is in the store (${truth.missing.length} images missing)`, cfg.data);
+      Object.assign(flowProtocol, { groups: new Set(truth.items.map((i) => i.group)).size, images: truth.items.length });
+      jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'cosegTapJob', args: { ...base, tap: t.tap, images: truth.items, config: { seed: cfg.seed } } satisfies CosegTapArgs }));
     } else {
       const truth = await loadPairTruth(store, cfg.data, { split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
       missing = truth.missing;

@@ -5,7 +5,7 @@
 // matched to the store by (1) the store record's absolute source path, (2) the id = path relative to the dataset root,
 // (3) a unique store id that the relative path ends with (or that ends with it). Anything else is reported as missing.
 import { basename, relative, resolve, sep } from 'node:path';
-import { iterateDataset, type DatasetName, type GenericDatasetOptions, type ImageSource, type Pascal5iSample, type SpairSample } from '../data/index.js';
+import { iterateDataset, type CosegSample, type DatasetName, type GenericDatasetOptions, type ImageSource, type Pascal5iSample, type SpairSample } from '../data/index.js';
 import type { FeatureStore } from '../store/index.js';
 import type { LabelMap } from '../probes/grid.js';
 import type { Point } from '../metrics/pck.js';
@@ -42,6 +42,13 @@ export class StoreImageResolver {
 export interface SegTruth {
   readonly storeId: string;
   readonly classValue: number;
+  readonly labels: LabelMap;
+}
+
+/** One image of a co-segmentation group, with its binary mask (1 = the group's object). */
+export interface CosegTruth {
+  readonly group: string;
+  readonly storeId: string;
   readonly labels: LabelMap;
 }
 
@@ -115,6 +122,21 @@ export async function loadPairTruth(store: FeatureStore, root: string, opts: { s
       targetBBox: s.trg.bndbox,
       category: s.category,
     });
+  }
+  return { items, missing: [...new Set(missing)] };
+}
+
+/** MSRC co-segmentation groups (in dataset order), every image resolved to a store id. */
+export async function loadCosegTruth(store: FeatureStore, root: string, opts: { dataset?: DatasetName; subset?: string }): Promise<TruthLoadResult<CosegTruth>> {
+  const name = opts.dataset ?? 'msrc';
+  if (name !== 'msrc') throw new KvlensInputError(`co-segmentation reads the MSRC layout; dataset "${name}" is not supported`, root);
+  const resolver = new StoreImageResolver(store, root);
+  const items: CosegTruth[] = [];
+  const missing: string[] = [];
+  for await (const s of iterateDataset('msrc', root, { subset: opts.subset }) as AsyncGenerator<CosegSample>) {
+    const storeId = resolver.resolve(s.image);
+    if (!storeId) { missing.push(sourceName(s.image)); continue; }
+    items.push({ group: s.group, storeId, labels: { height: s.mask.height, width: s.mask.width, data: s.mask.data } });
   }
   return { items, missing: [...new Set(missing)] };
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProbeFlow, selectStoreTaps, usableSegItems } from '../../src/experiments/flow.js';
-import { plantedPascalStore, plantedSpairStore } from './planted.js';
+import { plantedMsrcStore, plantedPascalStore, plantedSpairStore } from './planted.js';
 
 const value = (rows: { tap: string; metric: string; value: number }[], tap: string, metric: string) => {
   const r = rows.find((x) => x.tap === tap && x.metric === metric);
@@ -70,6 +70,23 @@ test('correspondence on a planted store: layer 2 (warp-consistent position code)
     assert.ok(p2 > 0.85, `layer 2 PCK ${p2}`);
     assert.ok(p0 < 0.25, `layer 0 PCK ${p0}`);
     assert.equal(res.rows.find((r) => r.metric === 'PCK@0.1.point')!.task, 'spair-correspondence');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('coseg on a planted store: layer 2 (group-shared object code) segments the object, noise does not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvlens-flow-'));
+  try {
+    await plantedMsrcStore(join(dir, 'data'), join(dir, 'store'), 12);
+    const res = await runProbeFlow({ task: 'coseg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], layers: '0,2', seed: 1, threads: 2 });
+    assert.equal(res.missing.length, 0);
+    const j2 = value(res.rows, 'lm.2.attn.v', 'Jaccard');
+    const j0 = value(res.rows, 'lm.0.attn.v', 'Jaccard');
+    console.log(`planted coseg Jaccard: layer0 ${j0.toFixed(3)} layer2 ${j2.toFixed(3)}`);
+    assert.ok(j2 > 0.7, `layer 2 Jaccard ${j2}`);
+    assert.ok(j0 < 0.4, `layer 0 Jaccard ${j0}`);
+    assert.equal(res.rows[0].task, 'msrc-coseg');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // truth (token class one-hot; a pair-consistent position code), layer 0's are noise. A probe flow that reads the wrong
 // image, layer or ground truth cannot score layer 2 near 1.
 import { resolve } from 'node:path';
-import { iterateDataset, type Pascal5iSample, type SpairSample } from '../../src/data/index.js';
+import { iterateDataset, type CosegSample, type Pascal5iSample, type SpairSample } from '../../src/data/index.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 import type { SpairTruth } from '../../src/data/synthetic/spair.js';
 import type { LabelMap } from '../../src/probes/grid.js';
@@ -125,6 +125,41 @@ export async function plantedSpairStore(dataRoot: string, storeRoot: string, n: 
         }
         writeImage(w, `JPEGImages/${s.category}/${sd.imname}`, resolve(sd.image.path), { width: sd.width, height: sd.height }, side, planted, dim, rng, 0.01);
       }
+    }
+  } finally {
+    w.close();
+  }
+}
+
+/**
+ * MSRC synthetic set + a store whose layer 2 gives the group's object one code shared by the group and every image's
+ * background its own code: the object is exactly what the images of a group have in common.
+ */
+export async function plantedMsrcStore(dataRoot: string, storeRoot: string, n: number, seed = 9): Promise<void> {
+  await generateSynthetic('msrc', dataRoot, { seed, n });
+  const side = 24;
+  const dim = 16;
+  const rng = new Rng(seed);
+  const groupCodes = new Map<string, Float32Array>();
+  const w = StoreWriter.open(storeRoot, { identity: identity(), kvlensVersion: '0.0.0-test' });
+  try {
+    for await (const s of iterateDataset('msrc', dataRoot, {}) as AsyncGenerator<CosegSample>) {
+      if (s.image.kind !== 'path') continue;
+      const fgCode = groupCodes.get(s.group) ?? groupCodes.set(s.group, noise(rng, dim, 1)).get(s.group)!;
+      const bgCode = noise(rng, dim, 1);
+      const frac = new Float32Array(side * side);
+      const cnt = new Float32Array(side * side);
+      for (let y = 0; y < s.mask.height; y++) for (let x = 0; x < s.mask.width; x++) {
+        const t = Math.min(side - 1, Math.floor((y * side) / s.mask.height)) * side + Math.min(side - 1, Math.floor((x * side) / s.mask.width));
+        cnt[t]++;
+        if (s.mask.data[y * s.mask.width + x]) frac[t]++;
+      }
+      const planted = new Float32Array(side * side * dim);
+      for (let t = 0; t < side * side; t++) {
+        const f = frac[t] / cnt[t];
+        for (let j = 0; j < dim; j++) planted[t * dim + j] = f * fgCode[j] + (1 - f) * bgCode[j];
+      }
+      writeImage(w, `Images/${s.id}.bmp`, resolve(s.image.path), { width: s.mask.width, height: s.mask.height }, side, planted, dim, rng, 0.05);
     }
   } finally {
     w.close();

@@ -7,7 +7,7 @@ import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
 import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR...] --data ROOT [options]
-  --dataset    layout of --data (default: pascal5i for fewshot-seg, spair for correspondence)
+  --dataset    layout of --data (default: pascal5i for fewshot-seg, spair for correspondence, msrc for coseg)
   --taps       comma-separated tap names/patterns over the store's taps (default lm.*.attn.v), e.g. lm.*.attn.v,lm.*.attn.k,image.packed
   --layers     layers for "*" in the patterns: all (default), 3, 3-5, 0,7,14, -4:
   --view       store view to read (default: base)
@@ -16,6 +16,7 @@ const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR..
   --seed N     episode sampling seed (default 0)
   --fold F     Pascal-5i fold 0..3 or "all" (pool every fold's val+trn lists; default 0)
   --split S    dataset split (default: val for Pascal-5i, test for SPair)
+  --subset S   loader subset (MSRC: comma-separated groups)
   --shots K    few-shot support images (default 1)
   --episodes N few-shot episodes (default: each (image, class) entry once)
   --alphas A   PCK thresholds, comma-separated (default 0.1)
@@ -34,7 +35,7 @@ export default async function probe(args: string[]): Promise<number> {
     options: {
       store: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       view: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, seed: { type: 'string' }, fold: { type: 'string' },
-      split: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' },
+      split: { type: 'string' }, subset: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,6 +59,7 @@ export default async function probe(args: string[]): Promise<number> {
     seed: int(values.seed, '--seed'),
     fold: values.fold === 'all' ? 'all' : int(values.fold, '--fold'),
     split: values.split,
+    subset: values.subset,
     shots: int(values.shots, '--shots'),
     episodes: int(values.episodes, '--episodes'),
     alphas: values.alphas ? values.alphas.split(',').map(Number) : undefined,
