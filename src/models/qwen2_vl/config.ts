@@ -1,0 +1,179 @@
+// Qwen2-VL ("qwen2_vl", transformers 4.46) and Qwen2.5-VL ("qwen2_5_vl", transformers 4.49) configurations.
+// Both are a Qwen2 decoder with M-RoPE plus a ViT with 2-D RoPE and a 2x2 patch merger; the towers differ as data:
+//   qwen2_vl:   LayerNorm, fc1 -> act (quick_gelu) -> fc2 MLP, every block attends over the whole image,
+//               width embed_dim, merger output = vision hidden_size;
+//   qwen2_5_vl: RMSNorm, gated (SwiGLU) MLP with biases, window attention except fullatt_block_indexes,
+//               width hidden_size, merger output = out_hidden_size.
+// Omitted fields take the transformers defaults of each config class.
+
+import { z } from 'zod';
+import { KvlensInputError } from '../../util/errors.js';
+import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
+import { parseQwen2Config } from '../qwen2/config.js';
+
+export const QWEN2_VL_MODEL_TYPES = ['qwen2_vl', 'qwen2_5_vl'] as const;
+export type Qwen2VlVariant = (typeof QWEN2_VL_MODEL_TYPES)[number];
+
+const posInt = z.number().int().positive();
+const act = z.enum(['quick_gelu', 'gelu', 'gelu_pytorch_tanh', 'silu']);
+
+const qwen2VisionSchema = z.object({
+  depth: posInt.default(32),
+  embed_dim: posInt.default(1280),
+  hidden_size: posInt.default(3584),
+  hidden_act: act.default('quick_gelu'),
+  mlp_ratio: z.number().positive().default(4),
+  num_heads: posInt.default(16),
+  in_channels: posInt.default(3),
+  patch_size: posInt.default(14),
+  spatial_merge_size: posInt.default(2),
+  temporal_patch_size: posInt.default(2),
+}).passthrough();
+
+const qwen25VisionSchema = z.object({
+  depth: posInt.default(32),
+  hidden_size: posInt.default(3584),
+  hidden_act: act.default('silu'),
+  intermediate_size: posInt.default(3420),
+  num_heads: posInt.default(16),
+  in_channels: posInt.default(3),
+  patch_size: posInt.default(14),
+  spatial_merge_size: posInt.default(2),
+  temporal_patch_size: posInt.default(2),
+  tokens_per_second: z.number().nonnegative().default(4),
+  window_size: posInt.default(112),
+  out_hidden_size: posInt.default(3584),
+  fullatt_block_indexes: z.array(z.number().int().nonnegative()).default([7, 15, 23, 31]),
+}).passthrough();
+
+const topSchema = z.object({
+  model_type: z.enum(QWEN2_VL_MODEL_TYPES),
+  image_token_id: z.number().int().nonnegative().default(151655),
+  video_token_id: z.number().int().nonnegative().default(151656),
+  vision_start_token_id: z.number().int().nonnegative().default(151652),
+  vision_end_token_id: z.number().int().nonnegative().default(151653),
+  rope_scaling: z.object({ mrope_section: z.array(posInt).min(1), type: z.string().optional(), rope_type: z.string().optional() }).passthrough(),
+  vision_config: z.record(z.string(), z.unknown()).optional(),
+}).passthrough();
+
+/** The vision tower as data. */
+export interface QwenVisionSpec {
+  readonly variant: Qwen2VlVariant;
+  readonly depth: number;
+  /** tower width */
+  readonly dim: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly intermediate: number;
+  readonly act: z.infer<typeof act>;
+  readonly norm: 'layer' | 'rms';
+  readonly mlp: 'fc' | 'gated';
+  readonly inChannels: number;
+  readonly patchSize: number;
+  readonly temporalPatchSize: number;
+  readonly mergeSize: number;
+  /** merger output width (= the LM hidden size) */
+  readonly outDim: number;
+  /** Qwen2.5-VL: window side in merged units (window_size / merge / patch); undefined = full attention everywhere */
+  readonly windowUnits?: number;
+  /** blocks that attend over the whole image (Qwen2.5-VL); every other block uses windows */
+  readonly fullAttBlocks: readonly number[];
+  /** Qwen2.5-VL: seconds-to-position scale of the temporal axis (videos only) */
+  readonly tokensPerSecond?: number;
+  /** flattened patch length C * T * P * P */
+  readonly patchDim: number;
+}
+
+export interface Qwen2VlConfig {
+  readonly variant: Qwen2VlVariant;
+  readonly imageTokenId: number;
+  readonly videoTokenId: number;
+  readonly visionStartTokenId: number;
+  readonly visionEndTokenId: number;
+  readonly vision: QwenVisionSpec;
+  /** The Qwen2 decoder with mropeSection set. */
+  readonly text: DecoderConfig;
+}
+
+/** Qwen2VLConfig / Qwen2_5_VLConfig text defaults (the 72B-sized defaults of the config classes). */
+const TEXT_DEFAULTS = {
+  vocab_size: 152064, hidden_size: 8192, intermediate_size: 29568, num_hidden_layers: 80, num_attention_heads: 64,
+  num_key_value_heads: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 1000000, tie_word_embeddings: false,
+};
+
+function issueError(err: z.ZodError, where: string): KvlensInputError {
+  const i = err.issues[0];
+  return new KvlensInputError(`field "${i.path.join('.')}": ${i.message}`, where);
+}
+
+function visionSpec(variant: Qwen2VlVariant, raw: unknown, where: string): QwenVisionSpec {
+  if (variant === 'qwen2_vl') {
+    const r = qwen2VisionSchema.safeParse(raw ?? {});
+    if (!r.success) throw issueError(r.error, where);
+    const v = r.data;
+    return finishVision({
+      variant, depth: v.depth, dim: v.embed_dim, heads: v.num_heads, headDim: v.embed_dim / v.num_heads,
+      intermediate: Math.trunc(v.embed_dim * v.mlp_ratio), act: v.hidden_act, norm: 'layer', mlp: 'fc', inChannels: v.in_channels,
+      patchSize: v.patch_size, temporalPatchSize: v.temporal_patch_size, mergeSize: v.spatial_merge_size, outDim: v.hidden_size,
+      fullAttBlocks: [], patchDim: v.in_channels * v.temporal_patch_size * v.patch_size * v.patch_size,
+    }, where);
+  }
+  const r = qwen25VisionSchema.safeParse(raw ?? {});
+  if (!r.success) throw issueError(r.error, where);
+  const v = r.data;
+  const unit = v.spatial_merge_size * v.patch_size;
+  if (v.window_size % unit !== 0) throw new KvlensInputError(`field "window_size": ${v.window_size} is not a multiple of spatial_merge_size * patch_size = ${unit}`, where);
+  for (const b of v.fullatt_block_indexes) if (b >= v.depth) throw new KvlensInputError(`field "fullatt_block_indexes": block ${b} does not exist in a depth-${v.depth} tower`, where);
+  return finishVision({
+    variant, depth: v.depth, dim: v.hidden_size, heads: v.num_heads, headDim: v.hidden_size / v.num_heads,
+    intermediate: v.intermediate_size, act: v.hidden_act, norm: 'rms', mlp: 'gated', inChannels: v.in_channels,
+    patchSize: v.patch_size, temporalPatchSize: v.temporal_patch_size, mergeSize: v.spatial_merge_size, outDim: v.out_hidden_size,
+    windowUnits: v.window_size / unit, fullAttBlocks: v.fullatt_block_indexes, tokensPerSecond: v.tokens_per_second,
+    patchDim: v.in_channels * v.temporal_patch_size * v.patch_size * v.patch_size,
+  }, where);
+}
+
+function finishVision(s: QwenVisionSpec, where: string): QwenVisionSpec {
+  if (!Number.isInteger(s.headDim) || s.headDim % 4 !== 0) {
+    throw new KvlensInputError(`vision head dimension ${s.dim}/${s.heads} must be an integer multiple of 4 (2-D rotary embedding)`, where);
+  }
+  return s;
+}
+
+export function parseQwen2VlConfig(raw: unknown, where = 'config.json'): Qwen2VlConfig {
+  const r = topSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    const field = i.path.join('.');
+    if (field === 'model_type') {
+      throw new KvlensInputError(`field "model_type" is ${JSON.stringify((raw as Record<string, unknown>)?.model_type)}, expected one of ${QWEN2_VL_MODEL_TYPES.join(', ')}`, where);
+    }
+    if (field.startsWith('rope_scaling')) throw new KvlensInputError('field "rope_scaling.mrope_section" is required: Qwen2-VL models use M-RoPE', where);
+    throw issueError(r.error, where);
+  }
+  const c = r.data;
+  const ropeType = c.rope_scaling.rope_type ?? c.rope_scaling.type ?? 'default';
+  if (!['default', 'mrope'].includes(ropeType)) throw new KvlensInputError(`field "rope_scaling": rope type "${ropeType}" is not supported (only M-RoPE without scaling)`, where);
+  const vision = visionSpec(c.model_type, c.vision_config, `${where} (vision_config)`);
+  // The text fields live at the top level; parse them as a Qwen2 decoder with the VL config classes' defaults.
+  const textRaw: Record<string, unknown> = { ...TEXT_DEFAULTS };
+  for (const k of Object.keys(TEXT_DEFAULTS)) if ((raw as Record<string, unknown>)[k] !== undefined) textRaw[k] = (raw as Record<string, unknown>)[k];
+  textRaw.eos_token_id = (raw as Record<string, unknown>).eos_token_id;
+  const base = parseQwen2Config(textRaw, { where, weights: weightNamesUnder('') });
+  const section = c.rope_scaling.mrope_section;
+  if (section.reduce((a, b) => a + b, 0) !== base.headDim / 2) {
+    throw new KvlensInputError(`field "rope_scaling.mrope_section": [${section.join(', ')}] must sum to head_dim / 2 = ${base.headDim / 2}`, where);
+  }
+  if (vision.outDim !== base.hiddenSize) {
+    throw new KvlensInputError(`the vision merger outputs ${vision.outDim} features but the language model's hidden_size is ${base.hiddenSize}`, where);
+  }
+  return {
+    variant: c.model_type,
+    imageTokenId: c.image_token_id,
+    videoTokenId: c.video_token_id,
+    visionStartTokenId: c.vision_start_token_id,
+    visionEndTokenId: c.vision_end_token_id,
+    vision,
+    text: { ...base, arch: c.model_type, mropeSection: section },
+  };
+}
