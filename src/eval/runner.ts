@@ -16,7 +16,7 @@ import { argmaxRows, span, type BlockSpec, type KvCache } from '../models/lm/ind
 import type { KvlensModel } from '../models/types.js';
 import type { LlavaOnevisionProcessor } from '../preprocess/processor.js';
 import type { TokenMap } from '../preprocess/token-map.js';
-import type { BlinkSample, MmeSample, PopeSample } from '../data/types.js';
+import type { AnySample } from '../data/types.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import { blockedGridPositions, blockedLayers, resolveBlocks, validateConditions, type EvalCondition, type ResolvedBlock } from './conditions.js';
 import { JsonlWriter } from './jsonl.js';
@@ -32,7 +32,7 @@ export interface EvaluateOptions {
   readonly model: EvalModel;
   readonly processor: EvalProcessor;
   /** Dataset samples (iterateDataset('pope' | 'mme' | 'blink', root)) or ready EvalItems; consumed lazily. */
-  readonly samples: AsyncIterable<PopeSample | MmeSample | BlinkSample | EvalItem> | Iterable<PopeSample | MmeSample | BlinkSample | EvalItem>;
+  readonly samples: AsyncIterable<AnySample | EvalItem> | Iterable<AnySample | EvalItem>;
   readonly conditions: readonly EvalCondition[];
   /** Default: LLaVA-OneVision with conv_template qwen_1_5 (lmms-eval's reference command). */
   readonly format?: PromptFormat;

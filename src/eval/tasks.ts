@@ -2,7 +2,7 @@
 // images, the task context, the ground truth and the keys that group it), and an answer is scored by the task's
 // parser(s) into the task's accumulator.
 
-import type { BlinkSample, ImageSource, MmeSample, PopeSample } from '../data/types.js';
+import type { AnySample, BlinkSample, ImageSource, MmeSample, PopeSample } from '../data/types.js';
 import type { ImageInput } from '../preprocess/processor.js';
 import { KvlensInputError } from '../util/errors.js';
 import { BlinkAccumulator, MmeAccumulator, PopeAccumulator } from './metrics.js';
@@ -73,7 +73,7 @@ export function blinkItem(s: BlinkSample, o: TaskPromptOptions = {}): EvalItem {
 
 /** Dataset samples (POPE, MME, BLINK) -> EvalItems, lazily. EvalItems pass through. */
 export async function* toEvalItems(
-  samples: AsyncIterable<PopeSample | MmeSample | BlinkSample | EvalItem> | Iterable<PopeSample | MmeSample | BlinkSample | EvalItem>,
+  samples: AsyncIterable<AnySample | EvalItem> | Iterable<AnySample | EvalItem>,
   o: TaskPromptOptions = {},
 ): AsyncGenerator<EvalItem> {
   let mmeIndex = 0;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   blinkTruth, mmeTruth, parseBlinkLetter, parseMmeAnswer, parsePopeLlavaFirstSentence, parsePopeLmmsExact,
 } from '../../src/eval/parsers.js';
-import { BenchmarkScorer, type EvalItem } from '../../src/eval/tasks.js';
+import { BenchmarkScorer, toEvalItems, type EvalItem } from '../../src/eval/tasks.js';
 import { BlinkAccumulator, MmeAccumulator, PopeAccumulator } from '../../src/eval/metrics.js';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
@@ -129,4 +129,10 @@ test('BenchmarkScorer routes items to their benchmark and records every parser',
   assert.deepEqual(s.add(item('mme', 'no', { pairId: 'p' }), 'No'), { parsed: { 'lmms-parse_pred_ans': 'no' }, correct: { 'lmms-parse_pred_ans': true } });
   assert.deepEqual(s.add(item('blink', 'B'), '(B)'), { parsed: { 'lmms-leading-letter': 'B' }, correct: { 'lmms-leading-letter': true } });
   assert.deepEqual([...s.seen].sort(), ['blink', 'mme', 'pope']);
+});
+
+test('toEvalItems refuses datasets that are not benchmarks', async () => {
+  await assert.rejects(async () => {
+    for await (const item of toEvalItems([{ dataset: 'msrc' } as never])) void item;
+  }, /dataset "msrc" is not a benchmark/);
 });
