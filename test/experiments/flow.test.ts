@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProbeFlow, selectStoreTaps, usableSegItems } from '../../src/experiments/flow.js';
+import { StoreImageResolver } from '../../src/experiments/samples.js';
+import { generateSynthetic } from '../../src/data/synthetic/index.js';
+import { FeatureStore } from '../../src/store/index.js';
 import { plantedMsrcStore, plantedPascalStore, plantedSpairStore } from './planted.js';
 
 const value = (rows: { tap: string; metric: string; value: number }[], tap: string, metric: string) => {
@@ -87,6 +90,34 @@ test('coseg on a planted store: layer 2 (group-shared object code) segments the 
     assert.ok(j2 > 0.7, `layer 2 Jaccard ${j2}`);
     assert.ok(j0 < 0.4, `layer 0 Jaccard ${j0}`);
     assert.equal(res.rows[0].task, 'msrc-coseg');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('store images resolve by path relative to the dataset root when the recorded source moved; absent images are reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvlens-flow-'));
+  try {
+    // Store written against data/, then the dataset is read from a copy elsewhere: sources no longer match,
+    // ids (paths relative to the root) still do.
+    await plantedSpairStore(join(dir, 'data'), join(dir, 'store'), 3);
+    cpSync(join(dir, 'data'), join(dir, 'moved'), { recursive: true });
+    const store = FeatureStore.open(join(dir, 'store'));
+    try {
+      const r = new StoreImageResolver(store, join(dir, 'moved'));
+      const id = store.images()[0];
+      assert.equal(r.resolve({ kind: 'path', path: join(dir, 'moved', id) }), id);
+      assert.equal(r.resolve({ kind: 'path', path: join(dir, 'moved', 'JPEGImages', 'cat', 'nope.jpg') }), undefined);
+    } finally {
+      store.close();
+    }
+    // A dataset with more pairs than the store holds: the extra pairs are skipped and named.
+    await generateSynthetic('spair', join(dir, 'bigger'), { seed: 5, n: 5 });
+    const res = await runProbeFlow({ task: 'correspondence', store: join(dir, 'store'), data: join(dir, 'bigger'), taps: ['lm.2.attn.v'], threads: 1 });
+    assert.equal(res.missing.length, 4);
+    assert.equal((res.protocol.flow as { pairs: number }).pairs, 3);
+    assert.equal(res.rows.find((x) => x.metric === 'PCK@0.1.image')!.n, 3);
+    await assert.rejects(runProbeFlow({ task: 'fewshot-seg', store: join(dir, 'store'), data: join(dir, 'bigger') }), /VOC2012/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
