@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  blockSpecsForPrompt, blockSpecsForStep, blockedCount, mapCells, randomControl, viewTokensFromTokenMap, type FlaggedKeys,
+  blockSpecs, blockSpecsForPrompt, blockSpecsForStep, blockedCount, mapCells, randomControl, viewTokensFromTokenMap, type FlaggedKeys,
 } from '../../../src/experiments/keys/blocking.js';
 import { LlavaOnevisionProcessor, type Prepared } from '../../../src/preprocess/processor.js';
 import { KvlensInputError } from '../../../src/util/errors.js';
@@ -51,6 +51,9 @@ test('flagged base cells map to the prompt positions of exactly those image toke
   assert.ok(specs[0].queries.length > 5, 'the question and the assistant turn follow the image');
   const step = blockSpecsForStep(specs, map.length, map.length + 1);
   assert.deepEqual(step.map((s) => [s.layers, s.keys, s.queries]), specs.map((s) => [s.layers, s.keys, [map.length]]));
+  // bare ViewTokens do not say where the image ends: the caller must give queries or imageEnd
+  assert.throws(() => blockSpecs(flagged, [base], { length: map.length }), /imageEnd/);
+  assert.deepEqual(blockSpecs(flagged, [base], { length: map.length, imageEnd: run.end }), specs);
   assert.equal(blockedCount(flagged), 7);
   assert.equal(blockedCount(flagged, [7]), 1);
 });
