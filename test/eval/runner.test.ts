@@ -168,18 +168,24 @@ test('the runner blocks exactly: text queries of every call x every image key x 
   };
   const s = (await iterateDataset('pope', join(root, 'pope'), { split: 'random', limit: 1 }).next()).value as PopeSample;
   const layers = [1, 3];
-  await evaluateBenchmark({
-    model: spy, processor: proc, samples: [s], maxNewTokens: 3, eos: [],
-    conditions: [{ name: 'none' }, { name: 'some', block: [{ layers, keys: 'all' }, { layers: [5], keys: { view: 'base', positions: [0, 5] } }] }],
-  });
   const map = (await proc.prepare({ images: [(s.image as { path: string }).path], text: LLAVA_ONEVISION_QWEN_1_5.render(popeContext(s.question), 1).prefix })).tokenMap;
   const baseCells = map.entries.flatMap((e, pos) => (e?.view === 'base' && ((e.row === 0 && e.col === 0) || (e.row === 1 && e.col === 1)) ? [pos] : []));
   assert.equal(Math.max(...map.entries.map((e) => (e?.view === 'base' ? e.col : -1))), 3);
   assert.equal(baseCells.length, 2);
-  assert.equal(calls.length, 6, '2 conditions x (question + 2 decode steps)');
+  await evaluateBenchmark({
+    model: spy, processor: proc, samples: [s], maxNewTokens: 3, eos: [],
+    conditions: [
+      { name: 'none' },
+      { name: 'some', block: [{ layers, keys: 'all' }, { layers: [5], keys: { view: 'base', positions: [0, 5] } }] },
+      // The same blocks from a per-prompt function (how experiments/keys' blockSpecsForPrompt plugs in); its queries are replaced.
+      { name: 'fn', blocksFor: (m) => [{ layers, keys: span(m.runs[0].start, m.runs[0].end), queries: [0] }, { layers: [5], keys: baseCells, queries: [] }] },
+    ],
+  });
+  assert.equal(calls.length, 9, '3 conditions x (question + 2 decode steps)');
+  assert.deepEqual(calls.slice(6), calls.slice(3, 6), 'blocksFor resolves to the same specs');
   assert.ok(calls.filter((c, i) => i % 3 === 0).every((c) => c.past === prefixLength), 'each condition starts from the same prefix cache');
   assert.ok(calls.slice(0, 3).every((c) => c.block.length === 0));
-  for (const c of calls.slice(3)) {
+  for (const c of calls.slice(3, 6)) {
     const queries = span(c.past, c.past + c.n);
     assert.deepEqual(c.block[0], { layers, queries, keys: span(imageRun.start, imageRun.end) });
     // base-grid cells 0 and 5 of the 4x4 base view (56 px tile, 14 px patches): (row 0, col 0) and (row 1, col 1)
