@@ -38,13 +38,19 @@ function columnStats(x: Float32Array, n: number, dim: number, standardize: boole
   const mean = new Float64Array(dim);
   const invStd = new Float64Array(dim).fill(1);
   if (!standardize) return { mean, invStd };
-  const ones = new Float64Array(n).fill(1);
-  const sq = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) sq[i] = x[i] * x[i];
   const sums = new Float64Array(dim);
   const sqSums = new Float64Array(dim);
-  weightedRowSum(x, ones, n, dim, sums);
-  weightedRowSum(sq, ones, n, dim, sqSums);
+  // Two rows per pass over the accumulators (see weightedRowSum for why).
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const o0 = i * dim; const o1 = o0 + dim;
+    for (let j = 0; j < dim; j++) {
+      const a = x[o0 + j]; const b = x[o1 + j];
+      sums[j] += a + b;
+      sqSums[j] += a * a + b * b;
+    }
+  }
+  for (; i < n; i++) for (let j = 0; j < dim; j++) { const a = x[i * dim + j]; sums[j] += a; sqSums[j] += a * a; }
   for (let j = 0; j < dim; j++) {
     mean[j] = sums[j] / n;
     const variance = sqSums[j] / n - mean[j] * mean[j];

@@ -23,8 +23,8 @@ test('seg2bmap marks the toolkit boundary pixels of a square', () => {
   const m = rect(5, 5, 1, 1, 3, 3);
   const b = seg2bmap(m, { height: 5, width: 5 });
   const rows = Array.from({ length: 5 }, (_, y) => Array.from(b.subarray(y * 5, y * 5 + 5)).join(''));
-  // pixel differs from its E, S or SE neighbour (boundary offset half a pixel towards the origin):
-  // row 0 sees the square to its S/SE, row 1's interior pixel (1,2)... worked by hand:
+  // a pixel is on the boundary iff it differs from its E, S or SE neighbour (worked by hand):
+  // row 0 sees the square below it (S/SE), row 1 only at its edges, row 2 everywhere it or its E changes.
   assert.deepEqual(rows, ['11100', '10100', '11100', '00000', '00000']);
 });
 
