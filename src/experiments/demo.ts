@@ -3,19 +3,19 @@
 //   <out>/model/                  the tiny seeded LLaVA-OneVision checkpoint (HF layout)
 //   <out>/data/{pascal5i,spair}/  synthetic datasets in their real on-disk layouts (seeded)
 //   <out>/stores/{pascal5i,spair} feature stores: values + keys of every LM layer, projector output, packed image features
-//   <out>/run/                    the run directory (src/results): manifest.json, results/probes.{json,csv}
+//   <out>/run/                    the run directory (src/results): manifest.json, results/probes.{json,csv}, store -> ../stores/pascal5i
 //   <out>/run/report/report.html  the HTML report (src/report) with the layer curves
 //
 // Everything is a function of the seed (model weights come from the embedded spec's own seed), so two demos with the
 // same seed give the same probe rows.
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSynthetic } from '../data/synthetic/index.js';
 import { extractFeatures } from '../extract/extract.js';
 import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../models/synthetic/llava-onevision.js';
 import { buildReport, type ReportSummary } from '../report/build.js';
-import { writeRun } from '../results/rundir.js';
+import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { Manifest } from '../results/schema.js';
 import { modelConfigSha256, kvlensVersion, FeatureStore } from '../store/index.js';
 import type { ResultRow } from '../probes/results.js';
@@ -52,6 +52,12 @@ export interface DemoSummary {
 /** sha256 over a dataset's file list + bytes would be slow for big sets; the demo's are tiny, so hash what defines them. */
 function datasetHash(name: string, seed: number, n: number): string {
   return createHash('sha256').update(`synthetic:${name}:seed=${seed}:n=${n}`).digest('hex');
+}
+
+/** <run>/store -> the segmentation store (relative link), so `kvlens view <run>` finds features for the masks. */
+function linkStore(runDir: string, store: string): void {
+  const link = join(runDir, RUN_FILES.store);
+  if (!existsSync(link)) symlinkSync(relative(runDir, store), link, 'dir');
 }
 
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
@@ -118,6 +124,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   };
   await writeRun.probes(runDir, rows, { fewshot: seg.protocol, correspondence: corr.protocol });
   await writeRun.manifest(runDir, manifest);
+  linkStore(runDir, stores.pascal5i);
   say('building the report');
   const report = await timed('report', () => buildReport(runDir, { out: join(runDir, 'report', 'report.html') }));
   await writeRun.manifest(runDir, { ...manifest, timings: { ...timings } }); // again, now with the report's timing

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runDemo, DEMO_MODEL_NAME } from '../../src/experiments/demo.js';
 import { runProbeFlow } from '../../src/experiments/flow.js';
 import { loadRunDir } from '../../src/results/rundir.js';
-import { modelConfigSha256, kvlensVersion } from '../../src/store/index.js';
+import { FeatureStore, modelConfigSha256, kvlensVersion } from '../../src/store/index.js';
 import { TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
 
 test('demo: model -> synthetic data -> stores -> every layer probed -> run directory -> report', async () => {
@@ -17,6 +17,9 @@ test('demo: model -> synthetic data -> stores -> every layer probed -> run direc
     const run = join(out, 'run');
     assert.equal(s.runDir, run);
     for (const f of ['manifest.json', 'results/probes.json', 'results/probes.csv', 'report/report.html']) assert.ok(existsSync(join(run, f)), `${f} missing`);
+    const linked = FeatureStore.open(join(run, 'store')); // the viewer's link to the store
+    assert.equal(linked.images().length, 16);
+    linked.close();
     const plots = readdirSync(join(run, 'report', 'plots'));
     assert.ok(plots.some((p) => p.endsWith('.svg')) && plots.some((p) => p.endsWith('.png')), `plots: ${plots.join(', ')}`);
 
