@@ -164,3 +164,15 @@ export async function runFewShotProbe(items: readonly FewShotItem[], load: Sampl
   const episodes = sampleEpisodes(items, cfg.episodes, cfg.shots, cfg.seed);
   return fewShotResult(await runEpisodes(episodes, load, cfg), cfg);
 }
+
+/** Pascal-5i's headline numbers: mIoU and FB-IoU averaged over the folds' results (one per fold). */
+export function meanOverFolds(folds: readonly ProbeResult[]): ProbeResult {
+  if (folds.length === 0) throw new KvlensInputError('no fold results to average', 'fewshot');
+  const avg = (m: string): number => folds.reduce((s, f) => s + (f.metrics.find((x) => x.metric === m)?.value ?? NaN), 0) / folds.length;
+  const n = folds.reduce((s, f) => s + (f.metrics.find((x) => x.metric === 'mIoU')?.n ?? 0), 0);
+  return {
+    task: 'pascal5i-fewshot',
+    metrics: [{ metric: 'mIoU.meanOverFolds', value: avg('mIoU'), n }, { metric: 'FB-IoU.meanOverFolds', value: avg('FB-IoU'), n }],
+    protocol: { ...folds[0].protocol, folds: folds.length, aggregation: 'unweighted mean of the per-fold mIoU / FB-IoU' },
+  };
+}

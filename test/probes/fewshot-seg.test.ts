@@ -38,3 +38,11 @@ test('parallel chunks give exactly the serial numbers', async () => {
   const par = await runFewShotProbeParallel(syntheticSegItems(s), loader, { episodes: 8, seed: 2 }, 2, 4);
   assert.deepEqual(par.metrics, serial.metrics);
 });
+
+test('fold results average into the Pascal-5i headline numbers', async () => {
+  const { meanOverFolds } = await import('../../src/probes/fewshot-seg.js');
+  const fold = (m: number, f: number) => ({ task: 'pascal5i-fewshot', metrics: [{ metric: 'mIoU', value: m, n: 10 }, { metric: 'FB-IoU', value: f, n: 10 }], protocol: { shots: 5 } });
+  const r = meanOverFolds([fold(0.5, 0.7), fold(0.7, 0.9)]);
+  assert.deepEqual(r.metrics, [{ metric: 'mIoU.meanOverFolds', value: 0.6, n: 20 }, { metric: 'FB-IoU.meanOverFolds', value: 0.8, n: 20 }]);
+  assert.equal(r.protocol.folds, 2);
+});
