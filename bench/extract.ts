@@ -1,8 +1,12 @@
 // Extraction memory benchmark: peak RSS of `extractFeatures` must not grow with the number of images (the store
 // streams each image to disk; only one image's activations are alive). A random-weight LLaVA-OneVision-0.5B-shaped
-// checkpoint (SigLIP so400m 26 layers + Qwen2-0.5B, f32) is generated into a temp dir, and 384x384 images (one
-// high-res tile + the base tile each: 729 + 27x28 image tokens) are extracted with every layer's values and keys
+// checkpoint (SigLIP so400m 26 layers + Qwen2-0.5B, f32) is generated into a temp dir, and square tile-sized images
+// (one high-res tile + the base tile each: 729 + 27x28 image tokens) are extracted with every layer's values and keys
 // (f16 store), each run in its own child process so its peak RSS (getrusage maxrss) is that run's alone.
+//
+// Tile size: 378 = 27 x 14 instead of 384. The generator sizes the position table as (image / patch)^2, which is not
+// an integer for 384 / 14 (HF floors it to 27^2 = 729); 378 gives the same 729 tokens per tile and identical tensor
+// shapes everywhere, so the memory figures are those of the real 384 px model.
 //
 //   npx tsx bench/extract.ts [--images 10,100] [--keep]       (minutes per image count on a 2-core CPU)
 
@@ -13,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { extractFeatures } from '../src/extract/extract.js';
-import { LLAVA_ONEVISION_0_5B, writeLlavaOnevisionCheckpoint } from '../src/models/synthetic/llava-onevision.js';
+import { LLAVA_ONEVISION_0_5B, writeLlavaOnevisionCheckpoint, type LlavaOnevisionSpec } from '../src/models/synthetic/llava-onevision.js';
 import { mulberry32 } from '../src/util/random.js';
 
 export interface ExtractBenchRow {
@@ -24,14 +28,17 @@ export interface ExtractBenchRow {
   readonly storeMiB: number;
 }
 
-/** 384x384 PNGs with a random blob each (content does not matter for memory; size fixes the token count). */
+const TILE = 378;
+export const BENCH_SPEC: LlavaOnevisionSpec = { ...LLAVA_ONEVISION_0_5B, vision: { ...LLAVA_ONEVISION_0_5B.vision, image: TILE } };
+
+/** Tile-sized square PNGs with noise (content does not matter for memory; the size fixes the token count). */
 async function writeBenchImages(dir: string, n: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   for (let i = 0; i < n; i++) {
     const rnd = mulberry32(7 + i);
-    const data = Buffer.alloc(384 * 384 * 3);
-    for (let p = 0; p < data.length; p++) data[p] = (p % 1152) / 6 + rnd() * 40;
-    writeFileSync(join(dir, `img-${String(i).padStart(4, '0')}.png`), await sharp(data, { raw: { width: 384, height: 384, channels: 3 } }).png().toBuffer());
+    const data = Buffer.alloc(TILE * TILE * 3);
+    for (let p = 0; p < data.length; p++) data[p] = ((p % (3 * TILE)) / 6 + rnd() * 40) & 255;
+    writeFileSync(join(dir, `img-${String(i).padStart(4, '0')}.png`), await sharp(data, { raw: { width: TILE, height: TILE, channels: 3 } }).png().toBuffer());
   }
 }
 
@@ -53,7 +60,7 @@ export async function benchExtract(counts: readonly number[] = [10, 100], opts: 
   const root = mkdtempSync(join(tmpdir(), 'kvlens-bench-extract-'));
   try {
     log(`writing the 0.5B-shaped checkpoint to ${root} ...`);
-    const model = writeLlavaOnevisionCheckpoint(join(root, 'model'), LLAVA_ONEVISION_0_5B);
+    const model = writeLlavaOnevisionCheckpoint(join(root, 'model'), BENCH_SPEC);
     const images = join(root, 'images');
     await writeBenchImages(images, Math.max(...counts));
     const rows: ExtractBenchRow[] = [];
