@@ -6,9 +6,9 @@
 //   <out>/run/                    the run directory (src/results): manifest.json, results/probes.{json,csv}, store -> ../stores/pascal5i
 //   <out>/run/report/report.html  the HTML report (src/report) with the layer curves
 //
-// Everything is a function of the seed (model weights come from the embedded spec's own seed), so two demos with the
+// Each run replaces <out>/data, <out>/stores and <out>/run. Everything is a function of the seed (model weights come from the embedded spec's own seed), so two demos with the
 // same seed give the same probe rows.
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSynthetic } from '../data/synthetic/index.js';
@@ -76,6 +76,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     }
   };
   mkdirSync(out, { recursive: true });
+  // Start fresh: a store resumed over data regenerated with another seed would keep stale features under the same ids.
+  for (const sub of ['data', 'stores', 'run']) rmSync(join(out, sub), { recursive: true, force: true });
 
   const modelDir = join(out, 'model');
   say(`writing the tiny LLaVA-OneVision checkpoint to ${modelDir}`);
