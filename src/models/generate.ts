@@ -26,7 +26,10 @@ export async function greedyGenerate(
     });
     if (step + 1 >= max || done.every(Boolean)) break;
     // Finished rows keep being fed a token (batch rows share one call); their outputs are ignored.
-    const step1 = await model.continue(cache, next.map((t) => [t]), { logitsAt: 'last' });
+    // Interventions keep applying to generated tokens: open-ended specs (queriesFrom) cover them; explicit
+    // query lists name prefill positions only and drop out here.
+    const block = req.block?.filter((b) => b.queriesFrom !== undefined).map((b) => ({ layers: b.layers, queriesFrom: b.queriesFrom, keys: b.keys }));
+    const step1 = await model.continue(cache, next.map((t) => [t]), { logitsAt: 'last', ...(block?.length ? { block } : {}) });
     cache = step1.cache;
     next = argmaxRows(step1.logits!);
   }

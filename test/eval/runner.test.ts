@@ -19,7 +19,7 @@ import type { EvalItem } from '../../src/eval/tasks.js';
 import type { EvalCondition } from '../../src/eval/conditions.js';
 import { loadModel } from '../../src/models/index.js';
 import { LlavaOnevision } from '../../src/models/llava_onevision/model.js';
-import { span } from '../../src/models/lm/index.js';
+import { span, type BlockSpec } from '../../src/models/lm/index.js';
 import { writeLlavaOnevisionCheckpoint } from '../../src/models/synthetic/llava-onevision.js';
 import { LlavaOnevisionProcessor } from '../../src/preprocess/processor.js';
 import { BenchmarksSchema } from '../../src/results/schema.js';
@@ -149,7 +149,7 @@ test('blocking every image key in every layer: two different images, same questi
 });
 
 test('the runner blocks exactly: text queries of every call x every image key x the chosen layers; the prefix is shared', async () => {
-  const calls: { past: number; n: number; block: readonly { layers: readonly number[]; queries: readonly number[]; keys: readonly number[] }[] }[] = [];
+  const calls: { past: number; n: number; block: readonly BlockSpec[] }[] = [];
   let prefixLength = 0;
   let imageRun = { start: 0, end: 0 };
   const spy: EvalModel = {

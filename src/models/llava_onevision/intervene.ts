@@ -32,7 +32,11 @@ export function imageRuns(ids: readonly number[], imageTokenId: number): Array<[
   return runs;
 }
 
-/** Block every text token after image `image` from that image's keys (filtered by opts.keys) in `layers`. */
+/**
+ * Block every text token after image `image` from that image's keys (filtered by opts.keys) in `layers`: the prompt's
+ * text positions explicitly (later images' tokens are not text), and every position after the prompt open-endedly
+ * (`queriesFrom`), so continuations and generated tokens stay blocked too.
+ */
 export function blockTextFromImage(ids: readonly number[], imageTokenId: number, layers: readonly number[], opts: TextFromImageOptions = {}): BlockSpec {
   const runs = imageRuns(ids, imageTokenId);
   const k = opts.image ?? 0;
@@ -42,5 +46,5 @@ export function blockTextFromImage(ids: readonly number[], imageTokenId: number,
   const keep = opts.keys ?? (() => true);
   const queries = span(end, ids.length).filter((p) => ids[p] !== imageTokenId).map((p) => p + past);
   const keys = span(start, end).filter((p) => keep(p - start)).map((p) => p + past);
-  return { layers: [...layers], queries, keys };
+  return { layers: [...layers], queries, queriesFrom: ids.length + past, keys };
 }

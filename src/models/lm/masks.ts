@@ -8,13 +8,23 @@ import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { KvlensUsageError } from '../../util/errors.js';
 
 /**
- * Block attention from `queries` to `keys` in `layers`. Positions are absolute sequence indices (0 = first token
- * of the cached prefix, if any), not position ids. Queries must lie in the tokens of the current call.
+ * Block attention from queries to `keys` in `layers`. Positions are absolute sequence indices (0 = first token
+ * of the cached prefix, if any), not position ids. Queries are `queries` (explicit positions, which must lie in the
+ * tokens of the current call) and/or every position >= `queriesFrom` — the open-ended form the paper's intervention
+ * needs, since it keeps applying to later continuations and to every generated token.
  */
 export interface BlockSpec {
   readonly layers: readonly number[];
-  readonly queries: readonly number[];
+  readonly queries?: readonly number[];
+  readonly queriesFrom?: number;
   readonly keys: readonly number[];
+}
+
+/** The query positions of `spec` that fall in this call's tokens [past, past+S). */
+export function queryPositions(spec: BlockSpec, S: number, past: number): number[] {
+  const out = new Set<number>(spec.queries ?? []);
+  if (spec.queriesFrom !== undefined) for (let p = Math.max(past, spec.queriesFrom); p < past + S; p++) out.add(p);
+  return [...out].sort((a, b) => a - b);
 }
 
 /** Integers a..b-1, for building BlockSpecs. */
@@ -53,7 +63,11 @@ export function planBlocks(specs: readonly BlockSpec[], numLayers: number, S: nu
     for (const l of spec.layers) {
       if (!Number.isInteger(l) || l < 0 || l >= numLayers) throw new KvlensUsageError(`block[${i}]: layer ${l} is out of range 0..${numLayers - 1}`);
     }
-    for (const q of spec.queries) {
+    if (spec.queriesFrom !== undefined && (!Number.isInteger(spec.queriesFrom) || spec.queriesFrom < 0)) {
+      throw new KvlensUsageError(`block[${i}]: queriesFrom must be a non-negative integer, got ${spec.queriesFrom}`);
+    }
+    if (spec.queries === undefined && spec.queriesFrom === undefined) throw new KvlensUsageError(`block[${i}]: give queries and/or queriesFrom`);
+    for (const q of spec.queries ?? []) {
       if (!Number.isInteger(q) || q >= T || q < 0) throw new KvlensUsageError(`block[${i}]: query position ${q} is outside the sequence 0..${T - 1}`);
       if (q < past) throw new KvlensUsageError(`block[${i}]: query position ${q} lies in the cached prefix (0..${past - 1}); its attention was computed when the cache was built`);
     }
@@ -75,7 +89,7 @@ export function blockInputs(spec: BlockSpec, S: number, past: number): LayerBloc
   const T = past + S;
   const q = new Uint8Array(S);
   const k = new Uint8Array(T);
-  for (const p of spec.queries) q[p - past] = 1;
+  for (const p of queryPositions(spec, S, past)) q[p - past] = 1;
   for (const p of spec.keys) k[p] = 1;
   return { q: tensor('bool', [1, 1, S, 1], q), k: tensor('bool', [1, 1, 1, T], k) };
 }
@@ -88,7 +102,8 @@ export function foldBlocks(base: Tensor<'float32'>, specs: readonly BlockSpec[],
   const [B, , S, T] = base.shape;
   const m = Float32Array.from(base.data);
   for (const spec of specs) {
-    for (let b = 0; b < B; b++) for (const qp of spec.queries) for (const kp of spec.keys) m[(b * S + (qp - past)) * T + kp] = F32_MIN;
+    const qs = queryPositions(spec, S, past);
+    for (let b = 0; b < B; b++) for (const qp of qs) for (const kp of spec.keys) m[(b * S + (qp - past)) * T + kp] = F32_MIN;
   }
   return tensor('float32', base.shape, m);
 }

@@ -48,7 +48,7 @@ test('flagged base cells map to the prompt positions of exactly those image toke
     assert.deepEqual(s.queries, Array.from({ length: map.length - run.end }, (_, i) => run.end + i));
     assert.ok(s.queries.every((q) => map.entries[q] === null), 'queries are text tokens');
   }
-  assert.ok(specs[0].queries.length > 5, 'the question and the assistant turn follow the image');
+  assert.ok(specs[0].queries!.length > 5, 'the question and the assistant turn follow the image');
   const step = blockSpecsForStep(specs, map.length, map.length + 1);
   assert.deepEqual(step.map((s) => [s.layers, s.keys, s.queries]), specs.map((s) => [s.layers, s.keys, [map.length]]));
   // bare ViewTokens do not say where the image ends: the caller must give queries or imageEnd

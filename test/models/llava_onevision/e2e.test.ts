@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { loadModel } from '../../../src/models/index.js';
 import { LlavaOnevision } from '../../../src/models/llava_onevision/model.js';
 import { writeLlavaOnevisionCheckpoint } from '../../../src/models/synthetic/llava-onevision.js';
-import { argmaxRows, span } from '../../../src/models/lm/index.js';
+import { argmaxRows, span, type BlockSpec } from '../../../src/models/lm/index.js';
 import { LlavaOnevisionProcessor, type Prepared } from '../../../src/preprocess/processor.js';
 import { maxAbsDiff, type Tensor } from '../../../src/tensor/tensor.js';
 import { HF_REF } from '../../helpers/fixtures.js';
@@ -114,4 +114,33 @@ test('blocking nothing equals no blocking exactly; blocking every image key from
   const ub = await model.forward({ inputIds: [ids], ...imageInputs(b), logitsAt: text });
   assert.ok(maxAbsDiff(ua.logits!.data, ub.logits!.data) > 1e-4);
   assert.ok(maxAbsDiff(ua.logits!.data, ra.logits!.data) > 1e-4);
+});
+
+test('open-ended blocking (queriesFrom) keeps continuations and generated tokens blind to the image', async () => {
+  const question = { question: 'What is the object in the image?', systemPrompt: null } as const;
+  const a = await proc.prepare({ images: [IMAGE], ...question });
+  const b = await proc.prepare({ images: [new Uint8Array(await sharp(IMAGE).flop().png().toBuffer())], ...question });
+  const ids = row(a.inputIds);
+  const first = ids.indexOf(proc.imageTokenId);
+  const last = ids.lastIndexOf(proc.imageTokenId);
+  const all = span(0, model.dims.lmLayers);
+  const keys = span(first, last + 1);
+  const open = [{ layers: all, queriesFrom: last + 1, keys }];
+  const explicitOnly = [{ layers: all, queries: span(last + 1, ids.length), keys }];
+  const step = async (p: Prepared, prefillBlock: readonly BlockSpec[], stepBlock?: readonly BlockSpec[]) => {
+    const r = await model.forward({ inputIds: [ids], ...imageInputs(p), block: prefillBlock });
+    return model.continue(r.cache, [[7, 8, 9]], { logitsAt: 'all', ...(stepBlock ? { block: stepBlock } : {}) });
+  };
+  const sa = await step(a, open, open);
+  const sb = await step(b, open, open);
+  assert.equal(maxAbsDiff(sa.logits!.data, sb.logits!.data), 0, 'continuation after an open-ended block is image-independent');
+  // Not vacuous: blocking only the prompt's explicit positions leaves the continuation attending to the image.
+  const ea = await step(a, explicitOnly, explicitOnly.map((s) => ({ ...s, queries: [] })));
+  const eb = await step(b, explicitOnly, explicitOnly.map((s) => ({ ...s, queries: [] })));
+  assert.ok(maxAbsDiff(ea.logits!.data, eb.logits!.data) > 1e-4);
+  // generate() carries open-ended specs into every decode step.
+  const ga = await model.generate({ inputIds: [ids], ...imageInputs(a), block: open }, { maxNewTokens: 4, eos: [] });
+  const gb = await model.generate({ inputIds: [ids], ...imageInputs(b), block: open }, { maxNewTokens: 4, eos: [] });
+  assert.deepEqual(ga.tokens, gb.tokens);
+  assert.equal(maxAbsDiff(ga.prefill.logits!.data, gb.prefill.logits!.data), 0);
 });

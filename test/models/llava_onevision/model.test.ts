@@ -68,7 +68,7 @@ test('blockTextFromImage in layers 1 and 3 on every second image key reproduces 
     const row = ids(single.get('input_ids')!)[0];
     assert.deepEqual(imageRuns(row, 303), [[5, 161]]);
     const spec = blockTextFromImage(row, 303, [1, 3], { keys: (o) => o % 2 === 0 });
-    assert.deepEqual([spec.queries[0], spec.queries.length, spec.keys.length, spec.keys[1]], [161, 24, 78, 7]);
+    assert.deepEqual([spec.queries![0], spec.queries!.length, spec.keys.length, spec.keys[1], spec.queriesFrom], [161, 24, 78, 7, 185]);
     const out = await model.forward({ inputIds: [row], pixelValues: single.get('pixel_values')!, imageSizes: single.get('image_sizes')!, block: [spec], logitsAt: 'all', taps: ['lm.3.attn.k'] });
     close(out.logits!, ref.get('logits')!, 'logits');
     close(out.taps.get('lm.3.attn.k')!, ref.get('past_key_values.3.key')!, 'layer 3 keys');
