@@ -79,7 +79,7 @@ function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
   const vm = 'vision_tower.vision_model';
   out.push({ name: `${vm}.embeddings.patch_embedding.bias`, shape: [v.hidden], init: 'bias' });
   out.push({ name: `${vm}.embeddings.patch_embedding.weight`, shape: [v.hidden, 3, v.patch, v.patch], init: 'linear', fanIn: 3 * v.patch * v.patch });
-  out.push({ name: `${vm}.embeddings.position_embedding.weight`, shape: [(v.image / v.patch) ** 2, v.hidden], init: 'embedding' });
+  out.push({ name: `${vm}.embeddings.position_embedding.weight`, shape: [Math.floor(v.image / v.patch) ** 2, v.hidden], init: 'embedding' });
   for (let l = 0; l < v.layers; l++) {
     const p = `${vm}.encoder.layers.${l}`;
     for (const n of ['layer_norm1', 'layer_norm2']) {
@@ -156,7 +156,7 @@ export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionS
     processor_class: 'LlavaOnevisionProcessor', resample: 3, rescale_factor: 1 / 255, size: { height: v.image, width: v.image },
   });
   json('processor_config.json', {
-    image_token: '<image>', num_image_tokens: (v.image / v.patch) ** 2, processor_class: 'LlavaOnevisionProcessor',
+    image_token: '<image>', num_image_tokens: Math.floor(v.image / v.patch) ** 2, processor_class: 'LlavaOnevisionProcessor',
     video_token: '<video>', vision_feature_select_strategy: 'full',
   });
   json('generation_config.json', { eos_token_id: specialIds['<|im_end|>'], pad_token_id: specialIds['<|endoftext|>'], do_sample: false });

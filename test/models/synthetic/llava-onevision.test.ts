@@ -40,3 +40,12 @@ test('its chat template renders the lmms-eval LLaVA-OneVision prompt', () => {
     '<|im_start|>user\nhi<|im_end|>\n',
   );
 });
+
+test('at the real 0.5B shape the SigLIP position table is floor(384/14)^2 = 729 (written header only, no weights read)', async () => {
+  const { LLAVA_ONEVISION_0_5B } = await import('../../../src/models/synthetic/llava-onevision.js');
+  // A tiny stand-in with the real vision geometry: 384 px images, 14 px patches.
+  const spec = { ...TINY_LLAVA_ONEVISION, vision: { ...TINY_LLAVA_ONEVISION.vision, image: LLAVA_ONEVISION_0_5B.vision.image, patch: 14 } };
+  const dir = writeLlavaOnevisionCheckpoint(mkdtempSync(join(tmpdir(), 'kvlens-tiny-')), spec);
+  assert.deepEqual(WeightSet.open(dir).entry('vision_tower.vision_model.embeddings.position_embedding.weight').shape, [729, 64]);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'processor_config.json'), 'utf8')).num_image_tokens, 729);
+});
