@@ -10,6 +10,8 @@ import { mapRunToModel, modelCandidates } from './mapping.js';
 import { ModelCache, type FamilyContext, type RowSink } from './families/common.js';
 import { siglipParity, SIGLIP_MODEL_TYPES } from './families/siglip.js';
 import { llavaParity, LLAVA_MODEL_TYPES } from './families/llava.js';
+import { llavaNextParity, LLAVA_NEXT_MODEL_TYPES } from './families/llava-next.js';
+import { qwen2VlParity, QWEN2_VL_MODEL_TYPES } from './families/qwen2-vl.js';
 import { qwen2Parity, QWEN2_MODEL_TYPES } from './families/qwen2.js';
 import { summarize, type ParitySummary } from './report.js';
 
@@ -18,6 +20,8 @@ type Executor = (ctx: FamilyContext) => Promise<RowSink>;
 const FAMILIES: Array<{ types: readonly string[]; run: Executor }> = [
   { types: SIGLIP_MODEL_TYPES, run: siglipParity },
   { types: LLAVA_MODEL_TYPES, run: llavaParity },
+  { types: LLAVA_NEXT_MODEL_TYPES, run: llavaNextParity },
+  { types: QWEN2_VL_MODEL_TYPES, run: qwen2VlParity },
   { types: QWEN2_MODEL_TYPES, run: qwen2Parity },
 ];
 
