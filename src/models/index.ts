@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { Device } from '../runtime/index.js';
 import { KvlensInputError } from '../util/errors.js';
 import { LlavaOnevision } from './llava_onevision/model.js';
+import { LlavaNext } from './llava_next/model.js';
+import { Qwen2Vl } from './qwen2_vl/model.js';
 import { loadQwen2 } from './qwen2/index.js';
 import { TextOnlyModel } from './text-only.js';
 import type { KvlensModel } from './types.js';
@@ -22,6 +24,9 @@ type Loader = (dir: string, opts: LoadModelOptions) => Promise<KvlensModel>;
 
 const LOADERS: Record<string, Loader> = {
   llava_onevision: (dir, opts) => LlavaOnevision.load(dir, opts),
+  llava_next: (dir, opts) => LlavaNext.load(dir, opts),
+  qwen2_vl: (dir, opts) => Qwen2Vl.load(dir, opts),
+  qwen2_5_vl: (dir, opts) => Qwen2Vl.load(dir, opts),
   qwen2: async (dir, opts) => new TextOnlyModel('qwen2', await loadQwen2(dir, opts)),
 };
 

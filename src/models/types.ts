@@ -50,6 +50,10 @@ export interface ModelForwardRequest extends StepOptions {
   readonly pixelValues?: Tensor;
   /** (height, width) per image, [images, 2]. */
   readonly imageSizes?: Tensor | readonly number[];
+  /** Qwen2-VL / Qwen2.5-VL: (t, h, w) per image in patches, [images, 3] (instead of imageSizes). */
+  readonly imageGridThw?: Tensor | readonly number[];
+  /** Qwen2-VL / Qwen2.5-VL: explicit M-RoPE ids [3][batch][pos]; default computed by the model (get_rope_index). */
+  readonly mropePositionIds?: readonly Rows[];
   /** Continue from this cache (left unmodified). */
   readonly past?: KvCache;
 }

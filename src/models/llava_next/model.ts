@@ -1,11 +1,11 @@
 // LLaVA-NeXT (e.g. llama3-llava-next-8b): CLIP tower + projector (one ORT session over tiles), anyres packing
 // without anyres_max downsampling, image features scattered at the <image> tokens, then the shared decoder with
-// the Llama adapter driven by inputs_embeds. Same surface as LlavaOnevision (imageFeatures, embedWithImages,
-// dims, dispose) plus forward() that does the whole prompt, and continuation on a cache.
+// the Llama adapter driven by inputs_embeds. Implements the shared KvlensModel (src/models/types.ts) like
+// LlavaOnevision: forward with vision + LM taps in one map, continue on a cache, generate, dispose.
 //
 //   const m = await LlavaNext.load(dir);
 //   const out = await m.forward({ inputIds, pixelValues, imageSizes, taps: ['lm.*.attn.k'], logitsAt: 'last' });
-//   const next = await m.forward({ inputIds: [[tok]], past: out.cache });
+//   const next = await m.continue(out.cache, [[tok]]);
 //   await m.dispose();
 
 import { readFileSync } from 'node:fs';
@@ -13,9 +13,12 @@ import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import { f32, toF32, type Tensor } from '../../tensor/tensor.js';
-import type { HookDims } from '../../taps/names.js';
+import { expandHooks } from '../../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
-import { DecoderLM, type ForwardRequest, type ForwardResult, type Rows } from '../lm/decoder.js';
+import { DecoderLM, type Rows } from '../lm/decoder.js';
+import type { KvCache } from '../lm/cache.js';
+import { greedyGenerate } from '../generate.js';
+import type { GenerateOptions, GenerateResult, KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions } from '../types.js';
 import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
 import { parseLlamaConfig } from '../llama/config.js';
 import { parseQwen2Config } from '../qwen2/config.js';
@@ -52,15 +55,9 @@ function parseTextConfig(raw: Record<string, unknown>, where: string): DecoderCo
   }
 }
 
-export type LlavaNextForward = Omit<ForwardRequest, 'inputIds' | 'inputsEmbeds'> & {
-  readonly inputIds: Rows;
-  /** [nImages, maxTiles, C, S, S] (padded tiles dropped via imageSizes) or [realTiles, C, S, S] */
-  readonly pixelValues?: Tensor;
-  /** (height, width) per image */
-  readonly imageSizes?: Tensor | readonly number[];
-};
+export class LlavaNext implements KvlensModel {
+  readonly family = 'llava_next';
 
-export class LlavaNext {
   private constructor(
     readonly dir: string,
     readonly config: LlavaNextConfig,
@@ -93,8 +90,13 @@ export class LlavaNext {
     }
   }
 
-  get dims(): HookDims {
-    return { lmLayers: this.text.numLayers, visionLayers: this.config.vision.num_hidden_layers };
+  get dims(): ModelDims {
+    const t = this.text;
+    return { lmLayers: t.numLayers, visionLayers: this.config.vision.num_hidden_layers, kvHeads: t.numKvHeads, headDim: t.headDim, dModel: t.hiddenSize };
+  }
+
+  get eosTokenIds(): readonly number[] {
+    return this.text.eosTokenIds;
   }
 
   /** Vision-side hooks this model produces. */
@@ -123,33 +125,60 @@ export class LlavaNext {
 
   /**
    * The whole model on a prompt: vision (when pixelValues are given), scatter, decoder. Taps may name vision.*,
-   * projector.out, image.packed and every lm.* hook. With `past`, continues a cached prefix (text only).
+   * projector.out, image.packed and every lm.* hook; all come back in one map. With `past`, continues a cache.
    */
-  async forward(req: LlavaNextForward): Promise<ForwardResult & { readonly imageTaps: Map<string, Tensor> }> {
-    const taps = req.taps ?? [];
-    const visionTaps = taps.filter((t) => /^(vision\.|projector\.out$|image\.packed$)/.test(t));
-    const lmTaps = taps.filter((t) => !visionTaps.includes(t));
+  async forward(req: ModelForwardRequest): Promise<ModelForwardResult> {
+    const names = expandHooks(req.taps ?? [], this.dims);
+    const visionTaps = names.filter(isImageTap);
+    const lmTaps = names.filter((n) => !isImageTap(n));
+    if ((req.pixelValues === undefined) !== (req.imageSizes === undefined)) throw new KvlensUsageError('give pixelValues and imageSizes together');
+    if (visionTaps.length && !req.pixelValues) throw new KvlensUsageError(`taps ${visionTaps.join(', ')} need pixelValues (this call has no image)`);
+    const taps = new Map<string, Tensor>();
     let packed: Tensor<'float32'> | undefined;
-    const imageTaps = new Map<string, Tensor>();
+    let imageTokens: number[] | undefined;
     if (req.pixelValues) {
-      if (!req.imageSizes) throw new KvlensUsageError('forward: pixelValues need imageSizes');
-      const feats = await this.imageFeatures(req.pixelValues, req.imageSizes, visionTaps.filter((t) => t !== 'image.packed'));
+      const feats = await this.imageFeatures(req.pixelValues, req.imageSizes!, visionTaps.filter((t) => t !== 'image.packed'));
       packed = feats.packed;
-      for (const [k, v] of feats.taps) imageTaps.set(k, v);
-      if (visionTaps.includes('image.packed')) imageTaps.set('image.packed', packed);
-    } else if (visionTaps.length) {
-      throw new KvlensUsageError(`taps ${visionTaps.join(', ')} need pixelValues`);
+      imageTokens = feats.lengths;
+      for (const [k, v] of feats.taps) taps.set(k, v);
+      taps.set('image.packed', packed);
     }
-    const { pixelValues: _p, imageSizes: _s, inputIds, ...rest } = req;
-    const inputsEmbeds = this.embedWithImages(inputIds, packed);
-    const out = await this.lm.forward({ ...rest, inputsEmbeds, taps: lmTaps });
-    return { ...out, imageTaps };
+    const inputsEmbeds = this.embedWithImages(idRows(req.inputIds), packed);
+    const out = await this.lm.forward({
+      inputsEmbeds, past: req.past, taps: lmTaps, block: req.block, denseMask: req.denseMask, layerMasks: req.layerMasks,
+      attentionMask2d: req.attentionMask2d, positionIds: req.positionIds, logitsAt: req.logitsAt, returnCache: true,
+    });
+    for (const [k, v] of out.taps) taps.set(k, v);
+    return { taps: new Map(names.map((n) => [n, taps.get(n)!])), logits: out.logits, logitsAt: out.logitsAt, cache: out.cache!, ...(imageTokens ? { imageTokens } : {}) };
+  }
+
+  /** Text continuation on a cached prefix (the image is not recomputed). */
+  continue(cache: KvCache, inputIds: Rows | Tensor, opts: StepOptions = {}): Promise<ModelForwardResult> {
+    return this.forward({ ...opts, inputIds, past: cache });
+  }
+
+  generate(req: ModelForwardRequest, opts: GenerateOptions): Promise<GenerateResult> {
+    return greedyGenerate(this, req, opts);
   }
 
   async dispose(): Promise<void> {
     await this.vision.dispose();
     await this.lm.dispose();
   }
+}
+
+/** Taps produced by the image path rather than the decoder. */
+export function isImageTap(name: string): boolean {
+  return /^(vision\.|projector\.out$|image\.packed$)/.test(name);
+}
+
+/** Token ids as rows: [batch][pos] arrays or an integer tensor [batch, pos]. */
+export function idRows(x: Rows | Tensor): number[][] {
+  if (!('shape' in x)) return x.map((r) => [...r]);
+  if (x.shape.length !== 2) throw new KvlensUsageError(`inputIds must be 2-D [batch, pos], got [${x.shape.join(', ')}]`);
+  const [B, S] = x.shape;
+  const d = x.data as ArrayLike<number | bigint>;
+  return Array.from({ length: B }, (_, b) => Array.from({ length: S }, (_, s) => Number(d[b * S + s])));
 }
 
 /** HF masked_scatter: features in order at every position holding the image token. */

@@ -5,17 +5,20 @@
 //
 //   const m = await Qwen2Vl.load(dir);
 //   const out = await m.forward({ inputIds, pixelValues, imageGridThw, taps: ['lm.*.attn.k'] });
-//   const next = await m.forward({ inputIds: [[tok]], past: out.cache });
+//   const next = await m.continue(out.cache, [[tok]]);
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import type { HookDims } from '../../taps/names.js';
+import { expandHooks } from '../../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
-import { DecoderLM, type ForwardRequest, type ForwardResult, type Rows } from '../lm/decoder.js';
-import { scatterImageFeatures } from '../llava_next/model.js';
+import { DecoderLM, type Rows } from '../lm/decoder.js';
+import type { KvCache } from '../lm/cache.js';
+import { idRows, isImageTap, scatterImageFeatures } from '../llava_next/model.js';
+import { greedyGenerate } from '../generate.js';
+import type { GenerateOptions, GenerateResult, KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions } from '../types.js';
 import { parseQwen2VlConfig, type Qwen2VlConfig } from './config.js';
 import { checkGrids, gridsFrom, ropeIndex, tokenCount, type GridThw, type RopeIndex } from './positions.js';
 import { QwenVisionTower } from './vision.js';
@@ -35,17 +38,7 @@ export interface Qwen2VlImageFeatures {
   readonly taps: Map<string, Tensor>;
 }
 
-export type Qwen2VlForward = Omit<ForwardRequest, 'inputIds' | 'inputsEmbeds' | 'mropePositionIds'> & {
-  readonly inputIds: Rows;
-  /** [patch, C*T*P*P] flattened patches of all images (Qwen2VLImageProcessor output) */
-  readonly pixelValues?: Tensor;
-  /** [nImages, 3] (t, h, w) in patches */
-  readonly imageGridThw?: Tensor | readonly number[];
-  /** Explicit M-RoPE ids [3][batch][pos]; default: computed by get_rope_index (prefill) or cache + delta (continuation). */
-  readonly mropePositionIds?: readonly Rows[];
-};
-
-export class Qwen2Vl {
+export class Qwen2Vl implements KvlensModel {
   private constructor(
     readonly dir: string,
     readonly config: Qwen2VlConfig,
@@ -73,12 +66,21 @@ export class Qwen2Vl {
     }
   }
 
+  get family(): string {
+    return this.config.variant;
+  }
+
   get text() {
     return this.config.text;
   }
 
-  get dims(): HookDims {
-    return { lmLayers: this.config.text.numLayers, visionLayers: this.config.vision.depth };
+  get dims(): ModelDims {
+    const t = this.config.text;
+    return { lmLayers: t.numLayers, visionLayers: this.config.vision.depth, kvHeads: t.numKvHeads, headDim: t.headDim, dModel: t.hiddenSize };
+  }
+
+  get eosTokenIds(): readonly number[] {
+    return this.config.text.eosTokenIds;
   }
 
   get visionHooks(): readonly string[] {
@@ -110,38 +112,51 @@ export class Qwen2Vl {
   }
 
   /**
-   * Prefill (with images when pixelValues are given) or continue a cache. Taps may name vision.*, projector.out,
-   * image.packed and every lm.* hook. Returns the decoder's result plus the vision taps and the rope deltas.
+   * Prefill (with images when pixelValues + imageGridThw are given) or continue a cache. Taps may name vision.*,
+   * projector.out, image.packed and every lm.* hook. M-RoPE ids: req.mropePositionIds, else get_rope_index on a
+   * prefill, else (continuation) cache length + rope_delta on every axis.
    */
-  async forward(req: Qwen2VlForward): Promise<ForwardResult & { readonly imageTaps: Map<string, Tensor>; readonly ropeDeltas?: number[] }> {
-    const taps = req.taps ?? [];
-    const visionTaps = taps.filter((t) => /^(vision\.|projector\.out$|image\.packed$)/.test(t));
-    const lmTaps = taps.filter((t) => !visionTaps.includes(t));
-    const imageTaps = new Map<string, Tensor>();
+  async forward(req: ModelForwardRequest): Promise<ModelForwardResult> {
+    const names = expandHooks(req.taps ?? [], this.dims);
+    const visionTaps = names.filter(isImageTap);
+    const lmTaps = names.filter((n) => !isImageTap(n));
+    if ((req.pixelValues === undefined) !== (req.imageGridThw === undefined)) throw new KvlensUsageError('give pixelValues and imageGridThw together');
+    if (visionTaps.length && !req.pixelValues) throw new KvlensUsageError(`taps ${visionTaps.join(', ')} need pixelValues (this call has no image)`);
+    const ids = idRows(req.inputIds);
+    const taps = new Map<string, Tensor>();
     let packed: Tensor<'float32'> | undefined;
+    let imageTokens: number[] | undefined;
     if (req.pixelValues) {
-      if (!req.imageGridThw) throw new KvlensUsageError('forward: pixelValues need imageGridThw');
-      const feats = await this.imageFeatures(req.pixelValues, req.imageGridThw, visionTaps.filter((t) => t !== 'image.packed'));
+      const feats = await this.imageFeatures(req.pixelValues, req.imageGridThw!, visionTaps.filter((t) => t !== 'image.packed'));
       packed = feats.packed;
-      for (const [k, v] of feats.taps) imageTaps.set(k, v);
-      if (visionTaps.includes('image.packed')) imageTaps.set('image.packed', packed);
-    } else if (visionTaps.length) {
-      throw new KvlensUsageError(`taps ${visionTaps.join(', ')} need pixelValues`);
+      imageTokens = feats.lengths;
+      for (const [k, v] of feats.taps) taps.set(k, v);
+      taps.set('image.packed', packed);
     }
-    const { pixelValues: _p, imageGridThw, inputIds, mropePositionIds, ...rest } = req;
-    let positions = mropePositionIds;
-    let ropeDeltas: number[] | undefined;
+    let positions = req.mropePositionIds;
     if (!positions && !req.past && !req.positionIds) {
       const mask = req.attentionMask2d && !('shape' in req.attentionMask2d) ? req.attentionMask2d : undefined;
-      const ri = this.ropeIndex(inputIds, imageGridThw ?? [], mask);
-      positions = ri.positions;
-      ropeDeltas = ri.ropeDeltas;
-    } else if (!positions && req.past && inputIds.some((r) => r.includes(this.config.imageTokenId))) {
-      throw new KvlensUsageError('continuing a cache with image tokens needs explicit mropePositionIds');
+      positions = this.ropeIndex(ids, req.imageGridThw ?? [], mask).positions;
+    } else if (!positions && ids.some((r) => r.includes(this.config.imageTokenId))) {
+      throw new KvlensUsageError('image tokens in a continuation (or with 1-D positionIds) need explicit mropePositionIds');
     }
-    const inputsEmbeds = this.embedWithImages(inputIds, packed);
-    const out = await this.lm.forward({ ...rest, inputsEmbeds, taps: lmTaps, ...(positions ? { mropePositionIds: positions } : {}) });
-    return { ...out, imageTaps, ...(ropeDeltas ? { ropeDeltas } : {}) };
+    const inputsEmbeds = this.embedWithImages(ids, packed);
+    const out = await this.lm.forward({
+      inputsEmbeds, past: req.past, taps: lmTaps, block: req.block, denseMask: req.denseMask, layerMasks: req.layerMasks,
+      attentionMask2d: req.attentionMask2d, positionIds: req.positionIds, logitsAt: req.logitsAt, returnCache: true,
+      ...(positions ? { mropePositionIds: positions } : {}),
+    });
+    for (const [k, v] of out.taps) taps.set(k, v);
+    return { taps: new Map(names.map((n) => [n, taps.get(n)!])), logits: out.logits, logitsAt: out.logitsAt, cache: out.cache!, ...(imageTokens ? { imageTokens } : {}) };
+  }
+
+  /** Text continuation on a cached prefix at cache length + rope_delta (the image is not recomputed). */
+  continue(cache: KvCache, inputIds: Rows | Tensor, opts: StepOptions = {}): Promise<ModelForwardResult> {
+    return this.forward({ ...opts, inputIds, past: cache });
+  }
+
+  generate(req: ModelForwardRequest, opts: GenerateOptions): Promise<GenerateResult> {
+    return greedyGenerate(this, req, opts);
   }
 
   async dispose(): Promise<void> {

@@ -4,7 +4,7 @@
 //   lm.layers.l.self_attn.{q,k,v}_proj.output -> lm.{l}.attn.{q,k,v}_proj, logits; the same under "decodeK.".
 // Used by the LLaVA-NeXT and Qwen2-VL families.
 
-import type { ForwardResult } from '../../models/lm/decoder.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import type { KvCache } from '../../models/lm/cache.js';
 import { MODEL_TOL } from '../compare.js';
 import type { RowSink } from './common.js';
@@ -24,7 +24,7 @@ export function decoderTapsFor(sink: RowSink, prefix: string, layers: number): s
 }
 
 /** Compare every decoder tensor of the run under `prefix` with a forward result (cache = the full cache after it). */
-export function compareDecoder(sink: RowSink, prefix: string, layers: number, out: ForwardResult, cache: KvCache | undefined, note?: string): void {
+export function compareDecoder(sink: RowSink, prefix: string, layers: number, out: { readonly taps: ReadonlyMap<string, Tensor>; readonly logits?: Tensor }, cache: KvCache | undefined, note?: string): void {
   const cmp = (name: string, t: Parameters<RowSink['compare']>[1] | undefined) => {
     if (sink.has(prefix + name) && t) sink.compare(prefix + name, t, MODEL_TOL, undefined, note);
   };

@@ -33,7 +33,7 @@ for (const name of ['llava_next_single', 'llava_next_prefix']) {
       taps: ['image.packed', 'lm.embed', 'lm.*.resid', 'lm.*.attn.k', 'lm.*.attn.v', 'lm.*.attn.q_proj', 'lm.*.attn.k_proj', 'lm.*.attn.v_proj', 'lm.final_norm', ...(hasProbs ? ['lm.*.attn.probs'] : [])],
       logitsAt: 'all',
     });
-    close(out.imageTaps.get('image.packed'), ref.get('image_features.packed'), 'packed');
+    close(out.taps.get('image.packed'), ref.get('image_features.packed'), 'packed');
     close(out.taps.get('lm.embed'), ref.get('hidden_states.0'), 'embed');
     for (let l = 0; l < L - 1; l++) close(out.taps.get(`lm.${l}.resid`), ref.get(`hidden_states.${l + 1}`), `resid ${l}`);
     close(out.taps.get('lm.final_norm'), ref.get(`hidden_states.${L}`), 'final norm');

@@ -37,8 +37,8 @@ for (const c of CASES) {
           taps: ['image.packed', 'lm.embed', 'lm.*.resid', 'lm.*.attn.k', 'lm.*.attn.v', 'lm.*.attn.q_proj', 'lm.*.attn.k_proj', 'lm.*.attn.v_proj', 'lm.final_norm', ...(has('attentions.0') ? ['lm.*.attn.probs'] : [])],
           logitsAt: 'all',
         });
-        assert.deepEqual(out.ropeDeltas, Array.from(ref.get('rope_deltas')!.data as BigInt64Array, Number), `${name} rope deltas`);
-        close(out.imageTaps.get('image.packed'), ref.get('vision.merger_output'), `${name} merger`);
+        assert.deepEqual(model.ropeIndex(ids, ref.get('image_grid_thw')!).ropeDeltas, Array.from(ref.get('rope_deltas')!.data as BigInt64Array, Number), `${name} rope deltas`);
+        close(out.taps.get('image.packed'), ref.get('vision.merger_output'), `${name} merger`);
         if (has('hidden_states.0')) close(out.taps.get('lm.embed'), ref.get('hidden_states.0'), `${name} embed`);
         for (let l = 0; l < L; l++) {
           if (l < L - 1 && has(`hidden_states.${l + 1}`)) close(out.taps.get(`lm.${l}.resid`), ref.get(`hidden_states.${l + 1}`), `${name} resid ${l}`);
@@ -55,9 +55,9 @@ for (const c of CASES) {
         if (has(`hidden_states.${L}`)) close(out.taps.get('lm.final_norm'), ref.get(`hidden_states.${L}`), `${name} final norm`);
         close(out.logits, ref.get('logits'), `${name} logits`);
         // Decode step: no explicit ids -> cache length + rope_delta on all axes.
-        const d = await model.forward({ inputIds: rows(ref.get('decode1.input_ids')!), past: out.cache, taps: ['lm.embed', 'lm.final_norm'] });
+        const d = await model.continue(out.cache, rows(ref.get('decode1.input_ids')!), { taps: ['lm.embed', 'lm.final_norm'] });
         close(d.logits, ref.get('decode1.logits'), `${name} decode1 logits`);
-        if (has('decode1.hidden_states.0')) close(d.taps.get('lm.final_norm'), ref.get(`decode1.hidden_states.${L}`), `${name} decode1 final norm`);
+        if (has('decode1.hidden_states.0')) close(d.taps.get('lm.final_norm') as Tensor, ref.get(`decode1.hidden_states.${L}`), `${name} decode1 final norm`);
         for (let l = 0; l < L; l++) if (has(`decode1.past_key_values.${l}.key`)) close(d.cache!.keys[l], ref.get(`decode1.past_key_values.${l}.key`), `${name} decode1 key ${l}`);
         // Negative control: plain 1-D positions on all three axes reproduce HF's "wrong" logits and differ from the real ones.
         const control = ['logits_with_1d_position_ids', 'logits_without_mrope_position_ids'].find(has);
