@@ -41,12 +41,15 @@ test('parity on hf-reference: exit 0, every tensor of the LLaVA, Qwen2 and SigLI
   }
 });
 
-test('parity on hf-reference-more: every run maps to its model and is skipped (LLaVA-NeXT, Qwen2.5-VL not implemented)', async () => {
+test('parity on hf-reference-more: LLaVA-NeXT (CLIP + Llama) and Qwen2.5-VL runs pass, nothing skipped or failed', async () => {
   const r = await runParity(HF_REF_MORE);
   assert.equal(r.summary.exitCode, 0);
-  assert.equal(r.rows.length, 3);
-  assert.ok(r.rows.every((x) => x.status === 'skipped'));
-  assert.match(r.rows[0].note!, /llava_next/);
+  const fx = JSON.parse(readFileSync(join(HF_REF_MORE, 'manifest.json'), 'utf8')) as { tensors: { file: string }[] };
+  assert.equal(r.rows.length, fx.tensors.length, 'one row per manifest tensor');
+  assert.deepEqual(r.rows.filter((x) => !['pass', 'input', 'from-fixture'].includes(x.status)).map((x) => `${x.run} ${x.name} ${x.status}`), []);
+  for (const run of ['llava_next_single', 'llava_next_prefix', 'qwen2_5_vl_single']) {
+    assert.equal(r.rows.find((x) => x.run === run && x.name === 'logits')?.status, 'pass', run);
+  }
 });
 
 test('a perturbed reference tensor makes parity fail with a non-zero exit code', async () => {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { readAllTensors } from '../../../src/tensor/safetensors.js';
 import { f32, maxAbsDiff, toF32, type Tensor } from '../../../src/tensor/tensor.js';
 import { LlavaOnevision } from '../../../src/models/llava_onevision/model.js';
@@ -54,8 +56,10 @@ test('loadModel dispatches on model_type and names config.json, the field and th
   assert.equal(q.family, 'qwen2');
   assert.deepEqual(q.dims, { lmLayers: 4, visionLayers: 0, kvHeads: 2, headDim: 16, dModel: 64 });
   await q.dispose();
-  await assert.rejects(loadModel(join(HF_REF, 'models/qwen2vl_tiny')), (e: unknown) =>
-    e instanceof KvlensInputError && /config\.json/.test(e.message) && /model_type/.test(e.message) && /"qwen2_vl"/.test(e.message) && /llava_onevision/.test(e.message));
+  const bad = mkdtempSync(join(tmpdir(), 'kvlens-mamba-'));
+  writeFileSync(join(bad, 'config.json'), JSON.stringify({ model_type: 'mamba' }));
+  await assert.rejects(loadModel(bad), (e: unknown) =>
+    e instanceof KvlensInputError && /config\.json/.test(e.message) && /model_type/.test(e.message) && /"mamba"/.test(e.message) && /llava_onevision/.test(e.message));
 });
 
 test('blockTextFromImage in layers 1 and 3 on every second image key reproduces HF llava_mask4d_perlayer', async () => {
