@@ -69,6 +69,8 @@ export const ManifestSchema = z.object({
   /** Wall-clock seconds per step (extract, probe, benchmark, ...). */
   timings: z.record(z.string(), finite),
   notes: z.string().optional(),
+  /** The experiment file behind the run (`kvlens run`): its path, sha256 and the validated config with defaults. */
+  config: z.object({ file: z.string().optional(), sha256: z.string().min(1), resolved: z.record(z.string(), z.unknown()) }).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

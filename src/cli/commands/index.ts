@@ -10,3 +10,4 @@ registerCommand('view', 'browse a feature store or run directory in a local web 
 registerCommand('extract', 'stream image-token taps (values, keys, ...) of a model over images into a feature store', () => import('./extract.js').then((m) => m.default));
 registerCommand('probe', 'run a probe (fewshot-seg, correspondence) over every layer of a feature store against a dataset', () => import('./probe.js').then((m) => m.default));
 registerCommand('demo', 'the whole flow on the embedded tiny model and synthetic data: extract, probe every layer, report', () => import('./demo.js').then((m) => m.default));
+registerCommand('run', 'run one of the paper experiments from a YAML file (flow, keys, blocking, prefix, underutil) into a run dir with a manifest', () => import('./run.js').then((m) => m.default));

@@ -1,0 +1,269 @@
+// The experiment file of `kvlens run <experiment.yaml>`: one validated value per run (zod schema -> type), parsed at
+// the edge and passed down. Every field is documented here; docs/experiments.md shows one file per experiment.
+//
+//   experiment: flow | keys | blocking | prefix | underutil     which of the paper's experiments
+//   model, out, seed, device, dtype, threads, name, modelName    common to all
+//   ...the experiment's own fields (below)
+//
+// Relative paths in the file are resolved against the file's folder, so an experiment file travels with its data.
+
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DATASET_NAMES } from '../data/index.js';
+import { PROBE_TASKS } from './flow.js';
+import { DEVICES } from '../runtime/device.js';
+import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+
+const path = z.string().min(1);
+
+/** Fields every experiment has. */
+const Common = {
+  /** Run name (manifest.experiment); default "<experiment>: <file name>". */
+  name: z.string().min(1).optional(),
+  /** LLaVA-OneVision checkpoint directory (Hugging Face layout). */
+  model: path,
+  /** Name written in result rows (default: the model directory's name). */
+  modelName: z.string().min(1).optional(),
+  /** Run directory (manifest.json, results/...); created; existing result files are replaced. */
+  out: path,
+  /** Seed of every random choice (episodes, random prefix, random control, held-out split). */
+  seed: z.number().int().default(0),
+  device: z.enum(DEVICES).default('cpu'),
+  /** Feature-store dtype for the experiments that extract (flow, prefix). */
+  dtype: z.enum(['float16', 'float32']).default('float16'),
+  /** Probe worker threads (default: all cores). */
+  threads: z.number().int().positive().optional(),
+  /** Dataset hashes: 'content' hashes every file's bytes; 'listing' only paths, sizes and mtimes (fast on huge sets). */
+  hashData: z.enum(['content', 'listing']).default('content'),
+};
+
+/** One probe task of the layer-wise flow (the flow's own fields; see src/experiments/flow.ts). */
+export const ProbeTaskSchema = z.object({
+  task: z.enum(PROBE_TASKS),
+  /** Dataset root in its on-disk layout. */
+  data: path,
+  /** Layout of `data` (default pascal5i / spair / msrc by task). */
+  dataset: z.enum(DATASET_NAMES).optional(),
+  /** Pascal-5i fold or 'all' (every fold's val + trn lists pooled). */
+  fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
+  split: z.string().optional(),
+  subset: z.string().optional(),
+  shots: z.number().int().positive().default(1),
+  episodes: z.number().int().positive().optional(),
+  alphas: z.array(z.number().positive()).default([0.1]),
+  /** Only the first N dataset images are extracted (smoke runs). */
+  limit: z.number().int().positive().optional(),
+}).strict();
+export type ProbeTaskConfig = z.infer<typeof ProbeTaskSchema>;
+
+/** Extraction settings shared by flow and prefix. */
+const Extraction = {
+  /** Layers of the LM taps: "*", "3-5", "0,7,14", "-10:". */
+  layers: z.string().min(1).default('*'),
+  /** Store view the LM taps are probed on ('base': the 384 px overview tile; 'highres': the anyres grid). */
+  view: z.enum(['base', 'highres']).default('base'),
+  /** Square resize before the processor (every image the same grid). */
+  resolution: z.number().int().positive().optional(),
+  /** Where the feature stores go (default <out>/stores); an existing matching store is resumed. */
+  stores: path.optional(),
+};
+
+export const FlowSchema = z.object({
+  experiment: z.literal('flow'),
+  ...Common,
+  ...Extraction,
+  tasks: z.array(ProbeTaskSchema).min(1),
+  /** LM tap families probed on every layer: values and keys. */
+  lmTaps: z.array(z.enum(['values', 'keys'])).min(1).default(['values', 'keys']),
+  /** Reference rows: the projector output (what the LM receives) and, with `siglip`, the un-finetuned SigLIP. */
+  projector: z.boolean().default(true),
+  /** Un-finetuned SigLIP vision model directory (google/siglip-so400m-patch14-384) for the siglip.post_norm row. */
+  siglip: path.optional(),
+}).strict();
+
+const KeysFields = {
+  /** Images: a directory, a list file, or dataset:<name>:<root>[?split=...] (COCO: dataset:coco:<root>?split=val2017). */
+  images: z.string().min(1),
+  /** Number of images (the first N of the list). */
+  n: z.number().int().positive().default(1000),
+  /** Square resize so every image gives the same grid. */
+  resolution: z.number().int().positive().default(384),
+  view: z.enum(['base', 'highres']).default('base'),
+  statistic: z.enum(['sum', 'mean']).default('sum'),
+  /** A fixed τ (e.g. 450 for LLaVA-OneVision 7B, statistic sum) or 'auto' (valley of the bimodal distribution). */
+  threshold: z.union([z.number().nonnegative(), z.literal('auto')]).default('auto'),
+  /** Layers whose input-agnostic keys are blocked later (relative to the LM depth): default the last 10. */
+  blockLayers: z.string().min(1).default('-10:'),
+  histogramBins: z.number().int().min(2).max(1000).default(40),
+  perHead: z.boolean().default(false),
+  /** Resumable accumulator state (default <out>/key_variance.state). */
+  state: path.optional(),
+};
+
+export const KeysSchema = z.object({ experiment: z.literal('keys'), ...Common, ...KeysFields }).strict();
+
+export const BenchmarkSpecSchema = z.discriminatedUnion('name', [
+  z.object({
+    name: z.literal('pope'), data: path,
+    /** POPE splits, each evaluated in turn. */
+    splits: z.array(z.enum(['random', 'popular', 'adversarial'])).min(1).default(['random', 'popular', 'adversarial']),
+    /** COCO val2014 image folder when it is not beside the question files. */
+    imageRoot: path.optional(),
+    limit: z.number().int().positive().optional(),
+  }).strict(),
+  z.object({ name: z.literal('mme'), data: path, subset: z.string().optional(), limit: z.number().int().positive().optional() }).strict(),
+  z.object({ name: z.literal('blink'), data: path, split: z.literal('val').default('val'), subset: z.string().optional(), limit: z.number().int().positive().optional() }).strict(),
+]);
+export type BenchmarkSpec = z.infer<typeof BenchmarkSpecSchema>;
+
+/** The paper's three conditions (the default), plus 'block-all-image': every image token blocked in the chosen layers (a ceiling). */
+export const BLOCKING_CONDITIONS = ['none', 'block-input-agnostic', 'block-random'] as const;
+export const BLOCKING_CONDITION_NAMES = [...BLOCKING_CONDITIONS, 'block-all-image'] as const;
+
+export const BlockingSchema = z.object({
+  experiment: z.literal('blocking'),
+  ...Common,
+  /** A key_variance.json from a keys run; or `keys` to compute it first (written into this run too). */
+  keyVariance: path.optional(),
+  keys: z.object(KeysFields).strict().optional(),
+  /** Layers to block (default: the key-variance run's blockedLayers, i.e. its blockLayers, default the last 10). */
+  blockLayers: z.string().min(1).optional(),
+  /** How flagged cells of the key-variance grid map onto a benchmark image's grid when the two differ. */
+  gridMatch: z.enum(['exact', 'nearest']).default('nearest'),
+  benchmarks: z.array(BenchmarkSpecSchema).min(1),
+  conditions: z.array(z.enum(BLOCKING_CONDITION_NAMES)).min(1).default([...BLOCKING_CONDITIONS]),
+  /** Generated tokens per answer (default lmms-eval's: POPE 128, MME 16, BLINK 1024). */
+  maxNewTokens: z.number().int().positive().optional(),
+  /** POPE parser behind benchmarks.json (both are in the raw outputs). */
+  popeParser: z.enum(['lmms-exact', 'llava-first-sentence']).default('lmms-exact'),
+  prefixCacheSize: z.number().int().positive().default(2),
+}).strict().refine((c) => (c.keyVariance === undefined) !== (c.keys === undefined), {
+  message: 'give exactly one of keyVariance (a key_variance.json) or keys (compute it in this run)', path: ['keyVariance'],
+});
+
+export const PrefixExperimentSchema = z.object({
+  experiment: z.literal('prefix'),
+  ...Common,
+  ...Extraction,
+  task: ProbeTaskSchema,
+  /** The text before the image per condition; 'none' (no prefix) always runs first. */
+  prefixes: z.object({
+    /** The class name or domain, e.g. "night highway" for BDD10K night scenes. */
+    correct: z.string().min(1),
+    /** A plausible but wrong description, e.g. "sunny beach". */
+    incorrect: z.string().min(1),
+    /** Default: `randomWords` seeded random letter strings. */
+    random: z.string().min(1).optional(),
+  }).strict(),
+  randomWords: z.number().int().positive().default(2),
+  /** Appended to each prefix before the image placeholder. */
+  separator: z.string().default('\n'),
+  lmTaps: z.array(z.enum(['values', 'keys'])).min(1).default(['values']),
+}).strict();
+
+export const DEFAULT_UNDERUTIL_SUBTASKS = ['Art_Style', 'Visual_Similarity', 'Jigsaw'] as const;
+
+export const UnderutilExperimentSchema = z.object({
+  experiment: z.literal('underutil'),
+  ...Common,
+  /** BLINK root (HF BLINK-Benchmark/BLINK layout), val split. */
+  data: path,
+  /**
+   * Image-comparison subtasks: the first image is the reference, choice k names image k + 2. Default: Art_Style,
+   * then Visual_Similarity and Jigsaw (those present under `data`).
+   */
+  subtasks: z.array(z.string().min(1)).min(1).optional(),
+  /** LM layers whose pooled values answer (default every layer); the best on the held-out split is used. */
+  layers: z.string().min(1).default('*'),
+  /** Fraction of each subtask's questions (seeded) used only to choose the layer; the 2x2 table is on the rest. */
+  heldOut: z.number().gt(0).lt(1).default(0.5),
+  pooling: z.enum(['mean']).default('mean'),
+  similarity: z.enum(['cosine']).default('cosine'),
+  maxNewTokens: z.number().int().positive().optional(),
+  limit: z.number().int().positive().optional(),
+}).strict();
+
+export const ExperimentSchema = z.union([FlowSchema, KeysSchema, BlockingSchema, PrefixExperimentSchema, UnderutilExperimentSchema]);
+export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
+export type FlowConfig = z.infer<typeof FlowSchema>;
+export type KeysExperimentConfig = z.infer<typeof KeysSchema>;
+export type BlockingConfig = z.infer<typeof BlockingSchema>;
+export type PrefixConfig = z.infer<typeof PrefixExperimentSchema>;
+export type UnderutilConfig = z.infer<typeof UnderutilExperimentSchema>;
+export const EXPERIMENTS = ['flow', 'keys', 'blocking', 'prefix', 'underutil'] as const;
+export type ExperimentName = (typeof EXPERIMENTS)[number];
+
+const SCHEMAS: Record<ExperimentName, z.ZodType> = {
+  flow: FlowSchema, keys: KeysSchema, blocking: BlockingSchema, prefix: PrefixExperimentSchema, underutil: UnderutilExperimentSchema,
+};
+
+/** Path-valued fields (dotted, '*' = every array element) resolved against the experiment file's folder. */
+const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state'];
+
+function resolvePaths(value: Record<string, unknown>, base: string): void {
+  const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);
+  const walk = (obj: unknown, parts: string[]): void => {
+    if (obj === null || typeof obj !== 'object') return;
+    const [head, ...rest] = parts;
+    if (head === '*') {
+      if (Array.isArray(obj)) for (const el of obj) walk(el, rest);
+      return;
+    }
+    const o = obj as Record<string, unknown>;
+    if (!(head in o)) return;
+    if (rest.length === 0) o[head] = abs(o[head]);
+    else walk(o[head], rest);
+  };
+  for (const f of PATH_FIELDS) walk(value, f.split('.'));
+  // Image specs: a directory / list file is a path; dataset:<name>:<root> has its root resolved.
+  for (const holder of [value, value.keys as Record<string, unknown> | undefined]) {
+    if (!holder || typeof holder.images !== 'string') continue;
+    const m = /^dataset:([^:]+):(.+?)(\?.*)?$/.exec(holder.images);
+    holder.images = m ? `dataset:${m[1]}:${abs(m[2])}${m[3] ?? ''}` : abs(holder.images);
+  }
+}
+
+/** Validate an experiment value (already path-resolved); errors name the field and what was expected. */
+export function parseExperimentConfig(input: unknown, where = 'experiment'): ExperimentConfig {
+  const kind = (input as { experiment?: unknown } | null)?.experiment;
+  if (typeof kind !== 'string' || !(EXPERIMENTS as readonly string[]).includes(kind)) {
+    throw new KvlensInputError(`field "experiment" must be one of ${EXPERIMENTS.join(', ')}, got ${JSON.stringify(kind)}`, where);
+  }
+  const r = SCHEMAS[kind as ExperimentName].safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new KvlensInputError(`field "${issue.path.join('.') || '(root)'}": ${issue.message}`, where);
+  }
+  return r.data as ExperimentConfig;
+}
+
+export interface LoadedExperiment {
+  readonly config: ExperimentConfig;
+  /** The file as written, and its sha256 (recorded in the manifest). */
+  readonly file: string;
+  readonly text: string;
+  readonly sha256: string;
+}
+
+/** Read, resolve relative paths against the file's folder, and validate an experiment YAML (or JSON) file. */
+export function loadExperimentFile(file: string, overrides: Record<string, unknown> = {}): LoadedExperiment {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KvlensUsageError(`cannot read the experiment file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new KvlensInputError(`not valid YAML: ${(e as Error).message}`, file);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new KvlensInputError('expected a mapping of fields (experiment: ..., model: ..., out: ...)', file);
+  const value = { ...(raw as Record<string, unknown>), ...overrides };
+  resolvePaths(value, dirname(resolve(file)));
+  return { config: parseExperimentConfig(value, file), file: resolve(file), text, sha256: createHash('sha256').update(text).digest('hex') };
+}

@@ -1,0 +1,237 @@
+// `kvlens run <experiment.yaml>`: one of the paper's experiments end to end from one validated config, into a run
+// directory (src/results) with a manifest that says exactly what produced the numbers.
+//
+//   flow       extract values/keys of every LM layer (+ projector output, + un-finetuned SigLIP) -> the layer-wise
+//              probes -> results/probes.{json,csv}, with the curve summary (peak layer/value, drop at the last layer)
+//   keys       live key variance over N images at a fixed resolution -> results/key_variance.json
+//   blocking   POPE / MME / BLINK unblocked, blocking the input-agnostic keys, blocking as many random keys
+//              -> results/benchmarks.json + results/outputs/<benchmark>.jsonl (+ key_variance.json)
+//   prefix     the probes with no / correct / random / incorrect prefix -> results/prefix.json
+//   underutil  BLINK image-comparison questions from the values alone vs the MLM -> results/underutil.json
+//
+// Every run also writes <run>/experiment.yaml (the file as given) and <run>/manifest.json (written last).
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { listImages, parseDatasetSpec } from '../extract/sources.js';
+import { loadModel } from '../models/index.js';
+import type { KvlensModel } from '../models/types.js';
+import { LlavaOnevisionProcessor } from '../preprocess/processor.js';
+import { writeFileAtomic } from '../results/io.js';
+import { RUN_FILES, writeRun } from '../results/rundir.js';
+import type { KeyVariance, Manifest } from '../results/schema.js';
+import { renderPrompt } from '../tokenizer/prompt.js';
+import { KvlensInputError } from '../util/errors.js';
+import { readKeyVariance, runBlockingBenchmarks } from './blocking.js';
+import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type ExperimentConfig, type FlowConfig, type KeysExperimentConfig, type LoadedExperiment, type PrefixConfig, type UnderutilConfig } from './config.js';
+import { runKeyVariance } from './keys/index.js';
+import { buildManifest, datasetEntry, Timings, type DatasetEntry } from './manifest.js';
+import { runPrefix } from './prefix.js';
+import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
+import { runUnderutil, underutilSubtasks, underutilRate } from './underutil.js';
+
+export interface RunHooks {
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface RunSummary {
+  readonly runDir: string;
+  readonly experiment: ExperimentConfig['experiment'];
+  readonly manifest: Manifest;
+  /** Paths written under the run dir (relative). */
+  readonly files: string[];
+}
+
+/** What each experiment contributes to the manifest. */
+interface Outcome {
+  readonly datasets: DatasetEntry[];
+  readonly prompts: Record<string, string>;
+  readonly files: string[];
+  readonly notes: string[];
+}
+
+/** Run an experiment file (or an already validated config). */
+export async function runExperiment(input: string | LoadedExperiment | ExperimentConfig, hooks: RunHooks = {}): Promise<RunSummary> {
+  const loaded: LoadedExperiment | undefined = typeof input === 'string' ? loadExperimentFile(input) : 'config' in input ? input : undefined;
+  const cfg = loaded ? loaded.config : parseExperimentConfig(input);
+  const say = hooks.onProgress ?? (() => undefined);
+  const timings = new Timings();
+  const modelName = cfg.modelName ?? basename(cfg.model);
+  mkdirSync(cfg.out, { recursive: true });
+  if (loaded) await writeFileAtomic(join(cfg.out, 'experiment.yaml'), loaded.text);
+
+  let outcome: Outcome;
+  switch (cfg.experiment) {
+    case 'flow': outcome = await runFlow(cfg, modelName, timings, say); break;
+    case 'keys': outcome = await runKeys(cfg, modelName, timings, say); break;
+    case 'blocking': outcome = await runBlocking(cfg, modelName, timings, say); break;
+    case 'prefix': outcome = await runPrefixExperiment(cfg, modelName, timings, say); break;
+    case 'underutil': outcome = await runUnderutilExperiment(cfg, modelName, timings, say); break;
+  }
+  const manifest = buildManifest({
+    experiment: cfg.name ?? `${cfg.experiment}${loaded ? `: ${basename(loaded.file)}` : ''}`,
+    modelDir: cfg.model, modelName, datasets: outcome.datasets, prompts: outcome.prompts, seeds: [cfg.seed],
+    dtype: cfg.experiment === 'flow' || cfg.experiment === 'prefix' ? `${cfg.dtype} (stored features); model float32` : 'float32',
+    device: cfg.device, timings,
+    config: { file: loaded?.file, sha256: loaded?.sha256 ?? createHash('sha256').update(JSON.stringify(cfg)).digest('hex'), resolved: cfg as unknown as Record<string, unknown> },
+    notes: outcome.notes.join(' '),
+  });
+  await writeRun.manifest(cfg.out, manifest);
+  return { runDir: cfg.out, experiment: cfg.experiment, manifest, files: [...(loaded ? ['experiment.yaml'] : []), ...outcome.files, RUN_FILES.manifest] };
+}
+
+// ---- flow ----
+
+async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  const storesDir = cfg.stores ?? join(cfg.out, 'stores');
+  const rows = [];
+  const protocol: Record<string, unknown> = {};
+  const prompts: Record<string, string> = {};
+  const datasets: DatasetEntry[] = [];
+  const notes: string[] = [];
+  const names = new Set<string>();
+  let firstStore: string | undefined;
+  for (const t of cfg.tasks) {
+    let key: string = t.task;
+    for (let i = 2; names.has(key); i++) key = `${t.task}-${i}`;
+    names.add(key);
+    const images = await timings.time('list', () => taskImages(t));
+    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view: cfg.view, projector: cfg.projector, siglip: cfg.siglip, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
+    say(`${key}: extracting ${cfg.lmTaps.join(' + ')} of layers ${cfg.layers}${cfg.projector ? ' + projector.out' : ''}${cfg.siglip ? ' + siglip.post_norm' : ''} for ${images.length} images`);
+    const ex = await timings.time('extract', () => extractStore(spec, images));
+    firstStore ??= ex.store;
+    prompts.extraction = ex.prompt;
+    say(`${key}: probing every layer`);
+    const probed = await timings.time('probe', () => probeStore(t, ex.store, spec, { model: modelName, seed: cfg.seed, threads: cfg.threads }));
+    rows.push(...probed.rows);
+    protocol[key] = probed.protocol;
+    if (probed.missing.length) notes.push(`${key}: ${probed.missing.length} dataset images were not in the store.`);
+    datasets.push(await timings.time('hash', () => datasetEntry(taskDataset(t), t.data, cfg.hashData, { count: images.length, split: describeSplit(t) })));
+  }
+  const curves = summariseCurves(rows);
+  await writeRun.probes(cfg.out, rows, { ...protocol, curves });
+  if (firstStore) linkStore(cfg.out, firstStore);
+  if (cfg.siglip) notes.push(`Reference encoder: un-finetuned SigLIP at ${cfg.siglip}.`);
+  notes.push(`view: ${cfg.view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
+  return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes };
+}
+
+function describeSplit(t: FlowConfig['tasks'][number]): string {
+  if (t.task === 'fewshot-seg') return t.fold === 'all' ? 'all folds, val+trn' : `fold ${t.fold}, ${t.split ?? 'val'}`;
+  if (t.task === 'correspondence') return t.split ?? 'test';
+  return t.subset ?? 'all groups';
+}
+
+/** <run>/store -> a store (relative link), so `kvlens view <run>` finds features. */
+function linkStore(runDir: string, store: string): void {
+  const link = join(runDir, RUN_FILES.store);
+  if (!existsSync(link)) symlinkSync(relative(runDir, store), link, 'dir');
+}
+
+// ---- keys ----
+
+type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData'>;
+
+async function computeKeys(
+  k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing' }, modelName: string, timings: Timings, say: (m: string) => void,
+): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
+  say(`key variance over up to ${k.n} images at ${k.resolution} px (${k.view} view)`);
+  let last = 0;
+  const run = await timings.time('keys', () => runKeyVariance(
+    { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device } },
+    {
+      layers: '*', view: k.view, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
+      histogramBins: k.histogramBins, perHead: k.perHead, state: k.state ?? join(common.out, 'key_variance.state'), limit: k.n,
+      model: modelName, imageSource: k.images, out: common.out,
+    },
+    { onProgress: (e) => { if (e.done - last >= 50 || e.done === e.total) { last = e.done; say(`keys: ${e.done}/${e.total} images`); } } },
+  ));
+  const kv = run.result;
+  const spec = k.images.startsWith('dataset:') ? parseDatasetSpec(k.images) : undefined;
+  const dataset = await timings.time('hash', () => datasetEntry(spec?.name ?? 'images', spec?.root ?? k.images, common.hashData, { count: kv.nImages, ...(spec?.options.split ? { split: spec.options.split } : {}) }));
+  const proc = await LlavaOnevisionProcessor.fromPretrained(common.model);
+  const prompt = renderPrompt({ question: '', prefix: '' }, 1, proc.template, proc.tokenizer);
+  const flagged = kv.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
+  const notes = [
+    `Key variance: ${kv.nImages} images at ${k.resolution}x${k.resolution} px, ${kv.grid.rows}x${kv.grid.cols} ${kv.view} grid, statistic ${kv.statistic};`,
+    `threshold ${kv.threshold.value.toPrecision(6)} (${kv.threshold.method});`,
+    `input-agnostic positions per blocked layer (layer:count) ${flagged || '(none)'}.`,
+  ];
+  return { kv, dataset, prompt, notes };
+}
+
+async function runKeys(cfg: KeysExperimentConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  // Check the image list early: a wrong path should fail before the model loads.
+  if (!cfg.images.startsWith('dataset:')) await listImages(cfg.images);
+  const r = await computeKeys(cfg, cfg, modelName, timings, say);
+  return { datasets: [r.dataset], prompts: { extraction: r.prompt }, files: [RUN_FILES.keyVariance], notes: r.notes };
+}
+
+// ---- blocking ----
+
+async function withModel<T>(cfg: ExperimentConfig, timings: Timings, f: (m: KvlensModel, p: LlavaOnevisionProcessor) => Promise<T>): Promise<T> {
+  const model = await timings.time('model', () => loadModel(cfg.model, { device: cfg.device, ...(cfg.threads ? { threads: cfg.threads } : {}) }));
+  try {
+    const proc = await LlavaOnevisionProcessor.fromPretrained(cfg.model);
+    return await f(model, proc);
+  } finally {
+    await model.dispose();
+  }
+}
+
+async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  const names = cfg.benchmarks.map((b) => b.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new KvlensInputError(`benchmark "${dup}" is listed twice (each writes results/outputs/${dup}.jsonl)`, 'benchmarks');
+  const datasets: DatasetEntry[] = [];
+  const prompts: Record<string, string> = {};
+  const notes: string[] = [];
+  let kv: KeyVariance;
+  if (cfg.keyVariance) {
+    kv = await readKeyVariance(cfg.keyVariance);
+    await writeRun.keyVariance(cfg.out, kv);
+    notes.push(`Input-agnostic keys from ${cfg.keyVariance} (${kv.nImages} images, threshold ${kv.threshold.value.toPrecision(6)} ${kv.threshold.method}).`);
+  } else {
+    const r = await computeKeys(cfg.keys!, cfg, modelName, timings, say);
+    kv = r.kv;
+    datasets.push(r.dataset);
+    prompts.keys = r.prompt;
+    notes.push(...r.notes);
+  }
+  const bench = await withModel(cfg, timings, (model, proc) => timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, proc, cfg.out, modelName, (b, done) => {
+    if (done % 100 === 0) say(`${b}: ${done} questions`);
+  })));
+  await writeRun.benchmarks(cfg.out, bench.benchmarks);
+  for (const [b, p] of Object.entries(bench.prompts)) prompts[b] = p;
+  for (const b of cfg.benchmarks) datasets.push(await timings.time('hash', () => datasetEntry(b.name, b.data, cfg.hashData, b.name === 'pope' ? { split: b.splits.join(',') } : b.name === 'blink' ? { split: b.split } : {})));
+  const blocked = bench.benchmarks.conditions.filter((c) => c.name !== 'none').map((c) => `${c.name}: ${c.blockedPositions ?? 0} grid positions over layers ${c.blockedLayers?.join(',')}`);
+  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills; ${blocked.join('; ')}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
+  return { datasets, prompts, files: [RUN_FILES.keyVariance, RUN_FILES.benchmarks, ...cfg.benchmarks.map((b) => `results/outputs/${b.name}.jsonl`)], notes };
+}
+
+// ---- prefix ----
+
+async function runPrefixExperiment(cfg: PrefixConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  const r = await runPrefix(cfg, modelName, timings, say);
+  await writeRun.prefix(cfg.out, r.result);
+  const dataset = await timings.time('hash', () => datasetEntry(taskDataset(cfg.task), cfg.task.data, cfg.hashData, { count: r.images }));
+  const notes = [`Prefixes (before the image, separator ${JSON.stringify(cfg.separator)}): ${r.result.conditions.map((c) => `${c.name}=${JSON.stringify(c.prefix)}`).join(', ')}; same images and seed ${cfg.seed} in every condition.`];
+  if (r.missing.length) notes.push(`${r.missing.length} dataset images were not in the stores.`);
+  return { datasets: [dataset], prompts: r.prompts, files: [RUN_FILES.prefix], notes };
+}
+
+// ---- underutil ----
+
+async function runUnderutilExperiment(cfg: UnderutilConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  const subtasks = underutilSubtasks(cfg);
+  const r = await withModel(cfg, timings, (model, proc) => timings.time('underutil', () => runUnderutil(cfg, model, proc, cfg.out, modelName, (done) => {
+    if (done % 50 === 0) say(`underutil: ${done} questions`);
+  })));
+  await writeRun.underutil(cfg.out, r.result);
+  const datasets: DatasetEntry[] = [];
+  for (const s of subtasks) datasets.push(await timings.time('hash', () => datasetEntry(`blink/${s}`, join(cfg.data, s), cfg.hashData, { split: 'val', count: r.outcomes.filter((o) => o.subtask.replace(/ /g, '_') === s).length })));
+  const rates = r.result.subtasks.map((s) => `${s.name}: layer ${s.layer}, values right & MLM wrong ${(100 * underutilRate(s.table)).toFixed(1)}%`);
+  const notes = [`${r.outcomes.length} questions; ${rates.join('; ')}.`, ...(r.skipped.length ? [`Skipped ${r.skipped.length}: ${r.skipped.slice(0, 3).join('; ')}.`] : [])];
+  return { datasets, prompts: r.prompt ? { blink: r.prompt } : {}, files: [RUN_FILES.underutil, 'results/outputs/underutil.jsonl'], notes };
+}
