@@ -72,8 +72,8 @@ export class LlavaExtractor {
       const dims: HookDims = { ...model.dims, ...(siglip ? { siglipLayers: siglip.model.dims.layers } : {}) };
       const plan = planTaps(tapPatterns(cfg), dims);
       if (plan.siglip.length && !siglip) throw new KvlensUsageError('siglip.* taps need --siglip <SigLIP vision model dir>');
-      const lm = await DecoderLM.fromWeights(model.weights, { config: model.text, device: cfg.device });
-      return new LlavaExtractor(cfg, model, lm, processor, siglip, plan);
+      // The model's own language model: building a second one would hold the LM weights twice.
+      return new LlavaExtractor(cfg, model, model.lm, processor, siglip, plan);
     } catch (e) {
       for (const d of disposables) await d.dispose();
       throw e;
@@ -158,8 +158,7 @@ export class LlavaExtractor {
   }
 
   async dispose(): Promise<void> {
-    await this.lm.dispose();
-    await this.model.dispose();
+    await this.model.dispose(); // owns this.lm
     await this.siglip?.model.dispose();
   }
 
