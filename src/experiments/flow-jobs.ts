@@ -1,12 +1,18 @@
 // Worker-side jobs of the layer-wise flow: one job probes one tap of a store against ground truth passed in its args.
 // Each job opens the store itself (file handles cannot cross threads) and derives all randomness from its args, so the
 // rows are identical for any thread count.
+import { readFileSync } from 'node:fs';
 import { FeatureStore } from '../store/index.js';
 import { runFewShotProbe, type FewShotConfig, type FewShotSample } from '../probes/fewshot-seg.js';
 import { runCorrespondenceProbe, type CorrespondenceConfig, type CorrespondencePair } from '../probes/correspondence.js';
 import type { ProbeResult } from '../probes/results.js';
 import { runCosegProbe, type CosegConfig, type CosegImage } from '../probes/coseg.js';
+import { runReferringSegProbe, runSemanticSegProbe, type ReferringSample, type SemanticSegConfig, type SemanticSegSample, type TextQueryConfig } from '../probes/text-query-seg.js';
+import { runPropagationProbe, type PropagationConfig, type VideoSample } from '../probes/propagation.js';
+import { decodeLabelPng } from '../data/png.js';
 import type { CosegTruth, PairTruth, SegTruth } from './samples.js';
+import type { RefTruth, SemSegTruth } from './samples-text.js';
+import type { VideoTruth } from './samples-video.js';
 
 export interface TapJobBase {
   readonly roots: string[];
@@ -73,6 +79,82 @@ export async function correspondenceTapJob(args: CorrespondenceTapArgs): Promise
       }
     }
     return await runCorrespondenceProbe(pairs(), args.config);
+  } finally {
+    store.close();
+  }
+}
+
+export interface SemSegTapArgs extends TapJobBase {
+  readonly images: SemSegTruth[];
+  /** Query text per class id. */
+  readonly classTexts: [number, string][];
+  /** This tap's vector per text. [D] each */
+  readonly vectors: Record<string, Float32Array>;
+  readonly config: Partial<SemanticSegConfig> & { numClasses: number };
+}
+
+/** ImageNet-S semantic segmentation of one tap: every image scored against its classes' text vectors. */
+export async function semSegTapJob(args: SemSegTapArgs): Promise<ProbeResult> {
+  const store = FeatureStore.open(args.roots);
+  try {
+    const texts = new Map(args.classTexts);
+    function* samples(): Generator<SemanticSegSample> {
+      for (const im of args.images) {
+        yield {
+          features: store.read(im.storeId, args.tap, { view: args.view }),
+          labels: im.labels,
+          queries: im.classIds.map((c) => ({ classId: c, vector: args.vectors[texts.get(c)!] })),
+        };
+      }
+    }
+    return await runSemanticSegProbe(samples(), args.config);
+  } finally {
+    store.close();
+  }
+}
+
+export interface RefSegTapArgs extends TapJobBase {
+  readonly refs: RefTruth[];
+  readonly vectors: Record<string, Float32Array>;
+  readonly config: Partial<TextQueryConfig>;
+}
+
+/** RefCOCO referring segmentation of one tap: one prediction per (object, sentence). */
+export async function refSegTapJob(args: RefSegTapArgs): Promise<ProbeResult> {
+  const store = FeatureStore.open(args.roots);
+  try {
+    function* samples(): Generator<ReferringSample> {
+      for (const r of args.refs) yield { features: store.read(r.storeId, args.tap, { view: args.view }), labels: r.labels, query: args.vectors[r.text] };
+    }
+    return await runReferringSegProbe(samples(), args.config);
+  } finally {
+    store.close();
+  }
+}
+
+export interface PropagationTapArgs extends TapJobBase {
+  readonly videos: VideoTruth[];
+  readonly config: Partial<PropagationConfig>;
+  /** Indexed PNGs go to <outputDir>/<video>/<frame>.png when set. */
+  readonly outputDir?: string;
+}
+
+/** DAVIS label propagation of one tap: frames streamed from the store, annotations read lazily. */
+export async function propagationTapJob(args: PropagationTapArgs): Promise<ProbeResult> {
+  const store = FeatureStore.open(args.roots);
+  try {
+    function* videos(): Generator<VideoSample> {
+      for (const v of args.videos) {
+        yield {
+          name: v.name,
+          frameNames: v.frameNames,
+          frames: (function* () { for (const id of v.frames) yield store.read(id, args.tap, { view: args.view }); })(),
+          annotations: (function* () { for (const p of v.annotations) yield decodeLabelPng(readFileSync(p), p); })(),
+        };
+      }
+    }
+    const { objects: _objects, ...result } = await runPropagationProbe(videos(), { ...args.config, outputDir: args.outputDir });
+    return result;
   } finally {
     store.close();
   }

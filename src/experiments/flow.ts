@@ -4,6 +4,12 @@
 //   fewshot-seg     Pascal-5i layout: episodes of k-shot logistic-regression segmentation (src/probes/fewshot-seg.ts)
 //   correspondence  SPair-71k layout: nearest-neighbour keypoint transfer, PCK (src/probes/correspondence.ts)
 //   coseg           MSRC layout: k-means co-segmentation per group, Jaccard / precision (src/probes/coseg.ts)
+//   semseg          ImageNet-S layout: class-name text query vs image tokens, mIoU (src/probes/text-query-seg.ts)
+//   refseg          RefCOCO (refer) layout: referring-expression text query vs image tokens, mIoU / oIoU (same file)
+//   propagation     DAVIS 2017 layout: label propagation through a video's frames, J&F (src/probes/propagation.ts)
+//
+// The text-query tasks need the text's vector at every probed tap: src/experiments/text-queries.ts computes them once
+// with the store's model (cached next to the results) before the per-tap jobs start.
 //
 // Taps are probed in parallel worker threads (one job per tap); every job's randomness comes from the seed only, so the
 // rows do not depend on the thread count.
@@ -17,8 +23,10 @@ import { parseHook, selectLayers } from '../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import type { CorrespondenceTapArgs, CosegTapArgs, FewShotTapArgs } from './flow-jobs.js';
 import { loadCosegTruth, loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
+import { propagationJobs, textQueryJobs } from './flow-tasks.js';
+import { modelTextQueries, type TextQueryProvider } from './text-queries.js';
 
-export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg'] as const;
+export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation'] as const;
 export type ProbeTask = (typeof PROBE_TASKS)[number];
 
 export const ProbeFlowConfigSchema = z.object({
@@ -48,6 +56,30 @@ export const ProbeFlowConfigSchema = z.object({
   episodes: z.number().int().positive().optional(),
   alphas: z.array(z.number().positive()).default([0.1]),
   threads: z.number().int().positive().optional(),
+  // ---- text-query tasks (semseg, refseg) ----
+  /** ImageNet-S variant: 50, 300 or 919. */
+  variant: z.union([z.literal(50), z.literal(300), z.literal(919)]).default(50),
+  /** wnid -> name list for ImageNet-S (default: LOC_synset_mapping.txt / synset_words.txt under the root). */
+  classNames: z.string().min(1).optional(),
+  /** Class-name text; "{}" is replaced by the name (default: the bare name). */
+  textTemplate: z.string().min(1).default('{}'),
+  /** ImageNet-S classes queried per image: the ones in its mask, or every class of the variant. */
+  queries: z.enum(['present', 'all']).default('present'),
+  similarity: z.enum(['dot', 'cosine']).default('dot'),
+  maskRule: z.enum(['minmax', 'topFraction']).default('minmax'),
+  threshold: z.number().min(0).max(1).default(0.5),
+  fraction: z.number().gt(0).max(1).default(0.25),
+  /** Model directory for the text queries (default: the store's recorded path; its config.json must hash the same). */
+  modelDir: z.string().min(1).optional(),
+  /** Cache of text-query vectors (safetensors); none: computed every run. */
+  queryCache: z.string().min(1).optional(),
+  // ---- propagation ----
+  contextFrames: z.number().int().min(0).default(7),
+  temperature: z.number().positive().default(0.1),
+  topK: z.number().int().positive().default(5),
+  radius: z.number().int().default(12),
+  /** Indexed PNG predictions written to <dir>/<tap>/<video>/<frame>.png. */
+  predictionsDir: z.string().min(1).optional(),
 }).strict();
 export type ProbeFlowConfig = z.infer<typeof ProbeFlowConfigSchema>;
 
@@ -105,15 +137,22 @@ export function usableSegItems(items: readonly SegTruth[], shots: number): SegTr
   return items.filter((it) => perClass.get(it.classValue)!.size > shots);
 }
 
-const DEFAULT_DATASET: Record<ProbeTask, DatasetName> = { 'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc' };
+export const DEFAULT_DATASET: Record<ProbeTask, DatasetName> = {
+  'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc', semseg: 'imagenet-s', refseg: 'refcoco', propagation: 'davis',
+};
 
-const JOBS_MODULE = (): string => {
+export interface ProbeFlowDeps {
+  /** Text-query vectors (default: computed with the store's model, src/experiments/text-queries.ts). */
+  readonly textQueries?: TextQueryProvider;
+}
+
+export const JOBS_MODULE = (): string => {
   const self = import.meta.url;
   return new URL(self.endsWith('.ts') ? './flow-jobs.ts' : './flow-jobs.js', self).href;
 };
 
 /** Run one probe task over the selected taps of a store. */
-export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>): Promise<ProbeFlowResult> {
+export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>, deps: ProbeFlowDeps = {}): Promise<ProbeFlowResult> {
   const cfg = parseProbeFlowConfig(input);
   const store = FeatureStore.open(cfg.store);
   let taps: { tap: string; layer: number | null }[];
@@ -139,6 +178,12 @@ export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>)
       if (truth.items.length === 0) throw new KvlensInputError(`no MSRC image is in the store (${truth.missing.length} images missing)`, cfg.data);
       Object.assign(flowProtocol, { groups: new Set(truth.items.map((i) => i.group)).size, images: truth.items.length });
       jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'cosegTapJob', args: { ...base, tap: t.tap, images: truth.items, config: { seed: cfg.seed } } satisfies CosegTapArgs }));
+    } else if (cfg.task === 'semseg' || cfg.task === 'refseg' || cfg.task === 'propagation') {
+      const built = cfg.task === 'propagation'
+        ? await propagationJobs(cfg, store, taps, base)
+        : await textQueryJobs(cfg, store, taps, base, deps.textQueries ?? modelTextQueries(store.identity, { modelDir: cfg.modelDir, cachePath: cfg.queryCache }));
+      ({ jobs, missing } = built);
+      Object.assign(flowProtocol, built.protocol);
     } else {
       const truth = await loadPairTruth(store, cfg.data, { split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
       missing = truth.missing;

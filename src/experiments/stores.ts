@@ -9,10 +9,8 @@ import { decodeAny, type ImageItem } from '../extract/sources.js';
 import type { ResultRow } from '../probes/results.js';
 import { FeatureStore } from '../store/index.js';
 import { KvlensInputError } from '../util/errors.js';
-import { runProbeFlow, type ProbeFlowResult } from './flow.js';
+import { DEFAULT_DATASET, runProbeFlow, type ProbeFlowResult } from './flow.js';
 import type { ProbeTaskConfig } from './config.js';
-
-const DEFAULT_DATASET: Record<ProbeTaskConfig['task'], DatasetName> = { 'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc' };
 
 export const taskDataset = (t: ProbeTaskConfig): DatasetName => t.dataset ?? DEFAULT_DATASET[t.task];
 
@@ -22,6 +20,8 @@ function loaderRuns(t: ProbeTaskConfig): GenericDatasetOptions[] {
     return t.fold === 'all' ? [0, 1, 2, 3].flatMap((fold) => ['val', 'trn'].map((split) => ({ fold, split }))) : [{ fold: t.fold, split: t.split ?? 'val' }];
   }
   if (t.task === 'correspondence') return [{ split: t.split ?? 'test' }];
+  if (t.task === 'refseg') return [{ split: t.split ?? 'val', subset: t.subset }];
+  if (t.task === 'semseg' || t.task === 'propagation') return [{ split: t.split }];
   return [{ subset: t.subset }];
 }
 

@@ -12,7 +12,7 @@ import { Rng } from '../../src/util/random.js';
 export const PLANTED_TAPS = ['lm.0.attn.v', 'lm.1.attn.v', 'lm.2.attn.v'];
 const HEADS = 2;
 
-function identity(): StoreIdentity {
+export function plantedIdentity(): StoreIdentity {
   return { model: { path: '/planted/model', configSha256: '0'.repeat(64) }, processor: { planted: true }, prompt: { template: '<image>', prefix: '' }, taps: PLANTED_TAPS, dtype: 'float32', views: ['base'] };
 }
 
@@ -24,13 +24,13 @@ function headMajor(tokens: Float32Array, pos: number, dim: number): { shape: num
   return { shape: [1, HEADS, pos, hd], data: out };
 }
 
-function noise(rng: Rng, n: number, scale: number): Float32Array {
+export function noise(rng: Rng, n: number, scale: number): Float32Array {
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = rng.normal() * scale;
   return v;
 }
 
-function writeImage(w: StoreWriter, id: string, source: string, size: { width: number; height: number }, side: number, planted: Float32Array, dim: number, rng: Rng, cleanNoise: number): void {
+export function writeImage(w: StoreWriter, id: string, source: string, size: { width: number; height: number }, side: number, planted: Float32Array, dim: number, rng: Rng, cleanNoise: number): void {
   const pos = side * side;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   tensors.set('lm.0.attn.v', headMajor(noise(rng, pos * dim, 1), pos, dim));
@@ -77,7 +77,7 @@ export async function plantedPascalStore(dataRoot: string, storeRoot: string, n:
   const side = 16;
   const dim = 32;
   const rng = new Rng(seed);
-  const w = StoreWriter.open(storeRoot, { identity: identity(), kvlensVersion: '0.0.0-test' });
+  const w = StoreWriter.open(storeRoot, { identity: plantedIdentity(), kvlensVersion: '0.0.0-test' });
   const seen = new Set<string>();
   try {
     for (const fold of [0, 1, 2, 3]) {
@@ -112,7 +112,7 @@ export async function plantedSpairStore(dataRoot: string, storeRoot: string, n: 
   const side = 24;
   const dim = 100;
   const rng = new Rng(seed);
-  const w = StoreWriter.open(storeRoot, { identity: identity(), kvlensVersion: '0.0.0-test' });
+  const w = StoreWriter.open(storeRoot, { identity: plantedIdentity(), kvlensVersion: '0.0.0-test' });
   try {
     for await (const s of iterateDataset('spair', dataRoot, { split: 'test' }) as AsyncGenerator<SpairSample>) {
       const t = byPair.get(s.pairName)!;
@@ -141,7 +141,7 @@ export async function plantedMsrcStore(dataRoot: string, storeRoot: string, n: n
   const dim = 16;
   const rng = new Rng(seed);
   const groupCodes = new Map<string, Float32Array>();
-  const w = StoreWriter.open(storeRoot, { identity: identity(), kvlensVersion: '0.0.0-test' });
+  const w = StoreWriter.open(storeRoot, { identity: plantedIdentity(), kvlensVersion: '0.0.0-test' });
   try {
     for await (const s of iterateDataset('msrc', dataRoot, {}) as AsyncGenerator<CosegSample>) {
       if (s.image.kind !== 'path') continue;

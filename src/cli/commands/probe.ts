@@ -1,5 +1,6 @@
 // `kvlens probe <task> --store S --data ROOT`: run one probe over every selected layer/tap of a feature store against a
-// dataset's ground truth and write the tidy results table (CSV + JSON, atomically).
+// dataset's ground truth and write the tidy results table (CSV + JSON, atomically). Text-query vectors are cached in
+// <out>/text-queries.safetensors; propagation writes indexed PNGs under <out>/propagation/<tap>/<video>/.
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { PROBE_TASKS, runProbeFlow, type ProbeTask } from '../../experiments/flow.js';
@@ -7,7 +8,15 @@ import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
 import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR...] --data ROOT [options]
-  --dataset    layout of --data (default: pascal5i for fewshot-seg, spair for correspondence, msrc for coseg)
+tasks (dataset layout of --data):
+  fewshot-seg    Pascal-5i   k-shot logistic-regression segmentation: mIoU, FB-IoU
+  correspondence SPair-71k   nearest-neighbour keypoint transfer: PCK
+  coseg          MSRC        k-means co-segmentation per group: Jaccard, precision
+  semseg         ImageNet-S  class-name text query vs image tokens: mIoU (incl. background)
+  refseg         RefCOCO     referring-expression text query vs image tokens: mIoU, oIoU
+  propagation    DAVIS 2017  label propagation from the first frame: J&F (indexed PNGs in <out>/propagation/)
+options:
+  --dataset    layout of --data (default: the task's dataset above)
   --taps       comma-separated tap names/patterns over the store's taps (default lm.*.attn.v), e.g. lm.*.attn.v,lm.*.attn.k,image.packed
   --layers     layers for "*" in the patterns: all (default), 3, 3-5, 0,7,14, -4:
   --view       store view to read (default: base)
@@ -20,12 +29,34 @@ const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR..
   --shots K    few-shot support images (default 1)
   --episodes N few-shot episodes (default: each (image, class) entry once)
   --alphas A   PCK thresholds, comma-separated (default 0.1)
-  --threads N  worker threads (default: all cores)`;
+  --threads N  worker threads (default: all cores)
+text queries (semseg, refseg): the text's vector at the same tap, final token, run without the image in place of it
+  --model-dir D       model for the text queries (default: the store's; its config.json must hash the same)
+  --variant N         ImageNet-S 50 | 300 | 919 (default 50)
+  --class-names F     wnid -> name list, lines "<wnid> <name>[, ...]" (default: LOC_synset_mapping.txt under --data)
+  --text-template T   class text, {} = the name (default "{}")
+  --queries Q         present (classes in the image's mask; default) | all
+  --similarity S      dot (default) | cosine
+  --mask-rule R       minmax (default; with --threshold, 0.5) | topFraction (with --fraction, 0.25)
+  --subset S          RefCOCO: refcoco (default) | refcoco+ | refcocog; default --split val
+propagation:
+  --context-frames N  preceding frames besides the first (default 7)
+  --temperature T     affinity exp(cos/T) (default 0.1)
+  --top-k K           (default 5)
+  --radius R          neighbourhood radius in tokens, 0 = none (default 12)
+  --no-pngs           do not write the predicted masks`;
 
 function int(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n)) throw new KvlensUsageError(`${flag} must be an integer, got "${v}"`);
+  return n;
+}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new KvlensUsageError(`${flag} must be a number, got "${v}"`);
   return n;
 }
 
@@ -36,6 +67,9 @@ export default async function probe(args: string[]): Promise<number> {
       store: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       view: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, seed: { type: 'string' }, fold: { type: 'string' },
       split: { type: 'string' }, subset: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' },
+      'model-dir': { type: 'string' }, variant: { type: 'string' }, 'class-names': { type: 'string' }, 'text-template': { type: 'string' }, queries: { type: 'string' },
+      similarity: { type: 'string' }, 'mask-rule': { type: 'string' }, threshold: { type: 'string' }, fraction: { type: 'string' },
+      'context-frames': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, radius: { type: 'string' }, 'no-pngs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -47,6 +81,7 @@ export default async function probe(args: string[]): Promise<number> {
   if (positionals.length !== 1 || !(PROBE_TASKS as readonly string[]).includes(task)) throw new KvlensUsageError(`expected one task (${PROBE_TASKS.join(', ')})\n${USAGE}`);
   if (!values.store || !values.data) throw new KvlensUsageError(`--store and --data are required\n${USAGE}`);
   const t0 = Date.now();
+  const out = resolve(values.out ?? 'results');
   const res = await runProbeFlow({
     task: task as ProbeTask,
     store: values.store.split(','),
@@ -64,8 +99,22 @@ export default async function probe(args: string[]): Promise<number> {
     episodes: int(values.episodes, '--episodes'),
     alphas: values.alphas ? values.alphas.split(',').map(Number) : undefined,
     threads: int(values.threads, '--threads'),
+    modelDir: values['model-dir'],
+    variant: int(values.variant, '--variant') as never,
+    classNames: values['class-names'],
+    textTemplate: values['text-template'],
+    queries: values.queries as never,
+    similarity: values.similarity as never,
+    maskRule: values['mask-rule'] as never,
+    threshold: num(values.threshold, '--threshold'),
+    fraction: num(values.fraction, '--fraction'),
+    queryCache: task === 'semseg' || task === 'refseg' ? join(out, 'text-queries.safetensors') : undefined,
+    contextFrames: int(values['context-frames'], '--context-frames'),
+    temperature: num(values.temperature, '--temperature'),
+    topK: int(values['top-k'], '--top-k'),
+    radius: int(values.radius, '--radius'),
+    predictionsDir: task === 'propagation' && !values['no-pngs'] ? join(out, 'propagation') : undefined,
   });
-  const out = resolve(values.out ?? 'results');
   writeRowsCsv(join(out, `${task}.csv`), res.rows);
   writeRowsJson(join(out, `${task}.json`), res.rows, res.protocol);
   if (res.missing.length) console.error(`probe: ${res.missing.length} dataset image(s) are not in the store and were skipped (e.g. ${res.missing[0]})`);
