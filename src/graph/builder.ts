@@ -272,23 +272,28 @@ export class GraphBuilder {
    * Returns { out [batch, qHead, qPos, dHead], probs [batch, qHead, qPos, kPos] }.
    */
   explicitAttention(q: Value, k: Value, v: Value, mask: Value | null, scale: number, heads: { q: number; kv: number; dHead: number }): { out: Value; probs: Value } {
+    const probs = this.attentionProbs(q, k, mask, scale, heads);
+    return { out: this.matmul(probs, this.repeatKv(v, heads)), probs };
+  }
+
+  /** softmax(q k^T * scale + mask): [batch, qHead, qPos, kPos], GQA as in explicitAttention. */
+  attentionProbs(q: Value, k: Value, mask: Value | null, scale: number, heads: { q: number; kv: number; dHead: number }): Value {
+    let scores = this.mul(this.matmul(q, this.transpose(this.repeatKv(k, heads), [0, 1, 3, 2])), this.scalar(scale, 'scale')); // [b, q, S, T]
+    if (mask) scores = this.add(scores, mask);
+    return this.softmax(scores, -1);
+  }
+
+  /** [batch, kvHead, T, dHead] -> [batch, qHead, T, dHead]: each kv head serves qHeads/kvHeads consecutive query heads. */
+  private repeatKv(t: Value, heads: { q: number; kv: number; dHead: number }): Value {
     const rep = heads.q / heads.kv;
     if (!Number.isInteger(rep)) throw new Error(`graph: ${heads.q} query heads are not a multiple of ${heads.kv} kv heads`);
-    const expand = (t: Value): Value => {
-      if (rep === 1) return t;
-      // [b, kv, T, d] -> [b, kv, 1, T, d] -> [b, kv, rep, T, d] -> [b, q, T, d]
-      const u = this.unsqueeze(t, [2]);
-      const shape = this.op('Shape', [u]);
-      const target = this.op('Mul', [shape, this.ints([1, 1, rep, 1, 1])]);
-      const e = this.op('Expand', [u, target]);
-      return this.reshape(e, [0, heads.q, -1, heads.dHead]);
-    };
-    const kk = expand(k);
-    const vv = expand(v);
-    let scores = this.mul(this.matmul(q, this.transpose(kk, [0, 1, 3, 2])), this.scalar(scale, 'scale')); // [b, q, S, T]
-    if (mask) scores = this.add(scores, mask);
-    const probs = this.softmax(scores, -1);
-    return { out: this.matmul(probs, vv), probs };
+    if (rep === 1) return t;
+    // [b, kv, T, d] -> [b, kv, 1, T, d] -> [b, kv, rep, T, d] -> [b, q, T, d]
+    const u = this.unsqueeze(t, [2]);
+    const shape = this.op('Shape', [u]);
+    const target = this.op('Mul', [shape, this.ints([1, 1, rep, 1, 1])]);
+    const e = this.op('Expand', [u, target]);
+    return this.reshape(e, [0, heads.q, -1, heads.dHead]);
   }
 
   // ---- encoding ----

@@ -24,6 +24,14 @@ export interface SessionOptions {
    * shrinks; with one session per decoder layer that multiplies activation memory by the layer count.
    */
   readonly memoryArena?: boolean;
+  /**
+   * Let MLAS prepack constant weights (default true). Prepacking copies every Gemm/MatMul weight into a packed
+   * buffer at load: fastest for many-row inputs, but while the session is created the weight is held twice (the
+   * file's bytes plus the packed copy). With it off, 4 KiB-aligned external weights stay memory-mapped file pages
+   * (one copy, shared with the page cache) and are packed on the fly per call, which costs little when a call
+   * has few rows (e.g. the LM head at one position).
+   */
+  readonly prepack?: boolean;
 }
 
 /** Deepest common directory of absolute paths. */
@@ -71,7 +79,12 @@ export class OrtSession {
       graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: opts.memoryArena ?? false,
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-      extra: { session: { model_external_initializers_file_folder_path: folder } },
+      extra: {
+        session: {
+          model_external_initializers_file_folder_path: folder,
+          ...(opts.prepack === false ? { disable_prepacking: '1' } : {}),
+        },
+      },
     };
     let session: ort.InferenceSession;
     try {

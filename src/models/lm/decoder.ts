@@ -18,7 +18,8 @@ import { KvlensUsageError } from '../../util/errors.js';
 import { freezeCache, type KvCache } from './cache.js';
 import { embedWeightName, type DecoderConfig } from './config.js';
 import { EmbeddingTable } from './embedding.js';
-import { buildHeadGraph, buildLayerGraph, HEAD_IO, LAYER_IO } from './graphs.js';
+import { buildHeadGraph, buildLayerGraph, buildProbsGraph, HEAD_IO, LAYER_IO } from './graphs.js';
+import { chunkBlocks, chunkBounds, concatAxis, mergeChunkTaps, slicePos, sliceRows } from './chunked.js';
 import { blockInputs, causalMask, foldBlocks, noBlock, planBlocks, type BlockSpec } from './masks.js';
 import { mropeTables, ropeTables } from './rope.js';
 
@@ -52,6 +53,12 @@ export interface ForwardRequest {
   readonly past?: KvCache;
   /** Return the new cache (default true). Without it, layers after the last tapped one are skipped when possible. */
   readonly returnCache?: boolean;
+  /**
+   * Longest run of query positions per pass (default: the model's, 1024). Longer calls are prefilled in chunks that
+   * continue each other's cache (same numbers, far smaller attention buffers). Not applied with denseMask,
+   * layerMasks or attn.probs taps, which are whole-sequence by nature.
+   */
+  readonly prefillChunk?: number;
 }
 
 export interface ForwardResult {
@@ -66,7 +73,11 @@ export interface ForwardResult {
 export interface LoadOptions extends SessionOptions {
   readonly config: DecoderConfig;
   readonly device?: Device;
+  /** Default ForwardRequest.prefillChunk (1024). */
+  readonly prefillChunk?: number;
 }
+
+export const DEFAULT_PREFILL_CHUNK = 1024;
 
 interface TapPlan {
   readonly names: string[];
@@ -77,7 +88,8 @@ interface TapPlan {
 }
 
 export class DecoderLM {
-  private readonly explicitSessions = new Map<number, OrtSession>();
+  /** Weightless attn.probs session shared by all layers (built on first use). */
+  private probs: OrtSession | null = null;
   private headSession: OrtSession | null = null;
   private disposed = false;
 
@@ -87,6 +99,7 @@ export class DecoderLM {
     private readonly layers: OrtSession[],
     private readonly embedding: EmbeddingTable,
     private readonly sessionOptions: SessionOptions,
+    private readonly prefillChunk: number,
   ) {}
 
   /** Open a checkpoint directory (single file, sharded, read-only or hub-cache snapshot) and build the layer sessions. */
@@ -106,7 +119,9 @@ export class DecoderLM {
       for (const s of layers) await s.dispose();
       throw e;
     }
-    return new DecoderLM(cfg, ws, layers, embedding, so);
+    const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+    if (!(chunk >= 1)) throw new KvlensUsageError(`prefillChunk must be at least 1, got ${chunk}`);
+    return new DecoderLM(cfg, ws, layers, embedding, so, chunk);
   }
 
   /** Dimensions for validateHook / expandHooks. */
@@ -130,6 +145,10 @@ export class DecoderLM {
     const T = P + S;
     if (past && past.batch !== B) throw new KvlensUsageError(`past cache has batch ${past.batch}, the input has batch ${B}`);
     const padding = this.fullPadding(req.attentionMask2d, past, B, S);
+    const chunk = req.prefillChunk ?? this.prefillChunk;
+    if (!(chunk >= 1)) throw new KvlensUsageError(`prefillChunk must be at least 1, got ${chunk}`);
+    const chunkable = !req.denseMask && !req.layerMasks?.size && ![...plan.perLayer.values()].some((s) => s.has('attn.probs'));
+    if (S > chunk && chunkable) return this.forwardChunked(req, plan, embeds, padding, chunk);
     const positions = this.positions(req.positionIds, padding, past, B, S);
     const pos3 = this.mropePositions(req.mropePositionIds, positions, B, S);
     const { cos, sin } = pos3 ? mropeTables(pos3, cfg.headDim, cfg.ropeTheta, cfg.mropeSection!) : ropeTables(positions, cfg.headDim, cfg.ropeTheta);
@@ -170,9 +189,15 @@ export class DecoderLM {
         if (want.has(tap)) fetch.push(io);
       }
       const probs = want.has('attn.probs');
-      if (probs) fetch.push(LAYER_IO.probs);
-      const session = probs ? await this.explicitSession(l) : this.layers[l];
-      const r = (await session.run(feeds, fetch)) as Record<string, Tensor<'float32'>>;
+      if (probs) fetch.push(LAYER_IO.qProj, LAYER_IO.presentK);
+      const r = (await this.layers[l].run(feeds, [...new Set(fetch)])) as Record<string, Tensor<'float32'>>;
+      if (probs) {
+        const p = await (await this.probsSession()).run({
+          [LAYER_IO.qProj]: r[LAYER_IO.qProj], [LAYER_IO.presentK]: r[LAYER_IO.presentK], [LAYER_IO.cos]: cos, [LAYER_IO.sin]: sin,
+          [LAYER_IO.mask]: mask, [LAYER_IO.blockQ]: block.q, [LAYER_IO.blockK]: block.k,
+        }, [LAYER_IO.probs]);
+        r[LAYER_IO.probs] = p[LAYER_IO.probs] as Tensor<'float32'>;
+      }
       hidden = r[LAYER_IO.out];
       if (needKv) {
         keys.push(r[LAYER_IO.presentK]);
@@ -217,6 +242,46 @@ export class DecoderLM {
     return { taps: ordered, logits, logitsAt, ...(cache ? { cache } : {}) };
   }
 
+  /** A long call as consecutive chunks, each continuing the previous chunk's cache (see chunked.ts). */
+  private async forwardChunked(req: ForwardRequest, plan: TapPlan, embeds: Tensor<'float32'>, padding: number[][] | undefined, chunk: number): Promise<ForwardResult> {
+    const S = embeds.shape[1];
+    const P0 = req.past?.length ?? 0;
+    const logitsAt = resolveLogitsAt(req.logitsAt ?? 'last', S, plan.logits);
+    const ids = req.positionIds ? toRows(req.positionIds, 'positionIds') : undefined;
+    const chunkTaps = plan.names.filter((n) => n !== 'logits' && n !== 'lm.embed');
+    let past = req.past;
+    const tapParts: Map<string, Tensor<'float32'>>[] = [];
+    const logitParts: Tensor<'float32'>[] = [];
+    const order: number[] = []; // logitsAt index of each computed logits row, in chunk order
+    for (const [c0, c1] of chunkBounds(S, chunk)) {
+      const mine = logitsAt.flatMap((p, k) => (p >= c0 && p < c1 ? [k] : [])); // indices into logitsAt
+      order.push(...mine);
+      const at = mine.map((k) => logitsAt[k] - c0);
+      const r = await this.forward({
+        inputsEmbeds: slicePos(embeds, c0, c1),
+        past,
+        ...(padding ? { attentionMask2d: padding.map((row) => row.slice(0, P0 + c1)) } : {}),
+        ...(ids ? { positionIds: sliceRows(ids, c0, c1) } : {}),
+        ...(req.mropePositionIds ? { mropePositionIds: req.mropePositionIds.map((axis) => sliceRows(axis, c0, c1)) } : {}),
+        block: chunkBlocks(req.block, P0 + c0, P0 + c1),
+        taps: chunkTaps,
+        logitsAt: at.length ? at : 'none',
+        returnCache: true,
+        prefillChunk: Infinity,
+      });
+      past = r.cache;
+      tapParts.push(r.taps);
+      if (r.logits) logitParts.push(r.logits);
+    }
+    const taps = mergeChunkTaps(chunkTaps, tapParts);
+    if (plan.embed) taps.set('lm.embed', embeds);
+    const logits = logitParts.length ? reorderRows(concatAxis(logitParts, 1), order) : undefined; // [batch, logitsAt.length, vocab]
+    if (plan.logits && logits) taps.set('logits', logits);
+    const ordered = new Map<string, Tensor<'float32'>>();
+    for (const n of plan.names) { const t = taps.get(n); if (t) ordered.set(n, t); }
+    return { taps: ordered, logits, logitsAt, ...(req.returnCache ?? true ? { cache: past! } : {}) };
+  }
+
   /**
    * Greedy decoding: prefill `req` (or continue from req.past), then feed back the argmax token `maxNewTokens - 1`
    * more times. Stops early when every row has produced an EOS id (config's, unless `eos` is given).
@@ -239,8 +304,8 @@ export class DecoderLM {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const s of [...this.layers, ...this.explicitSessions.values(), ...(this.headSession ? [this.headSession] : [])]) await s.dispose();
-    this.explicitSessions.clear();
+    for (const s of [...this.layers, ...(this.probs ? [this.probs] : []), ...(this.headSession ? [this.headSession] : [])]) await s.dispose();
+    this.probs = null;
     this.headSession = null;
   }
 
@@ -254,17 +319,15 @@ export class DecoderLM {
     return OrtSession.create(g, this.sessionOptions);
   }
 
-  private async explicitSession(l: number): Promise<OrtSession> {
-    let s = this.explicitSessions.get(l);
-    if (!s) {
-      s = await this.createSession(buildLayerGraph(this.config, this.weights, l, { explicitAttention: true }));
-      this.explicitSessions.set(l, s);
-    }
-    return s;
+  private async probsSession(): Promise<OrtSession> {
+    if (!this.probs) this.probs = await this.createSession(buildProbsGraph(this.config));
+    return this.probs;
   }
 
   private async head(): Promise<OrtSession> {
-    if (!this.headSession) this.headSession = await this.createSession(buildHeadGraph(this.config, this.weights));
+    // No prepacking: the head (vocab x dModel, 545 MB at Qwen2-0.5B) usually sees one row, where packing per call
+    // costs nothing, and a prepacked copy would hold the whole matrix twice while the session is created.
+    if (!this.headSession) this.headSession = await OrtSession.create(buildHeadGraph(this.config, this.weights), { ...this.sessionOptions, prepack: false });
     return this.headSession;
   }
 
@@ -383,6 +446,15 @@ export function sliceAxis2(x: Tensor<'float32'>, start: number): Tensor<'float32
   const out = new Float32Array(B * H * n * d);
   for (let bh = 0; bh < B * H; bh++) out.set(x.data.subarray((bh * T + start) * d, (bh + 1) * T * d), bh * n * d);
   return f32([B, H, n, d], out);
+}
+
+/** x [batch, k, n] with row j holding request index order[j] -> rows in request order. */
+function reorderRows(x: Tensor<'float32'>, order: readonly number[]): Tensor<'float32'> {
+  const [B, K, N] = x.shape;
+  if (order.every((k, j) => k === j)) return x;
+  const out = new Float32Array(x.data.length);
+  for (let b = 0; b < B; b++) order.forEach((k, j) => out.set(x.data.subarray((b * K + j) * N, (b * K + j + 1) * N), (b * K + k) * N));
+  return f32([B, K, N], out);
 }
 
 /** Argmax over the last logits row of each batch entry: logits [batch, k, vocab]. */

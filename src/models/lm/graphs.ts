@@ -99,6 +99,27 @@ export function buildLayerGraph(cfg: DecoderConfig, ws: WeightSet, layer: number
   return g.build();
 }
 
+/**
+ * The attn.probs tap without a second copy of the layer's weights: a weightless graph (one session serves every
+ * layer) that recomputes softmax(RoPE(q) k^T / sqrt(dHead) + mask) from the layer's own q_proj and present_k
+ * outputs, with the same mask and block inputs. The layer's hidden output still comes from the fused Attention.
+ */
+export function buildProbsGraph(cfg: DecoderConfig): BuiltGraph {
+  const { numHeads: H, numKvHeads: KV, headDim: dh } = cfg;
+  const g = new GraphBuilder(`${cfg.arch}.attn_probs`);
+  const q = g.input(LAYER_IO.qProj, 'float32', ['batch', 'pos', H * dh]);
+  const cos = g.unsqueeze(g.input(LAYER_IO.cos, 'float32', ['batch', 'pos', dh]), [1]);
+  const sin = g.unsqueeze(g.input(LAYER_IO.sin, 'float32', ['batch', 'pos', dh]), [1]);
+  const mask = g.input(LAYER_IO.mask, 'float32', ['mask_batch', 1, 'pos', 'total']);
+  const blockQ = g.input(LAYER_IO.blockQ, 'bool', [1, 1, 'pos', 1]);
+  const blockK = g.input(LAYER_IO.blockK, 'bool', [1, 1, 1, 'total']);
+  const k = g.input(LAYER_IO.presentK, 'float32', ['batch', KV, 'total', dh]); // post-RoPE
+  const qr = rope(g, g.transpose(g.reshape(q, [0, 0, H, dh]), [0, 2, 1, 3]), cos, sin, dh);
+  const m = g.where(g.op('And', [blockQ, blockK]), g.scalar(F32_MIN, 'blocked'), mask);
+  g.output(g.attentionProbs(qr, k, m, 1 / Math.sqrt(dh), { q: H, kv: KV, dHead: dh }), LAYER_IO.probs);
+  return g.build();
+}
+
 export const HEAD_IO = {
   hidden: 'hidden', // [batch, pos, dModel]   last layer's residual stream
   at: 'logits_at', // [k] int64   sequence indices to compute logits at
