@@ -58,17 +58,32 @@ export function curvePeak(c: Curve, metric: string): CurvePoint {
   return c.points.reduce((best, p) => (lower ? p.mean < best.mean : p.mean > best.mean) ? p : best, c.points[0]);
 }
 
+/**
+ * Taps that stand for the projector output, in preference order: projector.out, else image.packed — the projector
+ * output as the packed image tokens the LM receives (what extraction stores, e.g. the demo run). Neither has a layer.
+ */
+export const PROJECTOR_TAPS = ['projector.out', 'image.packed'] as const;
+
+/** The projector reference of one (model, task, metric) group: the seed mean of the first PROJECTOR_TAPS tap present. */
+export function projectorReference(rows: readonly ProbeRow[]): { tap: string; value: number } | undefined {
+  for (const tap of PROJECTOR_TAPS) {
+    const sel = rows.filter((r) => r.tap === tap);
+    if (sel.length) return { tap, value: meanStd(sel.map((r) => r.value)).mean };
+  }
+  return undefined;
+}
+
 export interface EncoderRow {
   model: string;
   task: string;
   metric: string;
-  projector?: number;
+  projector?: { tap: string; value: number };
   siglip?: { tap: string; value: number };
   bestLm?: { tap: string; layer: number; value: number };
 }
 
 /**
- * Encoder comparison per (model, task, metric): projector.out, the un-finetuned SigLIP baseline (siglip.*; the last
+ * Encoder comparison per (model, task, metric): the projector reference (projector.out or image.packed), the un-finetuned SigLIP baseline (siglip.*; the last
  * SigLIP row wins when several exist — runners write the post-norm output), and the best LM layer over all lm.* taps.
  */
 export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
@@ -76,7 +91,7 @@ export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
   for (const [, gRows] of groupBy(rows, (r) => `${r.model}\u0000${r.task}\u0000${r.metric}`)) {
     const { model, task, metric } = gRows[0];
     const avg = (sel: ProbeRow[]) => (sel.length ? meanStd(sel.map((r) => r.value)).mean : undefined);
-    const e: EncoderRow = { model, task, metric, projector: avg(gRows.filter((r) => r.tap === 'projector.out')) };
+    const e: EncoderRow = { model, task, metric, projector: projectorReference(gRows) };
     const sig = [...groupBy(gRows.filter((r) => r.tap.startsWith('siglip.')), (r) => r.tap).entries()];
     if (sig.length) {
       const [tap, sRows] = sig[sig.length - 1];

@@ -52,10 +52,10 @@ async function renderSections(run: RunResults, plots: Plot[], progress: (m: stri
   const html: string[] = [headerSection(run.manifest, run.dir)];
   const present: string[] = ['run'];
   const omitted: string[] = [];
-  const add = (id: string, title: string, file: string, what: string, build: (() => string) | undefined) => {
+  const add = async (id: string, title: string, file: string, what: string, build: (() => string | Promise<string>) | undefined) => {
     if (build) {
       progress(`rendering ${title}`);
-      html.push(build());
+      html.push(await build());
       present.push(id);
     } else {
       html.push(section(id, title, missingNote(file, what)));
@@ -64,16 +64,16 @@ async function renderSections(run: RunResults, plots: Plot[], progress: (m: stri
   };
   for (const n of run.notes) html.push(note(n));
   const probes = run.probes;
-  add('curves', 'Layer-wise probe curves', RUN_FILES.probesJson, 'the layer-wise curves', probes && (() => curvesSection(probes, sink)));
-  add('encoders', 'Encoder comparison', RUN_FILES.probesJson, 'the encoder comparison', probes && (() => encoderSection(probes)));
+  await add('curves', 'Layer-wise probe curves', RUN_FILES.probesJson, 'the layer-wise curves', probes && (() => curvesSection(probes, sink)));
+  await add('encoders', 'Encoder comparison', RUN_FILES.probesJson, 'the encoder comparison', probes && (() => encoderSection(probes)));
   const kv = run.keyVariance;
-  add('key-variance', 'Input-agnostic keys', RUN_FILES.keyVariance, 'the key-variance histograms', kv && (() => keyVarianceSection(kv, sink)));
+  await add('key-variance', 'Input-agnostic keys', RUN_FILES.keyVariance, 'the key-variance histograms', kv && (() => keyVarianceSection(kv, sink)));
   const b = run.benchmarks;
-  add('benchmarks', 'Benchmarks with and without blocking', RUN_FILES.benchmarks, 'the POPE/MME/BLINK tables', b && (() => benchmarksSection(b)));
+  await add('benchmarks', 'Benchmarks with and without blocking', RUN_FILES.benchmarks, 'the POPE/MME/BLINK tables', b && (() => benchmarksSection(b)));
   const p = run.prefix;
-  add('prefix', 'Text-prefix comparison', RUN_FILES.prefix, 'the prefix comparison', p && (() => prefixSection(p, sink)));
+  await add('prefix', 'Text-prefix comparison', RUN_FILES.prefix, 'the prefix comparison', p && (() => prefixSection(p, sink)));
   const u = run.underutil;
-  add('underutil', 'Under-utilisation of visual information (BLINK)', RUN_FILES.underutil, 'the under-utilisation table', u && (() => underutilSection(u)));
+  await add('underutil', 'Under-utilisation of visual information (BLINK)', RUN_FILES.underutil, 'the under-utilisation table', u && (() => underutilSection(u)));
   if (run.samples.length) {
     progress(`embedding ${run.samples.length} sample picture(s)`);
     const uris = await sampleDataUris(run);

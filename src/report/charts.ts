@@ -1,65 +1,45 @@
-// Server-side SVG charts (no browser, no external resources): layer-wise line charts with peak markers, histograms
-// with a threshold line, and a sparse boolean layer x position matrix. Every function returns a standalone SVG document
-// string (with xmlns, so it can be written to a .svg file or rasterised); `inlineSvg` strips the namespace for HTML.
+// Report charts as vega-lite specs rendered server-side to SVG by vega (no browser, no canvas: vega estimates text
+// widths, so the font family and sizes are set explicitly). Layer-wise line charts with peak markers, histograms with a
+// threshold rule, and a boolean layer x position matrix. Every function returns a standalone SVG document string (with
+// xmlns, so it can be written to a .svg file or rasterised by sharp); `inlineSvg` strips the namespaces for HTML.
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
 
 export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+/** Fonts present on the machines that rasterise (DejaVu ships with librsvg/fontconfig); no web fonts. */
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
+const SOLID: number[] = [1, 0];
+const DASHED: number[] = [6, 3];
+const DOTTED: number[] = [2, 3];
 
-export function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+/** Shared look: explicit fonts and sizes (text is measured by estimate without canvas), white background. */
+const CONFIG = {
+  font: FONT,
+  background: '#ffffff',
+  title: { fontSize: 13, font: FONT, fontWeight: 'bold' as const, anchor: 'middle' as const },
+  axis: { labelFontSize: 10, titleFontSize: 11, labelFont: FONT, titleFont: FONT, titleFontWeight: 'normal' as const, gridColor: '#e6e6e6' },
+  legend: { labelFontSize: 11, titleFontSize: 11, labelFont: FONT, titleFont: FONT, labelLimit: 300, symbolStrokeWidth: 2 },
+  text: { font: FONT, fontSize: 10 },
+  view: { stroke: '#333333' },
+};
+
+/** vega-lite spec -> vega spec -> headless view -> SVG document. */
+export async function renderSpec(spec: TopLevelSpec): Promise<string> {
+  const vgSpec = compile({ config: CONFIG, ...spec } as TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
 }
 
-/** Round to 4 significant decimals for coordinates (keeps SVG small and deterministic). */
-function r(v: number): string {
-  return String(Math.round(v * 100) / 100);
-}
-
-/** "Nice" tick values (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi] with about `target` ticks. */
-export function niceTicks(lo: number, hi: number, target = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / target;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
-}
-
+/** Compact tick/label text: 4 significant digits, exponent form for very large/small magnitudes. */
 export function formatTick(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 10000 || a < 0.001) return v.toExponential(1);
   return String(Number(v.toPrecision(4)));
-}
-
-interface Frame { width: number; height: number; left: number; right: number; top: number; bottom: number }
-
-function svgOpen(width: number, height: number, title: string): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" `
-    + `font-family="${FONT}" font-size="11" role="img" aria-label="${escapeXml(title)}">`
-    + `<rect width="${width}" height="${height}" fill="#ffffff"/>`
-    + `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(title)}</text>`;
-}
-
-/** Axes with ticks and labels; returns the SVG fragment plus scale functions for data -> pixels. */
-function axes(f: Frame, x: [number, number], y: [number, number], xLabel: string, yLabel: string, xTicks: number[], yTicks: number[]) {
-  const pw = f.width - f.left - f.right;
-  const ph = f.height - f.top - f.bottom;
-  const sx = (v: number) => f.left + (x[1] === x[0] ? pw / 2 : ((v - x[0]) / (x[1] - x[0])) * pw);
-  const sy = (v: number) => f.top + ph - (y[1] === y[0] ? ph / 2 : ((v - y[0]) / (y[1] - y[0])) * ph);
-  const parts: string[] = [];
-  for (const t of yTicks) {
-    parts.push(`<line x1="${f.left}" x2="${f.left + pw}" y1="${r(sy(t))}" y2="${r(sy(t))}" stroke="#e6e6e6"/>`);
-    parts.push(`<text x="${f.left - 6}" y="${r(sy(t) + 4)}" text-anchor="end">${formatTick(t)}</text>`);
-  }
-  for (const t of xTicks) {
-    parts.push(`<line x1="${r(sx(t))}" x2="${r(sx(t))}" y1="${f.top + ph}" y2="${f.top + ph + 4}" stroke="#333"/>`);
-    parts.push(`<text x="${r(sx(t))}" y="${f.top + ph + 16}" text-anchor="middle">${formatTick(t)}</text>`);
-  }
-  parts.push(`<rect x="${f.left}" y="${f.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  parts.push(`<text x="${f.left + pw / 2}" y="${f.top + ph + 32}" text-anchor="middle">${escapeXml(xLabel)}</text>`);
-  parts.push(`<text transform="translate(14 ${f.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`);
-  return { svg: parts.join(''), sx, sy, pw, ph };
 }
 
 export interface LineSeries {
@@ -75,11 +55,12 @@ export interface LineChartSpec {
   xLabel: string;
   yLabel: string;
   series: LineSeries[];
-  /** Mark each series' maximum (or minimum when lowerIsBetter) with a ring and a label. */
+  /** Mark each series' maximum (or minimum when lowerIsBetter) with a ring and a label "L<x>: <y>". */
   markPeaks?: boolean;
   lowerIsBetter?: boolean;
-  /** Horizontal reference lines (e.g. the projector-output score). */
+  /** Horizontal reference lines (e.g. the projector-output score), drawn dotted and listed in the legend. */
   refLines?: { label: string; y: number; color?: string }[];
+  /** Plot-area width in pixels (axes and legend come on top). */
   width?: number;
 }
 
@@ -92,58 +73,106 @@ export function peakIndex(points: { y: number }[], lowerIsBetter = false): numbe
   return best;
 }
 
-export function lineChart(spec: LineChartSpec): string {
-  const width = spec.width ?? 640;
-  const legendRows = Math.ceil(spec.series.length / 2) + Math.ceil((spec.refLines?.length ?? 0) / 2);
-  const height = 300 + legendRows * 16;
-  const f: Frame = { width, height, left: 58, right: 16, top: 28, bottom: 44 + legendRows * 16 };
-  const xs = spec.series.flatMap((s) => s.points.map((p) => p.x));
-  const ys = [...spec.series.flatMap((s) => s.points.map((p) => p.y)), ...(spec.refLines ?? []).map((l) => l.y)];
-  const xLo = Math.min(...xs);
-  const xHi = Math.max(...xs);
-  let yLo = Math.min(...ys);
-  let yHi = Math.max(...ys);
+/** Legend entries must be distinct scale-domain values: repeated labels get " (2)", " (3)"... */
+function uniqueLabels(labels: string[]): string[] {
+  const seen = new Map<string, number>();
+  return labels.map((l) => {
+    const k = (seen.get(l) ?? 0) + 1;
+    seen.set(l, k);
+    return k === 1 ? l : `${l} (${k})`;
+  });
+}
+
+interface PeakLabel { series: string; x: number; y: number; labelY: number; text: string }
+
+/**
+ * Peak labels sit 9 px above their ring and stack upwards while they would overlap an earlier one (about 70 x 12 px
+ * each). Positions are computed in pixels from the chart's fixed domains and handed to vega in data units; the top of
+ * the y domain grows until every label fits inside the plot.
+ */
+function placePeakLabels(peaks: Omit<PeakLabel, 'labelY'>[], x: [number, number], y: [number, number], w: number, h: number) {
+  let yHi = y[1];
+  for (let attempt = 0; ; attempt++) {
+    const pxPerY = h / (yHi - y[0]);
+    const px = (v: number) => (x[1] === x[0] ? w / 2 : ((v - x[0]) / (x[1] - x[0])) * w);
+    const placed: { x: number; y: number }[] = [];
+    const out: PeakLabel[] = peaks.map((p) => {
+      const lx = px(p.x);
+      let up = 9; // pixels above the peak
+      while (placed.some((q) => Math.abs(q.x - lx) < 70 && Math.abs(q.y - (p.y * pxPerY + up)) < 12)) up += 12;
+      placed.push({ x: lx, y: p.y * pxPerY + up });
+      return { ...p, labelY: p.y + up / pxPerY };
+    });
+    const top = Math.max(...out.map((p) => p.labelY + 12 / pxPerY));
+    if (top <= yHi || attempt === 3) return { labels: out, yHi: Math.max(yHi, top) };
+    yHi = top;
+  }
+}
+
+export async function lineChart(spec: LineChartSpec): Promise<string> {
+  const width = spec.width ?? 540;
+  const height = 240;
+  const refs = spec.refLines ?? [];
+  const names = uniqueLabels([...spec.series.map((s) => s.label), ...refs.map((r) => r.label)]);
+  const colors = [...spec.series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]), ...refs.map((r) => r.color ?? '#777777')];
+  const dashes = [...spec.series.map((s) => (s.dashed ? DASHED : SOLID)), ...refs.map(() => DOTTED)];
+  const lines = spec.series.flatMap((s, i) => s.points.map((p) => ({ series: names[i], layer: p.x, value: p.y })));
+  const refRows = refs.map((r, i) => ({ series: names[spec.series.length + i], value: r.y }));
+
+  const xs = lines.map((p) => p.layer);
+  const ys = [...lines.map((p) => p.value), ...refRows.map((r) => r.value)];
+  const xDomain: [number, number] = [Math.min(...xs), Math.max(...xs)];
+  const yLo = Math.min(...ys);
+  const yHi = Math.max(...ys);
   const pad = (yHi - yLo) * 0.08 || Math.abs(yHi) * 0.1 || 1;
-  yLo -= pad;
-  yHi += spec.markPeaks ? pad * 2 : pad; // room for the peak labels above the curves
-  const yTicks = niceTicks(yLo, yHi, 5);
-  const xTicks = niceTicks(xLo, xHi, Math.min(10, Math.max(1, xHi - xLo))).filter((t) => Number.isInteger(t));
-  const a = axes(f, [xLo, xHi], [yLo, yHi], spec.xLabel, spec.yLabel, xTicks, yTicks);
-  const parts = [svgOpen(width, height, spec.title), a.svg];
-  (spec.refLines ?? []).forEach((l) => {
-    parts.push(`<line x1="${f.left}" x2="${f.left + a.pw}" y1="${r(a.sy(l.y))}" y2="${r(a.sy(l.y))}" stroke="${l.color ?? '#777'}" stroke-dasharray="2 3" stroke-width="1.5"/>`);
-  });
-  const placed: { x: number; y: number }[] = [];
-  spec.series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length];
-    const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${r(a.sx(p.x))} ${r(a.sy(p.y))}`).join('');
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`);
-    for (const p of s.points) parts.push(`<circle cx="${r(a.sx(p.x))}" cy="${r(a.sy(p.y))}" r="2" fill="${color}"/>`);
-    if (spec.markPeaks && s.points.length > 0) {
+  let yDomain: [number, number] = [yLo - pad, yHi + pad];
+
+  const peaks = spec.markPeaks
+    ? spec.series.filter((s) => s.points.length > 0).map((s) => {
       const p = s.points[peakIndex(s.points, spec.lowerIsBetter)];
-      parts.push(`<circle class="peak" cx="${r(a.sx(p.x))}" cy="${r(a.sy(p.y))}" r="6" fill="none" stroke="${color}" stroke-width="2"/>`);
-      // Stack labels upwards while they would overlap an earlier one (about 70 x 12 px each).
-      let ly = a.sy(p.y) - 9;
-      const lx = a.sx(p.x);
-      while (placed.some((q) => Math.abs(q.x - lx) < 70 && Math.abs(q.y - ly) < 12)) ly -= 12;
-      placed.push({ x: lx, y: ly });
-      parts.push(`<text x="${r(lx)}" y="${r(ly)}" text-anchor="middle" fill="${color}" font-size="10">L${p.x}: ${formatTick(p.y)}</text>`);
-    }
-  });
-  // Legend: two columns below the x-axis label.
-  const legend = [
-    ...spec.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], dash: s.dashed ? '6 3' : '' })),
-    ...(spec.refLines ?? []).map((l) => ({ label: l.label, color: l.color ?? '#777', dash: '2 3' })),
+      return { series: names[spec.series.indexOf(s)], x: p.x, y: p.y, text: `L${p.x}: ${formatTick(p.y)}` };
+    })
+    : [];
+  let peakLabels: PeakLabel[] = [];
+  if (peaks.length) {
+    const placed = placePeakLabels(peaks, xDomain, yDomain, width, height);
+    peakLabels = placed.labels;
+    yDomain = [yDomain[0], placed.yHi];
+  }
+
+  const x = { field: 'layer', type: 'quantitative' as const, title: spec.xLabel,
+    scale: { domain: xDomain, nice: false, zero: false }, axis: { tickMinStep: 1, format: 'd' } };
+  const y = { field: 'value', type: 'quantitative' as const, title: spec.yLabel,
+    scale: { domain: yDomain, nice: false, zero: false }, axis: { format: '.3~g' } };
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain: names, range: colors } };
+  const strokeDash = { field: 'series', type: 'nominal' as const, title: null, scale: { domain: names, range: dashes } };
+  const noLegend = color;
+
+  const layer: object[] = [
+    { name: 'line', data: { values: lines }, mark: { type: 'line', strokeWidth: 2, point: { size: 14, filled: true } },
+      encoding: { x, y, color, strokeDash } },
   ];
-  const colW = (width - f.left - f.right) / 2;
-  legend.forEach((l, i) => {
-    const x = f.left + (i % 2) * colW;
-    const y = height - f.bottom + 48 + Math.floor(i / 2) * 16;
-    parts.push(`<line x1="${r(x)}" x2="${r(x + 22)}" y1="${y - 4}" y2="${y - 4}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
-    parts.push(`<text x="${r(x + 28)}" y="${y}">${escapeXml(l.label)}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('');
+  if (refRows.length) {
+    layer.unshift({ name: 'reference', data: { values: refRows }, mark: { type: 'rule', strokeWidth: 1.5 },
+      encoding: { y, color, strokeDash } });
+  }
+  if (peakLabels.length) {
+    layer.push(
+      { name: 'peak', data: { values: peakLabels }, mark: { type: 'point', filled: false, size: 110, strokeWidth: 2, opacity: 1 },
+        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'y' }, color: noLegend } },
+      // A white halo under each label keeps it legible where it crosses a line or grid.
+      { name: 'peak_label_halo', data: { values: peakLabels }, mark: { type: 'text', fontSize: 10, baseline: 'alphabetic', align: 'center',
+        stroke: '#ffffff', strokeWidth: 3, strokeOpacity: 0.9, fill: '#ffffff' },
+        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'labelY' }, text: { field: 'text' } } },
+      { name: 'peak_label', data: { values: peakLabels }, mark: { type: 'text', fontSize: 10, baseline: 'alphabetic', align: 'center' },
+        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'labelY' }, color: noLegend, text: { field: 'text' } } },
+    );
+  }
+  return renderSpec({
+    title: spec.title, width, height, layer,
+    resolve: { scale: { x: 'shared', y: 'shared' } },
+    config: { ...CONFIG, legend: { ...CONFIG.legend, offset: 6, orient: 'bottom', columns: 1, symbolType: 'stroke', direction: 'vertical', labelLimit: 520 } },
+  } as TopLevelSpec);
 }
 
 export interface HistogramSpec {
@@ -156,29 +185,25 @@ export interface HistogramSpec {
   height?: number;
 }
 
-export function histogram(spec: HistogramSpec): string {
-  const width = spec.width ?? 320;
-  const height = spec.height ?? 220;
-  const f: Frame = { width, height, left: 48, right: 10, top: 26, bottom: 42 };
+export async function histogram(spec: HistogramSpec): Promise<string> {
+  const bins = spec.counts.map((count, i) => ({ lo: spec.edges[i], hi: spec.edges[i + 1], count })).filter((b) => b.count > 0);
   const lo = Math.min(spec.edges[0], spec.threshold ?? Infinity);
   const hi = Math.max(spec.edges[spec.edges.length - 1], spec.threshold ?? -Infinity);
-  const maxCount = Math.max(1, ...spec.counts);
-  const a = axes(f, [lo, hi], [0, maxCount * 1.05], spec.xLabel, 'positions', niceTicks(lo, hi, 4), niceTicks(0, maxCount, 4));
-  const parts = [svgOpen(width, height, spec.title), a.svg];
-  spec.counts.forEach((c, i) => {
-    if (c === 0) return;
-    const x0 = a.sx(spec.edges[i]);
-    const x1 = a.sx(spec.edges[i + 1]);
-    const y = a.sy(c);
-    parts.push(`<rect class="bin" x="${r(x0)}" y="${r(y)}" width="${r(Math.max(0.5, x1 - x0 - 0.5))}" height="${r(a.sy(0) - y)}" fill="#4e79a7"/>`);
-  });
+  const x = { field: 'lo', type: 'quantitative' as const, title: spec.xLabel,
+    scale: { domain: [lo, hi], nice: false, zero: false }, axis: { format: '~g', tickCount: 4 } };
+  const layer: object[] = [
+    { name: 'bins', data: { values: bins }, mark: { type: 'rect', color: '#4e79a7', stroke: '#ffffff', strokeWidth: 0.5 },
+      encoding: { x, x2: { field: 'hi' }, y: { field: 'count', type: 'quantitative', title: 'positions', axis: { tickMinStep: 1, format: 'd', tickCount: 4 } }, y2: { datum: 0 } } },
+  ];
   if (spec.threshold !== undefined) {
-    const x = a.sx(spec.threshold);
-    parts.push(`<line class="threshold" x1="${r(x)}" x2="${r(x)}" y1="${f.top}" y2="${f.top + a.ph}" stroke="#e15759" stroke-width="2" stroke-dasharray="5 3"/>`);
-    parts.push(`<text x="${r(x + 4)}" y="${f.top + 12}" fill="#e15759" font-size="10">τ=${formatTick(spec.threshold)}</text>`);
+    const t = [{ lo: spec.threshold, text: `τ=${formatTick(spec.threshold)}` }];
+    layer.push(
+      { name: 'threshold', data: { values: t }, mark: { type: 'rule', color: '#e15759', strokeWidth: 2, strokeDash: [5, 3] }, encoding: { x } },
+      { name: 'threshold_label', data: { values: t }, mark: { type: 'text', color: '#e15759', align: 'left', baseline: 'top', dx: 4, y: 2 },
+        encoding: { x, text: { field: 'text' } } },
+    );
   }
-  parts.push('</svg>');
-  return parts.join('');
+  return renderSpec({ title: spec.title, width: spec.width ?? 260, height: spec.height ?? 150, layer } as TopLevelSpec);
 }
 
 export interface FlagMatrixSpec {
@@ -194,36 +219,38 @@ export interface FlagMatrixSpec {
   highlightRows?: number[];
 }
 
-/** A rows x cols boolean matrix drawn sparsely (only set cells become rects), e.g. input-agnostic positions per layer. */
-export function flagMatrix(spec: FlagMatrixSpec): string {
-  const width = 720;
-  const cell = Math.max(4, Math.min(14, Math.floor(360 / spec.rows)));
-  const f: Frame = { width, height: 0, left: 58, right: 16, top: 28, bottom: 44 };
-  const height = f.top + spec.rows * cell + f.bottom;
-  const pw = width - f.left - f.right;
-  const cw = pw / spec.cols;
-  const parts = [svgOpen(width, height, spec.title)];
-  for (const row of spec.highlightRows ?? []) {
-    parts.push(`<rect x="${f.left}" y="${f.top + row * cell}" width="${pw}" height="${cell}" fill="#fdf0d5"/>`);
+/** Consecutive column indices merged into [start, end) runs: one rect per run keeps the SVG small on wide grids. */
+export function columnRuns(cols: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const c of cols) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === c) last[1] = c + 1;
+    else runs.push([c, c + 1]);
   }
-  spec.flagged.forEach((cols, row) => {
-    for (const c of cols) parts.push(`<rect x="${r(f.left + c * cw)}" y="${f.top + row * cell}" width="${r(Math.max(1, cw))}" height="${cell}" fill="#e15759"/>`);
-  });
-  parts.push(`<rect x="${f.left}" y="${f.top}" width="${pw}" height="${spec.rows * cell}" fill="none" stroke="#333"/>`);
-  const labelEvery = Math.ceil(spec.rows / 14);
-  for (let row = 0; row < spec.rows; row += labelEvery) {
-    parts.push(`<text x="${f.left - 6}" y="${f.top + row * cell + cell - 1}" text-anchor="end" font-size="9">${escapeXml(spec.rowLabel(row))}</text>`);
-  }
-  for (const t of niceTicks(0, spec.cols - 1, 6).filter(Number.isInteger)) {
-    parts.push(`<text x="${r(f.left + (t + 0.5) * cw)}" y="${f.top + spec.rows * cell + 14}" text-anchor="middle">${t}</text>`);
-  }
-  parts.push(`<text x="${f.left + pw / 2}" y="${height - 10}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
-  parts.push(`<text transform="translate(14 ${f.top + (spec.rows * cell) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`);
-  parts.push('</svg>');
-  return parts.join('');
+  return runs;
 }
 
-/** An SVG document as an inline HTML element: the namespace is implied in HTML, so the URL is dropped. */
+/** A rows x cols boolean matrix as a heatmap of rect marks (set cells only, runs merged), e.g. input-agnostic positions per layer. */
+export async function flagMatrix(spec: FlagMatrixSpec): Promise<string> {
+  const cell = Math.max(4, Math.min(14, Math.floor(360 / spec.rows)));
+  const labels = Array.from({ length: spec.rows }, (_, r) => spec.rowLabel(r));
+  const labelEvery = Math.ceil(spec.rows / 14);
+  const cells = spec.flagged.flatMap((cols, row) => columnRuns(cols).map(([start, end]) => ({ row: labels[row], start, end })));
+  const shaded = (spec.highlightRows ?? []).map((row) => ({ row: labels[row], start: 0, end: spec.cols }));
+  const x = { field: 'start', type: 'quantitative' as const, title: spec.xLabel,
+    scale: { domain: [0, spec.cols], nice: false, zero: false }, axis: { tickMinStep: 1, format: 'd', grid: false } };
+  const y = { field: 'row', type: 'ordinal' as const, title: spec.yLabel,
+    scale: { domain: labels, paddingInner: 0, paddingOuter: 0 }, axis: { values: labels.filter((_, i) => i % labelEvery === 0), labelFontSize: 9 } };
+  const layer: object[] = [
+    { name: 'flagged', data: { values: cells }, mark: { type: 'rect', color: '#e15759' }, encoding: { x, x2: { field: 'end' }, y } },
+  ];
+  if (shaded.length) {
+    layer.unshift({ name: 'blocked', data: { values: shaded }, mark: { type: 'rect', color: '#fdf0d5' }, encoding: { x, x2: { field: 'end' }, y } });
+  }
+  return renderSpec({ title: spec.title, width: 640, height: spec.rows * cell, layer } as TopLevelSpec);
+}
+
+/** An SVG document as an inline HTML element: the namespaces are implied in HTML, so their URLs are dropped. */
 export function inlineSvg(svg: string): string {
-  return svg.replace(' xmlns="http://www.w3.org/2000/svg"', '');
+  return svg.replace(' xmlns="http://www.w3.org/2000/svg"', '').replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', '');
 }

@@ -1,7 +1,8 @@
 // Small HTML building blocks for the report: escaping, number cells that carry their exact source value, tables, notes.
-import { escapeXml } from './charts.js';
 
-export const esc = escapeXml;
+export function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
 
 /** A fraction shown as a percentage with one decimal. */
 export function pct(v: number): string {

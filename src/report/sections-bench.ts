@@ -5,7 +5,7 @@ import { flagMatrix, formatTick, histogram, inlineSvg, lineChart } from './chart
 import { deltaCell, esc, figure, fixed, numCell, pct, section, table, td } from './html.js';
 import type { PlotSink } from './sections-probes.js';
 
-export function keyVarianceSection(kv: KeyVariance, plot: PlotSink): string {
+export async function keyVarianceSection(kv: KeyVariance, plot: PlotSink): Promise<string> {
   const layers = [...kv.layers].sort((a, b) => a.layer - b.layer);
   const n = kv.grid.rows * kv.grid.cols;
   const intro = `<p>Cross-image ${kv.statistic === 'sum' ? 'L2 variance (sum over key dimensions)' : 'variance (mean over key dimensions)'} of `
@@ -14,24 +14,25 @@ export function keyVarianceSection(kv: KeyVariance, plot: PlotSink): string {
     + `(chosen by: ${esc(kv.threshold.method)}${kv.threshold.note ? `; ${esc(kv.threshold.note)}` : ''}). Positions below τ are input-agnostic. `
     + `Blocked layers: ${kv.blockedLayers.length ? kv.blockedLayers.join(', ') : 'none'}.</p>`;
 
-  const countSvg = lineChart({
+  const countSvg = await lineChart({
     title: 'Input-agnostic key positions per layer', xLabel: 'layer', yLabel: 'positions below τ',
     series: [{ label: `${kv.tap} (of ${n})`, points: layers.map((l) => ({ x: l.layer, y: l.inputAgnostic.length })) }],
   });
   const countSlug = plot({ slug: 'keyvar-count', title: 'Input-agnostic key positions per layer', svg: countSvg });
-  const matrixSvg = flagMatrix({
+  const matrixSvg = await flagMatrix({
     title: 'Input-agnostic positions (red) by layer; blocked layers shaded', rows: layers.length, cols: n,
     flagged: layers.map((l) => l.inputAgnostic), rowLabel: (i) => `L${layers[i].layer}`, xLabel: 'image-token position (row-major)', yLabel: 'layer',
     highlightRows: layers.map((l, i) => (kv.blockedLayers.includes(l.layer) ? i : -1)).filter((i) => i >= 0),
   });
   const matrixSlug = plot({ slug: 'keyvar-positions', title: 'Input-agnostic positions by layer', svg: matrixSvg });
 
-  const hists = layers.map((l) => {
+  const hists: string[] = [];
+  for (const l of layers) {
     const title = `Layer ${l.layer}: ${l.inputAgnostic.length} below τ`;
-    const svg = histogram({ title, xLabel: 'variance', edges: l.histogram.edges, counts: l.histogram.counts, threshold: kv.threshold.value });
+    const svg = await histogram({ title, xLabel: 'variance', edges: l.histogram.edges, counts: l.histogram.counts, threshold: kv.threshold.value });
     const slug = plot({ slug: `keyvar-hist-layer-${l.layer}`, title, svg });
-    return figure(slug, inlineSvg(svg));
-  });
+    hists.push(figure(slug, inlineSvg(svg)));
+  }
   const perLayer = table('keyvar-table', ['layer', 'min variance', 'median variance', 'max variance', 'input-agnostic positions', 'blocked'],
     layers.map((l) => {
       const s = [...l.variance].sort((a, b) => a - b);

@@ -1,7 +1,7 @@
 // Report sections built from probe rows: run header, layer-wise curves, encoder comparison, prefix comparison.
 import type { Manifest, PrefixResults } from '../results/schema.js';
 import type { ProbeRow } from '../results/schema.js';
-import { curvePeak, encoderComparison, layerCurves, lowerIsBetter, tapFamily, type CurveGroup } from './analysis.js';
+import { curvePeak, encoderComparison, layerCurves, lowerIsBetter, projectorReference, tapFamily, type CurveGroup } from './analysis.js';
 import { inlineSvg, lineChart, PALETTE } from './charts.js';
 import { esc, figure, fixed, numCell, section, table, td, deltaCell } from './html.js';
 
@@ -32,14 +32,26 @@ export function headerSection(m: Manifest, runDir: string): string {
   return section('run', `Run: ${m.experiment}`, `<div class="meta">${meta}${models}${datasets}</div>${prompts}${m.notes ? `<p>${esc(m.notes)}</p>` : ''}`);
 }
 
-function curveChart(g: CurveGroup, title: string, labelOf: (c: CurveGroup['curves'][number]) => string): string {
+type RefLine = { label: string; y: number; color?: string };
+const REF_COLORS = ['#555555', '#999999'];
+
+function curveChart(g: CurveGroup, title: string, labelOf: (c: CurveGroup['curves'][number]) => string, refLines: RefLine[] = []): Promise<string> {
   return lineChart({
-    title, xLabel: 'layer', yLabel: g.metric, markPeaks: true, lowerIsBetter: lowerIsBetter(g.metric),
+    title, xLabel: 'layer', yLabel: g.metric, markPeaks: true, lowerIsBetter: lowerIsBetter(g.metric), refLines,
     series: g.curves.map((c, i) => ({ label: labelOf(c), points: c.points.map((p) => ({ x: p.layer, y: p.mean })), color: PALETTE[i % PALETTE.length] })),
   });
 }
 
-export function curvesSection(rows: ProbeRow[], plot: PlotSink): string {
+/** One dotted line per model of the group at its projector reference (projector.out, else image.packed; seed mean). */
+function projectorLines(rows: ProbeRow[], g: CurveGroup, multiModel: boolean): RefLine[] {
+  const models = [...new Set(g.curves.map((c) => c.model))];
+  return models.flatMap((model, i) => {
+    const ref = projectorReference(rows.filter((r) => r.model === model && r.task === g.task && r.metric === g.metric));
+    return ref ? [{ label: `${multiModel ? `${model} ` : ''}projector output (${ref.tap})`, y: ref.value, color: REF_COLORS[i % REF_COLORS.length] }] : [];
+  });
+}
+
+export async function curvesSection(rows: ProbeRow[], plot: PlotSink): Promise<string> {
   const groups = layerCurves(rows);
   if (groups.length === 0) return section('curves', 'Layer-wise probe curves', '<p class="note">results/probes has no per-layer rows.</p>');
   const multiModel = new Set(rows.map((r) => r.model)).size > 1;
@@ -47,10 +59,12 @@ export function curvesSection(rows: ProbeRow[], plot: PlotSink): string {
   const peakRows: string[][] = [];
   for (const g of groups) {
     const title = `${g.task}: ${g.metric} by layer`;
-    const svg = curveChart(g, title, (c) => (multiModel ? `${c.model} ${c.tap}` : c.tap));
+    const refs = projectorLines(rows, g, multiModel);
+    const svg = await curveChart(g, title, (c) => (multiModel ? `${c.model} ${c.tap}` : c.tap), refs);
     const slug = plot({ slug: `curve-${slugify(g.task)}-${slugify(g.metric)}`, title, svg });
     const seeds = Math.max(...g.curves.flatMap((c) => c.points.map((p) => p.seeds)));
-    figs.push(figure(slug, inlineSvg(svg), `Mean over ${seeds} seed(s); rings mark each line's peak layer.`));
+    const refNote = refs.length ? ' Dotted: the projector output (no layer), the reference the LM layers start from.' : '';
+    figs.push(figure(slug, inlineSvg(svg), `Mean over ${seeds} seed(s); rings mark each line's peak layer.${refNote}`));
     for (const c of g.curves) {
       const p = curvePeak(c, g.metric);
       peakRows.push([td(g.task), td(g.metric), td(c.model), td(c.tap), td(p.layer), numCell(p.mean, metricFmt), numCell(p.std, metricFmt), td(p.seeds), td(Math.round(p.n))]);
@@ -63,21 +77,23 @@ export function curvesSection(rows: ProbeRow[], plot: PlotSink): string {
 export function encoderSection(rows: ProbeRow[]): string {
   const cmp = encoderComparison(rows);
   if (cmp.length === 0) {
-    return section('encoders', 'Encoder comparison', '<p class="note">No projector.out or siglip.* probe rows in this run; the comparison needs at least one of them.</p>');
+    return section('encoders', 'Encoder comparison', '<p class="note">No projector.out, image.packed or siglip.* probe rows in this run; the comparison needs at least one of them.</p>');
   }
   const body = cmp.map((e) => {
-    const vals = [e.projector, e.siglip?.value, e.bestLm?.value].filter((v): v is number => v !== undefined);
+    const vals = [e.projector?.value, e.siglip?.value, e.bestLm?.value].filter((v): v is number => v !== undefined);
     const best = lowerIsBetter(e.metric) ? Math.min(...vals) : Math.max(...vals);
-    return [td(e.model), td(e.task), td(e.metric), numCell(e.projector, metricFmt, { best: e.projector === best }),
+    return [td(e.model), td(e.task), td(e.metric), numCell(e.projector?.value, metricFmt, { best: e.projector?.value === best, title: e.projector?.tap }),
       numCell(e.siglip?.value, metricFmt, { best: e.siglip?.value === best, title: e.siglip?.tap }),
       numCell(e.bestLm?.value, metricFmt, { best: e.bestLm?.value === best }), td(e.bestLm ? `${e.bestLm.tap.replace('{L}', String(e.bestLm.layer))}` : '–')];
   });
   return section('encoders', 'Encoder comparison',
     table('encoder-table', ['model', 'task', 'metric', 'projector output', 'SigLIP (no MLM finetuning)', 'best LM layer', 'best LM tap'], body)
-    + '<p>Bold: the best of the three representations. LM values are seed means at the best layer over all lm.* taps.</p>');
+    + '<p>Bold: the best of the three representations. Projector output: <code>projector.out</code>, or <code>image.packed</code> (the same output as the '
+    + 'packed image tokens the LM receives) when the run has no projector.out rows; hover a value for its tap. LM values are seed means at the best '
+    + 'layer over all lm.* taps.</p>');
 }
 
-export function prefixSection(p: PrefixResults, plot: PlotSink): string {
+export async function prefixSection(p: PrefixResults, plot: PlotSink): Promise<string> {
   // Curves per (task, metric, model, tap family) with one line per prefix condition.
   type Key = string;
   const byKey = new Map<Key, { task: string; metric: string; model: string; tap: string; lines: { cond: string; rows: ProbeRow[] }[] }>();
@@ -98,7 +114,7 @@ export function prefixSection(p: PrefixResults, plot: PlotSink): string {
     const curves = e.lines.map((l) => ({ cond: l.cond, curve: layerCurves(l.rows)[0].curves[0] }));
     const g: CurveGroup = { task: e.task, metric: e.metric, curves: curves.map((c) => c.curve) };
     const title = `${e.task}: ${e.metric} by layer per prefix (${e.tap})`;
-    const svg = curveChart(g, title, (c) => curves.find((x) => x.curve === c)!.cond);
+    const svg = await curveChart(g, title, (c) => curves.find((x) => x.curve === c)!.cond);
     const slug = plot({ slug: `prefix-${slugify(e.task)}-${slugify(e.metric)}-${slugify(e.model)}-${slugify(e.tap)}`, title, svg });
     figs.push(figure(slug, inlineSvg(svg), `${e.model}; rings mark each condition's peak layer.`));
     const none = curves.find((c) => c.cond === 'none');

@@ -4,8 +4,8 @@ import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildReport } from '../../src/report/build.js';
 import { pct } from '../../src/report/html.js';
-import { niceTicks, peakIndex } from '../../src/report/charts.js';
-import { RUN_FILES } from '../../src/results/rundir.js';
+import { columnRuns, formatTick, peakIndex } from '../../src/report/charts.js';
+import { RUN_FILES, writeRun } from '../../src/results/rundir.js';
 import { KvlensInputError } from '../../src/util/errors.js';
 import { tempRunDir, writeSyntheticRun, type SyntheticRun } from '../results/synthetic-run.js';
 
@@ -24,6 +24,31 @@ function section(html: string, id: string): string {
   assert.ok(m, `section ${id} is present`);
   return m[1];
 }
+
+/** The drawn items (SVG elements with an aria-label) of every vega mark group named `name` in a chunk of SVG/HTML. */
+function markItems(svg: string, name: string): { label: string; element: string }[] {
+  const groups = [...svg.matchAll(new RegExp(`<g class="mark-[a-z]+ role-mark ${name}_marks"[^>]*>([\\s\\S]*?)</g>`, 'g'))];
+  return groups.flatMap((g) => [...g[1].matchAll(/<(?:path|text|line)[^>]*aria-label="([^"]*)"[^>]*>(?:([^<]*)<\/text>)?/g)]
+    .map((m) => ({ label: m[1], element: m[0], text: m[2] })));
+}
+
+/** The text content of each item of a text mark group. */
+function markTexts(svg: string, name: string): string[] {
+  return markItems(svg, name).map((i) => /<text[^>]*>([^<]*)<\/text>/.exec(i.element)![1]);
+}
+
+/** The "key: value" pairs of vega's aria-label (its per-item description of the data it plotted). */
+function ariaFields(label: string): Record<string, string> {
+  return Object.fromEntries(label.split('; ').map((kv) => [kv.slice(0, kv.lastIndexOf(': ')), kv.slice(kv.lastIndexOf(': ') + 2)]));
+}
+
+/** Rect path "M x,y h w v h ..." -> its box. */
+function rectBox(element: string): { x: number; y: number; w: number; h: number } {
+  const m = /d="M([-\d.e]+),([-\d.e]+)h([-\d.e]+)v([-\d.e]+)h/.exec(element)!;
+  return { x: Number(m[1]), y: Number(m[2]), w: Number(m[3]), h: Number(m[4]) };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function withRun(opts: Parameters<typeof writeSyntheticRun>[1], body: (run: SyntheticRun, dir: string) => Promise<void>) {
   const dir = await tempRunDir('kvlens-report-');
@@ -56,9 +81,10 @@ test('the report holds every plot and section, inline and as SVG + PNG files', a
       const svg = await readFile(join(dir, 'out', 'plots', `${slug}.svg`), 'utf8');
       assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     }
-    // Histograms carry a threshold line; every curve chart marks one peak per line (3 lines each).
-    assert.equal((html.match(/class="threshold"/g) ?? []).length, LAYERS);
-    assert.equal((section(html, 'curves').match(/class="peak"/g) ?? []).length, 4 * 3);
+    // Histograms carry a threshold rule; every curve chart marks one peak per line (3 lines each).
+    assert.equal((html.match(/class="mark-rule role-mark threshold_marks"/g) ?? []).length, LAYERS);
+    assert.equal(markItems(section(html, 'curves'), 'peak').length, 4 * 3);
+    assert.equal(markItems(section(html, 'curves'), 'peak_label').length, 4 * 3);
     assert.equal((section(html, 'samples').match(/<img [^>]*src="data:image\/png;base64,/g) ?? []).length, 3);
     assert.ok(progress.some((m) => m.startsWith('writing plots')), 'long steps report progress');
   });
@@ -167,11 +193,94 @@ test('missing result files become notes, not crashes; malformed files name thems
   });
 });
 
-test('chart helpers: nice ticks and peak index', () => {
-  assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
-  assert.deepEqual(niceTicks(0.37, 0.63, 5), [0.4, 0.5, 0.6]); // raw step 0.052 rounds up to 0.1
-  assert.deepEqual(niceTicks(0.35, 0.6, 5), [0.35, 0.4, 0.45, 0.5, 0.55, 0.6]);
-  assert.deepEqual(niceTicks(0, 27, 10), [0, 5, 10, 15, 20, 25]); // raw step 2.7 rounds up to 5
+test('chart helpers: column runs and peak index', () => {
+  assert.deepEqual(columnRuns([0, 1, 2, 5, 7, 8]), [[0, 3], [5, 6], [7, 9]]);
+  assert.deepEqual(columnRuns([]), []);
   assert.equal(peakIndex([{ y: 1 }, { y: 3 }, { y: 3 }, { y: 2 }]), 1);
   assert.equal(peakIndex([{ y: 1 }, { y: 3 }, { y: 0.5 }], true), 2);
+});
+
+test('every plot is drawn by vega, and what it plots equals the results', async () => {
+  await withRun({ layers: LAYERS }, async (run, dir) => {
+    const out = join(dir, 'out', 'report.html');
+    const summary = await buildReport(run.dir, { out });
+    const svgOf = (slug: string) => readFile(join(dir, 'out', 'plots', `${slug}.svg`), 'utf8');
+    for (const slug of summary.plots) {
+      const svg = await svgOf(slug);
+      assert.match(svg, /^<svg [^>]*class="marks"/, `${slug} is a vega scenegraph`);
+      assert.match(svg, /role="graphics-object" aria-roledescription="[a-z]+ mark container"/, slug);
+      assert.doesNotMatch(svg, /https?:\/\/(?!www\.w3\.org\/(2000\/svg|1999\/xlink)")/, `${slug}: no external references`);
+      assert.doesNotMatch(svg, /<image|url\(|@font-face/, slug);
+    }
+
+    // Curves: one line per (model, tap family); its peak label is "L<argmax layer>: <seed-mean value>" computed here from the rows.
+    const curve = await svgOf('curve-pascal5i-miou');
+    const lines = markItems(curve, 'line').filter((i) => i.element.startsWith('<path') && /aria-roledescription="line mark"/.test(i.element));
+    assert.equal(lines.length, 3);
+    const expectedLabels: string[] = [];
+    for (const [model, fam] of [['llava-onevision-7b', 'attn.v'], ['llava-onevision-7b', 'attn.k'], ['qwen2.5-vl-7b', 'attn.v']]) {
+      const byLayer = Array.from({ length: LAYERS }, (_, l) => mean(run.probes
+        .filter((r) => r.model === model && r.task === 'pascal5i' && r.metric === 'mIoU' && r.tap === `lm.${l}.${fam}`).map((r) => r.value)));
+      const peak = byLayer.indexOf(Math.max(...byLayer));
+      expectedLabels.push(`L${peak}: ${formatTick(byLayer[peak])}`);
+      // vega's description of the peak ring carries the same layer and value.
+      const ring = markItems(curve, 'peak').find((i) => ariaFields(i.label).series === `${model} lm.{L}.${fam}`);
+      assert.ok(ring, `${model} ${fam} has a peak ring`);
+      assert.equal(Number(ariaFields(ring.label).layer), peak);
+      assert.ok(Math.abs(Number(ariaFields(ring.label).mIoU) - byLayer[peak]) < 5e-4);
+    }
+    assert.deepEqual(markTexts(curve, 'peak_label'), expectedLabels);
+    // The projector.out seed mean is drawn as a reference rule per model.
+    const refs = markItems(curve, 'reference');
+    const proj = mean(run.probes.filter((r) => r.model === 'llava-onevision-7b' && r.task === 'pascal5i' && r.metric === 'mIoU' && r.tap === 'projector.out').map((r) => r.value));
+    const llavaRef = refs.find((i) => ariaFields(i.label).series === 'llava-onevision-7b projector output (projector.out)');
+    assert.ok(llavaRef && Math.abs(Number(ariaFields(llavaRef.label).mIoU) - proj) < 5e-4);
+
+    // Histograms: one bar per non-empty bin, bar heights proportional to the counts, τ rule at the threshold.
+    const l0 = run.keyVariance.layers.find((l) => l.layer === LAYERS - 1)!;
+    const hist = await svgOf(`keyvar-hist-layer-${l0.layer}`);
+    const bars = markItems(hist, 'bins').map((b) => ({ box: rectBox(b.element), fields: ariaFields(b.label) }));
+    const nonEmpty = l0.histogram.counts.map((c, i) => ({ c, lo: l0.histogram.edges[i] })).filter((b) => b.c > 0);
+    assert.equal(bars.length, nonEmpty.length);
+    const pxPerCount = bars[0].box.h / nonEmpty[0].c;
+    bars.forEach((b, i) => {
+      assert.equal(Number(b.fields.positions), nonEmpty[i].c);
+      assert.ok(Math.abs(b.box.h - nonEmpty[i].c * pxPerCount) < 1e-6, 'bar height ∝ count');
+    });
+    assert.deepEqual(markTexts(hist, 'threshold_label'), [`τ=${formatTick(run.keyVariance.threshold.value)}`]);
+    // The rule's x in pixels matches the bins' x scale (two bars give the linear map value -> pixel).
+    const [a, b] = [bars[0], bars[bars.length - 1]];
+    const px = (v: number) => a.box.x + ((v - Number(a.fields.variance)) / (Number(b.fields.variance) - Number(a.fields.variance))) * (b.box.x - a.box.x);
+    const rule = markItems(hist, 'threshold')[0].element;
+    assert.ok(Math.abs(Number(/translate\(([-\d.e]+),/.exec(rule)![1]) - px(run.keyVariance.threshold.value)) < 0.01, 'τ rule at the threshold');
+
+    // Matrix: per layer row, the flagged rects cover exactly the input-agnostic positions; blocked layers are shaded.
+    const matrix = await svgOf('keyvar-positions');
+    const cells = markItems(matrix, 'flagged').map((c) => ariaFields(c.label));
+    for (const l of run.keyVariance.layers) {
+      const covered = cells.filter((c) => c.layer === `L${l.layer}`).flatMap((c) => {
+        const start = Number(c['image-token position (row-major)']);
+        return Array.from({ length: Number(c.end) - start }, (_, k) => start + k);
+      });
+      assert.deepEqual(covered, l.inputAgnostic, `layer ${l.layer}`);
+    }
+    assert.deepEqual(markItems(matrix, 'blocked').map((c) => ariaFields(c.label).layer), run.keyVariance.blockedLayers.map((l) => `L${l}`));
+  });
+});
+
+test('image.packed rows stand in for the projector when the run has no projector.out', async () => {
+  await withRun({ layers: 4 }, async (run, dir) => {
+    const rows = run.probes.map((r) => (r.tap === 'projector.out' ? { ...r, tap: 'image.packed' } : r));
+    await writeRun.probes(run.dir, rows);
+    const out = join(dir, 'report.html');
+    await buildReport(run.dir, { out });
+    const html = await readFile(out, 'utf8');
+    const enc = tableCells(html, 'encoder-table').filter((r) => r.length);
+    const packed = mean(rows.filter((r) => r.model === 'llava-onevision-7b' && r.task === 'pascal5i' && r.metric === 'mIoU' && r.tap === 'image.packed').map((r) => r.value));
+    assert.ok(Math.abs(enc[0][0].value - packed) < 1e-12);
+    assert.match(section(html, 'encoders'), /data-value="[^"]+" title="image\.packed"/);
+    const refs = markItems(section(html, 'curves'), 'reference').map((i) => ariaFields(i.label));
+    const ref = refs.find((f) => f.series === 'llava-onevision-7b projector output (image.packed)');
+    assert.ok(ref, 'the curve chart has the image.packed reference rule');
+  });
 });
