@@ -7,3 +7,6 @@ export { parseSiglipImageConfig, processSiglipImages, type SquashImageConfig } f
 export { parseQwen2VLImageConfig, processQwen2VLImages, smartResize, pyRound, type Qwen2VLImageConfig } from './qwen2vl-image.js';
 export * from './token-map.js';
 export { LlavaOnevisionProcessor, resolveImage, type ImageInput, type PrepareInput, type Prepared } from './processor.js';
+export { LlavaNextProcessor } from './llava-next-processor.js';
+export { Qwen2VLProcessor, type Qwen2VLPrepared } from './qwen2vl-processor.js';
+export { loadProcessor, processorModelTypes, type KvlensProcessor, type PreparedInputs } from './load.js';

@@ -136,15 +136,27 @@ export function anyresTiles(img: RgbImage, layout: AnyresLayout, cfg: AnyresImag
     let piece = cropImage(canvas, tile.x0, tile.y0, tile.x1, tile.y1);
     // _preprocess resizes every tile to the tile size; PIL returns a copy when the size already matches.
     if (piece.width !== t || piece.height !== t) {
-      if (cfg.processorType.startsWith('LlavaNext')) {
-        // LLaVA-NeXT resizes a short tile by its shortest edge and centre-crops it; not reproduced here.
-        throw new KvlensInputError(`LLaVA-NeXT odd-padding tile (${piece.height}x${piece.width}) is not supported yet`);
-      }
-      piece = resizeRgb(piece, t, t, cfg.resample);
+      piece = cfg.processorType.startsWith('LlavaNext') ? shortestEdgeThenCrop(piece, t, cfg.resample) : resizeRgb(piece, t, t, cfg.resample);
     }
     tiles.push(piece);
   }
   return tiles;
+}
+
+/**
+ * LlavaNextImageProcessor._preprocess on a tile cut short by odd padding (transformers 4.46): resize so the SHORT
+ * side becomes `t` keeping the aspect (long side int(t * long / short), get_resize_output_image_size with
+ * default_to_square=False), then centre-crop t x t (top = (h - t) // 2, left = (w - t) // 2).
+ */
+export function shortestEdgeThenCrop(img: RgbImage, t: number, resample: ResampleFilter): RgbImage {
+  const { width: w, height: h } = img;
+  const [short, long] = w <= h ? [w, h] : [h, w];
+  const newLong = Math.trunc((t * long) / short);
+  const [nh, nw] = w <= h ? [newLong, t] : [t, newLong];
+  const resized = resizeRgb(img, nw, nh, resample);
+  const top = Math.floor((nh - t) / 2);
+  const left = Math.floor((nw - t) / 2);
+  return cropImage(resized, left, top, left + t, top + t);
 }
 
 export function imageSize(img: RgbImage): Size {

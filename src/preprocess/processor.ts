@@ -62,7 +62,20 @@ async function readJsonIf(path: string): Promise<Record<string, unknown> | undef
   }
 }
 
+/**
+ * A template that writes the BOS token itself, tokenised by a tokenizer whose post-processor adds it again (Llama-3's
+ * tokenizer.json), would start with two; keep one, as the released LLaVA-NeXT prompts have.
+ */
+export function dropRepeatedBos(ids: number[], tok: TextTokenizer): number[] {
+  const bos = tok.specialToken('bos_token');
+  const id = bos === undefined ? undefined : tok.tokenToId(bos);
+  return id !== undefined && ids.length > 1 && ids[0] === id && ids[1] === id ? ids.slice(1) : ids;
+}
+
 export class LlavaOnevisionProcessor {
+  /** The model_type this processor prepares inputs for. */
+  readonly family: string = 'llava_onevision';
+
   constructor(
     readonly imageConfig: AnyresImageConfig,
     readonly geometry: ProcessorGeometry,
@@ -115,7 +128,7 @@ export class LlavaOnevisionProcessor {
   async prepare(input: PrepareInput): Promise<Prepared> {
     const images = await Promise.all(input.images.map((img, i) => resolveImage(img, i)));
     const prompt = renderPrompt(input, images.length, this.template, this.tokenizer);
-    const rawIds = this.tokenizer.encode(prompt);
+    const rawIds = dropRepeatedBos(this.tokenizer.encode(prompt), this.tokenizer);
     // fail on a placeholder/image mismatch before the (costly) pixel work
     expandImagePlaceholders(rawIds, this.imageTokenId, images.map(() => 0), this.imageTokenId, this.geometry.imageToken);
     let pixelValues: Tensor<'float32'> | undefined;

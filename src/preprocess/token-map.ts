@@ -159,3 +159,53 @@ export function imageTokenGrids(vectors: Float32Array, dim: number, layout: Anyr
   }
   return { base: { rows: pps, cols: pps, dim, data: base }, highres: { rows, cols, dim, data: grid } };
 }
+
+/**
+ * Qwen2-VL / Qwen2.5-VL: one token per merge x merge block of patches, in raster order over the merged grid
+ * (rows x cols = resized H / (patch*merge) x resized W / (patch*merge)), no newline tokens. smart_resize is a plain
+ * resize (no padding, no crop), so merged cell (r, c) covers resized pixels [c*u, (c+1)*u) x [r*u, (r+1)*u) with
+ * u = patch*merge, i.e. those times original/resized in the original image. The view is named "highres": the grid
+ * is the image at (near) native resolution, like the anyres families' high-resolution grid; there is no "base" view.
+ */
+export interface MergedGridLayout {
+  readonly original: { readonly height: number; readonly width: number };
+  readonly resized: { readonly height: number; readonly width: number };
+  /** pixels per merged token side (patch_size * merge_size, 28 for the released checkpoints) */
+  readonly unit: number;
+}
+
+export const QWEN2VL_VIEW: TokenView = 'highres';
+
+export function mergedGridTokenInfos(image: number, layout: MergedGridLayout): ImageTokenInfo[] {
+  const rows = layout.resized.height / layout.unit;
+  const cols = layout.resized.width / layout.unit;
+  if (!Number.isInteger(rows) || !Number.isInteger(cols)) {
+    throw new Error(`token map: resized image ${layout.resized.height}x${layout.resized.width} is not a multiple of ${layout.unit} px`);
+  }
+  const sy = layout.original.height / layout.resized.height;
+  const sx = layout.original.width / layout.resized.width;
+  const out: ImageTokenInfo[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const box = {
+        x0: c * layout.unit * sx, x1: Math.min((c + 1) * layout.unit * sx, layout.original.width),
+        y0: r * layout.unit * sy, y1: Math.min((r + 1) * layout.unit * sy, layout.original.height),
+      };
+      out.push({ image, view: QWEN2VL_VIEW, row: r, col: c, box });
+    }
+  }
+  return out;
+}
+
+/** Assemble a token map from each image's token infos (sequence order), checking them against the prompt's runs. */
+export function tokenMapFromInfos(length: number, runs: readonly ImageRun[], infosPerImage: readonly (readonly ImageTokenInfo[])[]): TokenMap {
+  const entries: (ImageTokenInfo | null)[] = new Array(length).fill(null);
+  for (const run of runs) {
+    const infos = infosPerImage[run.image];
+    if (infos.length !== run.end - run.start) {
+      throw new Error(`token map: image ${run.image} has ${run.end - run.start} tokens in the prompt but its layout gives ${infos.length}`);
+    }
+    infos.forEach((info, k) => { entries[run.start + k] = info; });
+  }
+  return { length, entries, runs };
+}

@@ -27,6 +27,30 @@ export const BUILTIN_CHATML_TEMPLATE =
   '{%- endfor -%}' +
   "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
 
+/**
+ * Built-in Qwen2-VL / Qwen2.5-VL ChatML: like BUILTIN_CHATML_TEMPLATE, but an image part is
+ * "<|vision_start|><|image_pad|><|vision_end|>" with no newline (the released checkpoints' template); the processor
+ * then repeats <|image_pad|> once per merged token.
+ */
+export const BUILTIN_QWEN2VL_TEMPLATE = BUILTIN_CHATML_TEMPLATE.replace("{{ '<image>\\n' }}", "{{ '<|vision_start|><|image_pad|><|vision_end|>' }}");
+
+/**
+ * Built-in Llama-3 template of the LLaVA-NeXT (llama3-llava-next) checkpoints: "<|begin_of_text|>" once, then per turn
+ * "<|start_header_id|>role<|end_header_id|>\n\n" + parts in order (an image part is "<image>\n") + "<|eot_id|>". No
+ * default system turn.
+ */
+export const BUILTIN_LLAMA3_TEMPLATE =
+  "{{- '<|begin_of_text|>' -}}" +
+  "{%- for message in messages -%}" +
+  "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}" +
+  "{%- if message['content'] is string -%}{{ message['content'] }}" +
+  '{%- else -%}{%- for part in message.content -%}' +
+  "{%- if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}" +
+  '{%- endfor -%}{%- endif -%}' +
+  "{{ '<|eot_id|>' }}" +
+  '{%- endfor -%}' +
+  "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif -%}";
+
 export type ContentPart = { type: 'image' } | { type: 'text'; text: string };
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | string;
@@ -58,9 +82,9 @@ function pickTemplate(v: unknown): string | undefined {
 
 /**
  * The processor's template first (chat_template.json, then processor_config.json), then the tokenizer's
- * (tokenizer_config.json), else the built-in ChatML.
+ * (tokenizer_config.json), else `fallback` (default: the built-in ChatML).
  */
-export async function findChatTemplate(dir: string): Promise<FoundTemplate> {
+export async function findChatTemplate(dir: string, fallback: FoundTemplate = { source: 'builtin:chatml', template: BUILTIN_CHATML_TEMPLATE }): Promise<FoundTemplate> {
   for (const file of ['chat_template.json', 'processor_config.json', 'tokenizer_config.json']) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
@@ -69,7 +93,7 @@ export async function findChatTemplate(dir: string): Promise<FoundTemplate> {
   }
   const jinja = join(dir, 'chat_template.jinja');
   if (existsSync(jinja)) return { source: jinja, template: await readFile(jinja, 'utf8') };
-  return { source: 'builtin:chatml', template: BUILTIN_CHATML_TEMPLATE };
+  return fallback;
 }
 
 export interface RenderOptions {

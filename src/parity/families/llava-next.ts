@@ -13,6 +13,7 @@ import { f32, i64, toF32, type Tensor } from '../../tensor/tensor.js';
 import { EXACT, MODEL_TOL, PIXEL_TOL } from '../compare.js';
 import { checkRawImages, indexed, RowSink, type FamilyContext } from './common.js';
 import { markPreprocessing } from './preprocessing.js';
+import { promptIds } from './prompt-ids.js';
 import { compareDecoder, decodeSteps, decoderTapsFor, idRows } from './decoder-rows.js';
 
 export const LLAVA_NEXT_MODEL_TYPES = ['llava_next'];
@@ -43,7 +44,7 @@ export async function llavaNextParity(ctx: FamilyContext): Promise<RowSink> {
   await checkRawImages(sink);
   const model = await ctx.cache.get(`llava_next:${ctx.modelDir}`, () => LlavaNext.load(ctx.modelDir, { device: ctx.device }), (m) => m.dispose());
   await checkProcessing(sink, model);
-  markPreprocessing(sink, ['input_ids', 'attention_mask'], 'the prompt tokens (input)');
+  const computedIds = await promptIds(sink);
   const names = sink.specs().map((s) => s.name);
   const L = model.text.numLayers;
   const V = model.config.vision.num_hidden_layers;
@@ -69,7 +70,7 @@ export async function llavaNextParity(ctx: FamilyContext): Promise<RowSink> {
     if (sink.has('image_features.lengths')) sink.compare('image_features.lengths', i64([feats.lengths.length], feats.lengths), EXACT);
   }
   if (!sink.has('input_ids')) return sink;
-  const ids = idRows(sink.ref('input_ids'));
+  const ids = computedIds ?? idRows(sink.ref('input_ids'));
   const out = await model.lm.forward({ inputsEmbeds: model.embedWithImages(ids, packed), taps: decoderTapsFor(sink, '', L), logitsAt: 'all' });
   compareDecoder(sink, '', L, out, out.cache);
   let cache = out.cache;

@@ -15,6 +15,7 @@ import { f32, i64, toF32, type Tensor } from '../../tensor/tensor.js';
 import { EXACT, MODEL_TOL, PIXEL_TOL, type Tolerance } from '../compare.js';
 import { checkRawImages, indexed, RowSink, type FamilyContext } from './common.js';
 import { markPreprocessing } from './preprocessing.js';
+import { promptIds } from './prompt-ids.js';
 import { compareDecoder, decodeSteps, decoderTapsFor, idRows } from './decoder-rows.js';
 
 export const QWEN2_VL_MODEL_TYPES = ['qwen2_vl', 'qwen2_5_vl'];
@@ -53,12 +54,12 @@ export async function qwen2VlParity(ctx: FamilyContext): Promise<RowSink> {
   await checkRawImages(sink);
   const model = await ctx.cache.get(`qwen2_vl:${ctx.modelDir}`, () => Qwen2Vl.load(ctx.modelDir, { device: ctx.device }), (m) => m.dispose());
   await checkProcessing(sink);
-  markPreprocessing(sink, ['input_ids', 'attention_mask'], 'the prompt tokens (input)');
+  const computedIds = await promptIds(sink);
   if (!sink.has('input_ids')) return sink;
   const names = sink.specs().map((s) => s.name);
   const spec = model.config.vision;
   const L = model.text.numLayers;
-  const ids = idRows(sink.ref('input_ids'));
+  const ids = computedIds ?? idRows(sink.ref('input_ids'));
   const gridT = sink.has('image_grid_thw') ? sink.ref('image_grid_thw') : undefined;
   const grids = gridT ? model.grids(gridT) : [];
   const B = ids.length, S = ids[0].length;
