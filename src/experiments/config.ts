@@ -149,15 +149,31 @@ export const PrefixExperimentSchema = z.object({
   ...Common,
   ...Extraction,
   task: ProbeTaskSchema,
-  /** The text before the image per condition; 'none' (no prefix) always runs first. */
+  /**
+   * The text before the image per condition; 'none' (no prefix) always runs first. Each condition is either a keyword,
+   * giving every image its own prefix from the dataset's labels (src/experiments/prefix-labels.ts), or any other string,
+   * used verbatim for every image. Keyword texts are `template` with {class} filled in; the store records each image's
+   * prefix and the manifest its rendered prompt (prompts["extraction.<condition>.<image id>"]).
+   */
   prefixes: z.object({
-    /** The class name or domain, e.g. "night highway" for BDD10K night scenes. */
+    /**
+     * 'class-name': the image's own class(es) from the labels (Pascal-5i VOC class, SPair category, MSRC group,
+     * ImageNet-S class name, RefCOCO category; several joined with " and "); 'domain': the `domain` text for every
+     * image (datasets without per-image classes, e.g. BDD10K night scenes: domain "night highway"); else a literal.
+     */
     correct: z.string().min(1),
-    /** A plausible but wrong description, e.g. "sunny beach". */
+    /** 'other-class': per image, a seeded choice of a class name from the dataset's vocabulary that the image does not hold; else a literal (e.g. "sunny beach"). */
     incorrect: z.string().min(1),
-    /** Default: `randomWords` seeded random letter strings. */
-    random: z.string().min(1).optional(),
-  }).strict(),
+    /** 'seeded-words' (default): per image, `randomWords` seeded nonsense words (seed + image id) in the template; else a literal. */
+    random: z.string().min(1).default('seeded-words'),
+    /** Keyword texts: {class} is replaced by the class name(s), the domain, the other class or the random words. */
+    template: z.string().includes('{class}', { message: 'the template must hold {class}' }).default('a photo of a {class}'),
+    /** The domain text for correct: 'domain'. */
+    domain: z.string().min(1).optional(),
+    /** ImageNet-S "<wnid> <name>, ..." list (default: LOC_synset_mapping.txt / synset_words.txt / imagenet_class_names.txt under the root). */
+    classNames: path.optional(),
+  }).strict().refine((p) => p.correct !== 'domain' || p.domain !== undefined, { message: "correct: 'domain' needs prefixes.domain (e.g. night highway)", path: ['domain'] }),
+  /** Words per seeded random prefix. */
   randomWords: z.number().int().positive().default(2),
   /** Appended to each prefix before the image placeholder. */
   separator: z.string().default('\n'),
@@ -201,7 +217,7 @@ const SCHEMAS: Record<ExperimentName, z.ZodType> = {
 };
 
 /** Path-valued fields (dotted, '*' = every array element) resolved against the experiment file's folder. */
-const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state'];
+const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state', 'prefixes.classNames'];
 
 function resolvePaths(value: Record<string, unknown>, base: string): void {
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);

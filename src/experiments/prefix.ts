@@ -1,18 +1,32 @@
 // The prefix experiment (paper §5.3): the same probe on the same images with the same seed, with the image's tokens
-// preceded in the user turn by no text, a correct description (class name or domain, e.g. "night highway" for
-// BDD10K), a random string, or an incorrect description. Image tokens attend to the prefix (causal attention), so
-// their values and keys — and the probe curves — can change; the image tower's output cannot.
+// preceded in the user turn by no text, a correct description (the image's class name, or a domain such as "night
+// highway" for BDD10K), a random string, or an incorrect description (another class's name). Image tokens attend to
+// the prefix (causal attention), so their values and keys — and the probe curves — can change; the image tower's
+// output cannot.
+//
+// A condition is either one literal text for every image, or a keyword (class-name, domain, other-class,
+// seeded-words) that gives each image its own text: the config's template with {class} filled in from the dataset's
+// labels. Per-image texts reach the extractor on each ImageItem; the store records them per image.
 
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageItem } from '../extract/sources.js';
+import { LlavaOnevisionProcessor } from '../preprocess/processor.js';
 import type { ResultRow } from '../probes/results.js';
 import type { PrefixResults } from '../results/schema.js';
+import { renderPrompt } from '../tokenizer/prompt.js';
+import { KvlensInputError } from '../util/errors.js';
 import { Rng } from '../util/random.js';
 import type { PrefixConfig } from './config.js';
 import type { Timings } from './manifest.js';
+import { taskLabels, type TaskLabels } from './prefix-labels.js';
 import { extractStore, probeStore, taskImages } from './stores.js';
 
 export const PREFIX_CONDITIONS = ['none', 'correct', 'random', 'incorrect'] as const;
+export type PrefixCondition = (typeof PREFIX_CONDITIONS)[number];
+
+/** Keywords that make a condition per-image; anything else is a literal prefix. */
+export const PREFIX_KEYWORDS = { correct: ['class-name', 'domain'], incorrect: ['other-class'], random: ['seeded-words'] } as const;
 
 /** Seeded nonsense words (lowercase letters, 3-8 long): a prefix with no meaning for the image. */
 export function randomPrefix(seed: number, words: number): string {
@@ -20,14 +34,56 @@ export function randomPrefix(seed: number, words: number): string {
   return Array.from({ length: words }, () => Array.from({ length: 3 + rng.int(6) }, () => String.fromCharCode(97 + rng.int(26))).join('')).join(' ');
 }
 
-/** Condition -> the prefix text (without the separator). */
-export function prefixTexts(cfg: Pick<PrefixConfig, 'prefixes' | 'seed' | 'randomWords'>): Record<(typeof PREFIX_CONDITIONS)[number], string> {
-  return { none: '', correct: cfg.prefixes.correct, random: cfg.prefixes.random ?? randomPrefix(cfg.seed, cfg.randomWords), incorrect: cfg.prefixes.incorrect };
+/** A 32-bit number from the run seed and an image id, so an image's random choices do not depend on list order. */
+export function imageSeed(seed: number, imageId: string): number {
+  return createHash('sha256').update(`${seed}\u0000${imageId}`).digest().readUInt32LE(0);
+}
+
+type PrefixSpec = PrefixConfig['prefixes'];
+
+const isKeyword = (cond: Exclude<PrefixCondition, 'none'>, text: string) => (PREFIX_KEYWORDS[cond] as readonly string[]).includes(text);
+
+/** Whether any condition needs the dataset's per-image class names. */
+export const needsLabels = (p: PrefixSpec) => p.correct === 'class-name' || p.incorrect === 'other-class';
+
+/**
+ * The prefix text (without the separator) of one condition for one image. `labels` holds the image's class names
+ * and the vocabulary (needed for class-name / other-class only).
+ */
+export function prefixFor(cond: PrefixCondition, imageId: string, p: PrefixSpec, opts: { seed: number; randomWords: number; labels?: TaskLabels }): string {
+  if (cond === 'none') return '';
+  const text = p[cond];
+  if (!isKeyword(cond, text)) return text;
+  const fill = (words: string) => p.template.replaceAll('{class}', words);
+  const own = () => {
+    const names = opts.labels?.byImage.get(imageId);
+    if (!names?.length) throw new KvlensInputError(`image "${imageId}" has no class label in the dataset, so it has no ${cond} prefix`, `prefixes.${cond}`);
+    return names;
+  };
+  switch (text) {
+    case 'class-name': return fill(own().join(' and '));
+    case 'domain': return fill(p.domain!);
+    case 'other-class': {
+      const mine = new Set(own());
+      const others = opts.labels!.vocabulary.filter((n) => !mine.has(n));
+      if (!others.length) throw new KvlensInputError(`image "${imageId}": every class of the vocabulary is in the image, no other class is left`, 'prefixes.incorrect');
+      return fill(others[new Rng(imageSeed(opts.seed, imageId)).int(others.length)]);
+    }
+    default: return fill(randomPrefix(imageSeed(opts.seed, imageId), opts.randomWords)); // seeded-words
+  }
+}
+
+/** How a condition's texts are made (the store's perImage rule and the results' `prefix` field); undefined for a literal. */
+export function perImageRule(cond: Exclude<PrefixCondition, 'none'>, cfg: Pick<PrefixConfig, 'prefixes' | 'separator' | 'randomWords' | 'seed'>): string | undefined {
+  const text = cfg.prefixes[cond];
+  if (!isKeyword(cond, text)) return undefined;
+  const what = text === 'domain' ? `domain ${JSON.stringify(cfg.prefixes.domain)}` : text === 'seeded-words' ? `${cfg.randomWords} seeded words (seed ${cfg.seed} + image id)` : text;
+  return `${cond}: ${what} in ${JSON.stringify(cfg.prefixes.template)}, separator ${JSON.stringify(cfg.separator)}`;
 }
 
 export interface PrefixRun {
   readonly result: PrefixResults;
-  /** Rendered extraction prompt per condition (manifest). */
+  /** Rendered extraction prompt per condition, and per image for per-image conditions (manifest). */
   readonly prompts: Record<string, string>;
   readonly images: number;
   readonly missing: string[];
@@ -35,24 +91,34 @@ export interface PrefixRun {
 
 export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: Timings, say: (m: string) => void = () => undefined): Promise<PrefixRun> {
   const images: ImageItem[] = await timings.time('list', () => taskImages(cfg.task));
-  const texts = prefixTexts(cfg);
+  const labels = needsLabels(cfg.prefixes) ? await timings.time('list', () => taskLabels(cfg.task, { classNames: cfg.prefixes.classNames })) : undefined;
+  const proc = await LlavaOnevisionProcessor.fromPretrained(cfg.model);
+  const render = (prefix: string) => renderPrompt({ question: '', prefix }, 1, proc.template, proc.tokenizer);
   const storesDir = cfg.stores ?? join(cfg.out, 'stores');
   const conditions: PrefixResults['conditions'] = [];
   const prompts: Record<string, string> = {};
   const missing = new Set<string>();
+  const withSep = (t: string) => (t === '' ? '' : `${t}${cfg.separator}`);
   for (const name of PREFIX_CONDITIONS) {
-    const prefix = texts[name] === '' ? '' : `${texts[name]}${cfg.separator}`;
+    const rule = name === 'none' ? undefined : perImageRule(name, cfg);
+    // Literal: one prefix for the store. Per-image: every item carries its own text, the rule is the store's identity.
+    const items = rule === undefined ? images : images.map((it) => ({ ...it, prefix: withSep(prefixFor(name, it.id, cfg.prefixes, { seed: cfg.seed, randomWords: cfg.randomWords, labels })) }));
+    const prefix = rule === undefined ? withSep(prefixFor(name, '', cfg.prefixes, cfg)) : withSep(cfg.prefixes.template);
     const spec = {
       model: cfg.model, out: join(storesDir, `prefix-${name}`), lmTaps: cfg.lmTaps, layers: cfg.layers, view: cfg.view, projector: false,
-      dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, prefix,
+      dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, ...(rule === undefined ? { prefix } : { perImagePrefix: rule }),
     };
-    say(`prefix ${name}${prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);
-    const ex = await timings.time('extract', () => extractStore(spec, images));
-    prompts[`extraction.${name}`] = ex.prompt;
+    say(`prefix ${name}${rule ? ` (${rule})` : prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);
+    const ex = await timings.time('extract', () => extractStore(spec, items));
+    if (rule === undefined) prompts[`extraction.${name}`] = ex.prompt;
+    else {
+      prompts[`extraction.${name}`] = render(prefix); // the template, {class} unfilled
+      for (const it of items) prompts[`extraction.${name}.${it.id}`] = render(it.prefix ?? '');
+    }
     say(`prefix ${name}: probing every layer`);
     const probed = await timings.time('probe', () => probeStore(cfg.task, ex.store, spec, { model: modelName, seed: cfg.seed, threads: cfg.threads }));
     probed.missing.forEach((m) => missing.add(m));
-    conditions.push({ name, prefix, rows: probed.rows.filter((r): r is ResultRow => Number.isFinite(r.value)) });
+    conditions.push({ name, prefix: rule === undefined ? prefix : `per image: ${prefix}`, rows: probed.rows.filter((r): r is ResultRow => Number.isFinite(r.value)) });
   }
   return { result: { conditions }, prompts, images: images.length, missing: [...missing] };
 }

@@ -15,7 +15,7 @@ import type { ProbeTaskConfig } from './config.js';
 export const taskDataset = (t: ProbeTaskConfig): DatasetName => t.dataset ?? DEFAULT_DATASET[t.task];
 
 /** The loader runs whose images the task's ground truth uses (mirrors the flow's truth loaders). */
-function loaderRuns(t: ProbeTaskConfig): GenericDatasetOptions[] {
+export function loaderRuns(t: ProbeTaskConfig): GenericDatasetOptions[] {
   if (t.task === 'fewshot-seg') {
     return t.fold === 'all' ? [0, 1, 2, 3].flatMap((fold) => ['val', 'trn'].map((split) => ({ fold, split }))) : [{ fold: t.fold, split: t.split ?? 'val' }];
   }
@@ -25,15 +25,21 @@ function loaderRuns(t: ProbeTaskConfig): GenericDatasetOptions[] {
   return [{ subset: t.subset }];
 }
 
+/** The store id of a dataset image: its path relative to the dataset root ("/"-separated), or the parquet struct name. */
+export function taskImageId(root: string, src: ImageSource): string {
+  return src.kind === 'path' ? relative(root, src.path).split(sep).join('/') : src.name;
+}
+
 /** Every distinct image of the task's samples, id = path relative to the dataset root (the store's convention). */
 export async function taskImages(t: ProbeTaskConfig): Promise<ImageItem[]> {
   const root = resolve(t.data);
   const seen = new Map<string, ImageItem>();
   const add = (src: ImageSource | null | undefined) => {
     if (!src || (t.limit !== undefined && seen.size >= t.limit)) return;
+    const id = taskImageId(root, src);
     const item: ImageItem = src.kind === 'path'
-      ? { id: relative(root, src.path).split(sep).join('/'), source: resolve(src.path), load: async () => decodeAny(new Uint8Array(await readFile(src.path)), src.path) }
-      : { id: src.name, source: src.name, load: () => decodeAny(src.bytes, src.name) };
+      ? { id, source: resolve(src.path), load: async () => decodeAny(new Uint8Array(await readFile(src.path)), src.path) }
+      : { id, source: src.name, load: () => decodeAny(src.bytes, src.name) };
     if (!seen.has(item.id)) seen.set(item.id, item);
   };
   for (const run of loaderRuns(t)) {
@@ -60,6 +66,8 @@ export interface StoreSpec {
   readonly device: 'cpu' | 'cuda' | 'webgpu';
   readonly resolution?: number;
   readonly prefix?: string;
+  /** Per-image prefixes (each ImageItem carries its own): how they were derived, recorded as the store's prompt.perImage. */
+  readonly perImagePrefix?: string;
 }
 
 /** Extract (or resume) one store; returns the prompt exactly as the store recorded it. */
@@ -72,7 +80,7 @@ export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]
   await extractFeatures({
     model: spec.model, images: `${images.length} listed dataset images`, out: spec.out, taps, layers: spec.layers, views,
     dtype: spec.dtype, device: spec.device, prefix: spec.prefix ?? '', ...(spec.resolution ? { resolution: spec.resolution } : {}),
-    ...(spec.siglip ? { siglip: spec.siglip } : {}),
+    ...(spec.siglip ? { siglip: spec.siglip } : {}), ...(spec.perImagePrefix ? { perImagePrefix: spec.perImagePrefix } : {}),
   }, { images });
   const store = FeatureStore.open(spec.out);
   try {

@@ -35,6 +35,12 @@ export const ExtractConfigSchema = z.object({
   question: z.string().default(DEFAULT_QUESTION),
   /** User text before the image, verbatim (include your own separator). */
   prefix: z.string().default(''),
+  /**
+   * Per-image prefixes: a description of how they were derived (recorded as the store's prompt.perImage, so a store is
+   * never resumed under another rule). Every listed image must then carry its own `prefix` (ImageItem.prefix), which
+   * replaces `prefix` for that image and is recorded in its store entry. Only through the API (experiments).
+   */
+  perImagePrefix: z.string().min(1).optional(),
   /** A string adds a system turn; null leaves it out; undefined keeps the template's default. */
   systemPrompt: z.string().nullable().optional(),
   /** Images per forward pass (the LM runs them batched only when their prompts have equal length). */

@@ -102,9 +102,10 @@ export class LlavaExtractor {
     };
   }
 
-  async prepare(rgb: RgbImage): Promise<PreparedImage> {
+  /** `prefix`: this image's own prefix (per-image prefixes), replacing the config's. */
+  async prepare(rgb: RgbImage, prefix?: string): Promise<PreparedImage> {
     const img = this.cfg.resolution ? resizeRgb(rgb, this.cfg.resolution, this.cfg.resolution, 'bicubic') : rgb;
-    const out = await this.processor.prepare({ images: [img], ...this.promptInput() });
+    const out = await this.processor.prepare({ images: [img], ...this.promptInput(prefix) });
     const run = out.tokenMap.runs[0];
     const views = viewTokens(out.tokenMap.entries, this.cfg.views);
     if (this.plan.siglip.length) {
@@ -162,8 +163,8 @@ export class LlavaExtractor {
     await this.siglip?.model.dispose();
   }
 
-  private promptInput() {
-    return { question: this.cfg.question, prefix: this.cfg.prefix, ...(this.cfg.systemPrompt !== undefined ? { systemPrompt: this.cfg.systemPrompt } : {}) };
+  private promptInput(prefix: string = this.cfg.prefix) {
+    return { question: this.cfg.question, prefix, ...(this.cfg.systemPrompt !== undefined ? { systemPrompt: this.cfg.systemPrompt } : {}) };
   }
 
   /** Equal-length prompts run as one batch; otherwise image by image (no padding, so no padding effects on the numbers). */

@@ -56,6 +56,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
   let all = hooks.images ? [...hooks.images] : await listImages(cfg.images);
   if (cfg.limit !== undefined) all = all.slice(0, cfg.limit);
   const mine = selectShard(all, selection);
+  checkPerImagePrefixes(cfg, mine);
 
   const engine = await LlavaExtractor.open(cfg);
   let writer: StoreWriter | undefined;
@@ -65,7 +66,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
     const identity: StoreIdentity = {
       model: modelIdentity(cfg.model),
       processor: engine.processorIdentity(),
-      prompt: { template: engine.promptTemplate(), prefix: cfg.prefix },
+      prompt: { template: engine.promptTemplate(), prefix: cfg.prefix, ...(cfg.perImagePrefix !== undefined ? { perImage: cfg.perImagePrefix } : {}) },
       taps: engine.plan.all,
       dtype: cfg.dtype,
       views: engine.views,
@@ -85,7 +86,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
       const ready: Array<{ item: ImageItem; prepared: PreparedImage }> = [];
       for (const item of chunk) {
         try {
-          ready.push({ item, prepared: await engine.prepare(await item.load()) });
+          ready.push({ item, prepared: await engine.prepare(await item.load(), item.prefix) });
         } catch (e) {
           fail(cfg, item, e, skipped, hooks);
         }
@@ -105,7 +106,10 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
           return;
         }
         try {
-          writer!.add(r.item.id, { source: r.item.source, originalSize: r.prepared.originalSize, views: r.prepared.views }, outputs[i]);
+          writer!.add(r.item.id, {
+            source: r.item.source, originalSize: r.prepared.originalSize, views: r.prepared.views,
+            ...(r.item.prefix !== undefined ? { prefix: r.item.prefix } : {}),
+          }, outputs[i]);
         } catch (e) {
           // Writing failed (disk full, I/O error): the writer is now unusable, so the run stops whatever --on-error says.
           throw new ExtractionStopped(`writing image "${r.item.id}" (${r.item.source}) to the store failed: ${message(e)}. ` +
@@ -123,6 +127,16 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
   } finally {
     await engine.dispose();
   }
+}
+
+/** Per-image prefixes come with a rule in the config (the store identity) and on every image, or not at all. */
+function checkPerImagePrefixes(cfg: ExtractConfig, items: readonly ImageItem[]): void {
+  const perImage = cfg.perImagePrefix !== undefined;
+  const bad = items.find((it) => (it.prefix !== undefined) !== perImage);
+  if (!bad) return;
+  throw new KvlensInputError(perImage
+    ? `perImagePrefix is set but image "${bad.id}" carries no prefix of its own`
+    : `image "${bad.id}" carries its own prefix; set perImagePrefix (how the prefixes were derived) so the store records it`, cfg.out);
 }
 
 function fail(cfg: ExtractConfig, item: ImageItem, e: unknown, skipped: SkippedImage[], hooks: ExtractHooks): void {

@@ -20,6 +20,8 @@ export interface ImageItem {
   /** Where it comes from, for the store record and messages. */
   readonly source: string;
   readonly load: () => Promise<RgbImage>;
+  /** This image's own prefix text (replaces the config's prefix; needs config.perImagePrefix; recorded per image in the store). */
+  readonly prefix?: string;
 }
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp'];

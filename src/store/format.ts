@@ -50,6 +50,8 @@ const ImageEntrySchema = z.object({
   views: z.record(z.string(), ViewGridSchema),
   /** Index into `shards`. */
   shard: int.nonnegative(),
+  /** The image's own prefix text, when the store was extracted with per-image prefixes (prompt.perImage). */
+  prefix: z.string().optional(),
 });
 
 const ShardEntrySchema = z.object({
@@ -66,7 +68,11 @@ export const ManifestSchema = z.object({
   model: z.object({ path: z.string(), configSha256: z.string() }),
   /** Processor settings as given by the extractor, keys sorted (canonical JSON). */
   processor: z.record(z.string(), z.unknown()),
-  prompt: z.object({ template: z.string(), prefix: z.string() }),
+  /**
+   * template: the prompt as tokenised with `prefix`. perImage (optional): how per-image prefixes were derived (e.g. the
+   * experiment's rule); each image entry then records its own `prefix`, which replaces `prefix` for that image.
+   */
+  prompt: z.object({ template: z.string(), prefix: z.string(), perImage: z.string().optional() }),
   taps: z.array(z.string()).min(1),
   /** Filled from the first image written: per tap, heads x headDim = dim (the last axis of every grid). */
   tapDims: z.record(z.string(), TapDimsSchema),
@@ -90,7 +96,7 @@ export type ShardSelection = z.infer<typeof SelectionSchema>;
 export interface StoreIdentity {
   readonly model: { readonly path: string; readonly configSha256: string };
   readonly processor: Readonly<Record<string, unknown>>;
-  readonly prompt: { readonly template: string; readonly prefix: string };
+  readonly prompt: { readonly template: string; readonly prefix: string; readonly perImage?: string };
   readonly taps: readonly string[];
   readonly dtype: StoreDType;
   readonly views: readonly string[];
@@ -178,6 +184,7 @@ export function identityDifference(a: StoreIdentity & { kvlensVersion: string },
     ['model.configSha256', a.model.configSha256, b.model.configSha256],
     ['prompt.template', a.prompt.template, b.prompt.template],
     ['prompt.prefix', a.prompt.prefix, b.prompt.prefix],
+    ['prompt.perImage', a.prompt.perImage ?? null, b.prompt.perImage ?? null],
     ['taps', a.taps, b.taps],
     ['dtype', a.dtype, b.dtype],
     ['views', a.views, b.views],

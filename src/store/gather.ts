@@ -38,6 +38,8 @@ export interface ImageRecord {
   readonly originalSize: { readonly width: number; readonly height: number };
   /** Token map per view ("base", "highres"): grid shape and sequence positions. */
   readonly views: Readonly<Record<string, ViewTokens>>;
+  /** The image's own prefix text (stores extracted with per-image prefixes only). */
+  readonly prefix?: string;
 }
 
 export interface TapLayout extends TapDims {

@@ -35,6 +35,8 @@ export interface StoredImage {
   readonly source: string;
   readonly originalSize: { readonly width: number; readonly height: number };
   readonly views: Readonly<Record<string, { readonly rows: number; readonly cols: number }>>;
+  /** The image's own prefix text (stores extracted with per-image prefixes only). */
+  readonly prefix?: string;
   /** The store root and shard file that hold it. */
   readonly root: string;
   readonly shardFile: string;

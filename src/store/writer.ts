@@ -146,6 +146,7 @@ export class StoreWriter {
       originalSize: { width: record.originalSize.width, height: record.originalSize.height },
       views: Object.fromEntries(views.map((v) => [v, { rows: record.views[v].rows, cols: record.views[v].cols }])),
       shard: shard.index,
+      ...(record.prefix !== undefined ? { prefix: record.prefix } : {}),
     });
     shard.ids.add(imageId);
     this.opts.onEvent?.({ type: 'image-added', imageId, shard: shard.index });
@@ -286,7 +287,7 @@ function freshManifest(opts: WriterOptions): Manifest {
     kvlensVersion: opts.kvlensVersion ?? kvlensVersion(),
     model: { path: id.model.path, configSha256: id.model.configSha256 },
     processor: canonicalize(id.processor) as Record<string, unknown>,
-    prompt: { template: id.prompt.template, prefix: id.prompt.prefix },
+    prompt: { template: id.prompt.template, prefix: id.prompt.prefix, ...(id.prompt.perImage !== undefined ? { perImage: id.prompt.perImage } : {}) },
     taps: [...id.taps],
     tapDims: {},
     dtype: id.dtype,

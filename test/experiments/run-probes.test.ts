@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 import { runExperiment } from '../../src/experiments/run.js';
-import { randomPrefix } from '../../src/experiments/prefix.js';
+import { imageSeed, randomPrefix } from '../../src/experiments/prefix.js';
+import { VOC_CLASSES } from '../../src/data/loaders/pascal5i.js';
 import { summariseCurves } from '../../src/experiments/stores.js';
 import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
 import { loadRunDir } from '../../src/results/rundir.js';
@@ -69,7 +70,7 @@ test('prefix: none / correct / random / incorrect on the same images with the sa
   const run = await loadRunDir(s.runDir);
   const p = run.prefix!;
   assert.deepEqual(p.conditions.map((c) => c.name), ['none', 'correct', 'random', 'incorrect']);
-  assert.deepEqual(p.conditions.map((c) => c.prefix), ['', 'shapes on a plain background\n', `${randomPrefix(4, 2)}\n`, 'night highway\n']);
+  assert.deepEqual(p.conditions.map((c) => c.prefix), ['', 'shapes on a plain background\n', 'per image: a photo of a {class}\n', 'night highway\n']);
   const keyOf = (r: { tap: string; metric: string; n: number; seed: number }) => `${r.tap}|${r.metric}|${r.n}|${r.seed}`;
   const none = p.conditions[0].rows;
   assert.deepEqual(none.map((r) => r.layer).filter((l, i, a) => a.indexOf(l) === i), [L - 2, L - 1]);
@@ -88,4 +89,52 @@ test('prefix: none / correct / random / incorrect on the same images with the sa
   } finally {
     for (const st of stores) st.close();
   }
+});
+
+test('prefix: per-image class-name / other-class / seeded-words prefixes from the Pascal-5i labels', { timeout: 90_000 }, async () => {
+  const s = await runExperiment(experiment('prefix-labels', {
+    experiment: 'prefix', task: TASK, layers: '-1:', seed: 3, prefixes: { correct: 'class-name', incorrect: 'other-class', template: 'a photo of a {class}' },
+  }));
+  const run = await loadRunDir(s.runDir);
+  const m = run.manifest;
+  // Each image's classes, read straight from the fold lists (<id>__<class, 1-based>).
+  const lists = ['val', 'trn'].flatMap((split) => [0, 1, 2, 3].map((f) => join(root, 'data', 'pascal5i', 'splits', 'pascal', split, `fold${f}.txt`)));
+  const truth = new Map<string, Set<string>>();
+  for (const f of lists) {
+    for (const line of readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
+      const [voc, cls] = line.trim().split('__');
+      const id = `VOC2012/JPEGImages/${voc}.jpg`;
+      (truth.get(id) ?? truth.set(id, new Set()).get(id)!).add(VOC_CLASSES[Number(cls) - 1]);
+    }
+  }
+  const stores = Object.fromEntries(['none', 'correct', 'random', 'incorrect'].map((c) => [c, FeatureStore.open(join(s.runDir, 'stores', `prefix-${c}`))]));
+  try {
+    const ids = stores.none.images();
+    assert.equal(ids.length, truth.size);
+    assert.equal(stores.correct.identity.prompt.perImage, 'correct: class-name in "a photo of a {class}", separator "\\n"');
+    for (const id of ids) {
+      const classes = [...truth.get(id)!];
+      const correct = stores.correct.image(id).prefix!;
+      const incorrect = stores.incorrect.image(id).prefix!;
+      const random = stores.random.image(id).prefix!;
+      assert.equal(stores.none.image(id).prefix, undefined);
+      for (const c of classes) {
+        assert.ok(correct.includes(c), `${id}: correct prefix ${JSON.stringify(correct)} names ${c}`);
+        assert.ok(!incorrect.includes(c), `${id}: incorrect prefix ${JSON.stringify(incorrect)} must not name ${c}`);
+        assert.ok(m.prompts[`extraction.correct.${id}`].includes(`${correct}<image>`) && m.prompts[`extraction.correct.${id}`].includes(c), `${id}: rendered prompt`);
+        assert.ok(!m.prompts[`extraction.incorrect.${id}`].includes(c));
+      }
+      assert.equal(correct.split(' and ').length, classes.length, `${id}: ${correct} names exactly its classes`);
+      const other = /^a photo of a (\w+)\n$/.exec(incorrect)?.[1];
+      assert.ok(other && (VOC_CLASSES as readonly string[]).includes(other), `incorrect is another VOC class: ${incorrect}`);
+      assert.equal(random, `a photo of a ${randomPrefix(imageSeed(3, id), 2)}\n`);
+      // The per-image prefix reaches the image values.
+      const a = stores.none.read(id, `lm.${L - 1}.attn.v`).data;
+      const b = stores.correct.read(id, `lm.${L - 1}.attn.v`).data;
+      assert.ok(a.some((x, i) => Math.abs(x - b[i]) > 1e-6), `${id}: the class-name prefix changes the image values`);
+    }
+  } finally {
+    for (const st of Object.values(stores)) st.close();
+  }
+  assert.deepEqual(run.prefix!.conditions.map((c) => c.rows.length), Array(4).fill(run.prefix!.conditions[0].rows.length));
 });
