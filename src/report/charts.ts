@@ -11,12 +11,17 @@ const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 const SOLID: number[] = [1, 0];
 const DASHED: number[] = [6, 3];
 const DOTTED: number[] = [2, 3];
+/**
+ * Numeric axis labels with up to 6 significant digits, trailing zeros trimmed. A `format` specifier would not do: vega
+ * derives the precision from the tick step, which turns 500/1000/1500 into 5e+2/1e+3/2e+3.
+ */
+const NUM_LABELS = "format(datum.value, '~g')";
 
 /** Shared look: explicit fonts and sizes (text is measured by estimate without canvas), white background. */
 const CONFIG = {
   font: FONT,
   background: '#ffffff',
-  title: { fontSize: 13, font: FONT, fontWeight: 'bold' as const, anchor: 'middle' as const },
+  title: { fontSize: 13, font: FONT, fontWeight: 'bold' as const, anchor: 'middle' as const, subtitleFont: FONT, subtitleFontSize: 11, subtitleColor: '#555555' },
   axis: { labelFontSize: 10, titleFontSize: 11, labelFont: FONT, titleFont: FONT, titleFontWeight: 'normal' as const, gridColor: '#e6e6e6' },
   legend: { labelFontSize: 11, titleFontSize: 11, labelFont: FONT, titleFont: FONT, labelLimit: 300, symbolStrokeWidth: 2 },
   text: { font: FONT, fontSize: 10 },
@@ -52,6 +57,8 @@ export interface LineSeries {
 
 export interface LineChartSpec {
   title: string;
+  /** A second, smaller title line (keeps long titles from widening the chart). */
+  subtitle?: string;
   xLabel: string;
   yLabel: string;
   series: LineSeries[];
@@ -83,25 +90,28 @@ function uniqueLabels(labels: string[]): string[] {
   });
 }
 
-interface PeakLabel { series: string; x: number; y: number; labelY: number; text: string }
+interface PeakLabel { series: string; x: number; y: number; labelX: number; labelY: number; text: string }
 
 /**
  * Peak labels sit 9 px above their ring and stack upwards while they would overlap an earlier one (about 70 x 12 px
- * each). Positions are computed in pixels from the chart's fixed domains and handed to vega in data units; the top of
- * the y domain grows until every label fits inside the plot.
+ * each); a label of a peak at the plot's left/right edge is moved inwards so it stays inside the plot. Positions are
+ * computed in pixels from the chart's fixed domains and handed to vega in data units; the top of the y domain grows
+ * until every label fits inside the plot.
  */
-function placePeakLabels(peaks: Omit<PeakLabel, 'labelY'>[], x: [number, number], y: [number, number], w: number, h: number) {
+function placePeakLabels(peaks: Omit<PeakLabel, 'labelX' | 'labelY'>[], x: [number, number], y: [number, number], w: number, h: number) {
   let yHi = y[1];
   for (let attempt = 0; ; attempt++) {
     const pxPerY = h / (yHi - y[0]);
     const px = (v: number) => (x[1] === x[0] ? w / 2 : ((v - x[0]) / (x[1] - x[0])) * w);
+    const dataX = (pixel: number) => (x[1] === x[0] ? x[0] : x[0] + (pixel / w) * (x[1] - x[0]));
     const placed: { x: number; y: number }[] = [];
     const out: PeakLabel[] = peaks.map((p) => {
-      const lx = px(p.x);
+      const half = p.text.length * 3.2; // about half the label's width at 10 px
+      const lx = Math.min(Math.max(px(p.x), half), w - half);
       let up = 9; // pixels above the peak
       while (placed.some((q) => Math.abs(q.x - lx) < 70 && Math.abs(q.y - (p.y * pxPerY + up)) < 12)) up += 12;
       placed.push({ x: lx, y: p.y * pxPerY + up });
-      return { ...p, labelY: p.y + up / pxPerY };
+      return { ...p, labelX: dataX(lx), labelY: p.y + up / pxPerY };
     });
     const top = Math.max(...out.map((p) => p.labelY + 12 / pxPerY));
     if (top <= yHi || attempt === 3) return { labels: out, yHi: Math.max(yHi, top) };
@@ -110,7 +120,7 @@ function placePeakLabels(peaks: Omit<PeakLabel, 'labelY'>[], x: [number, number]
 }
 
 export async function lineChart(spec: LineChartSpec): Promise<string> {
-  const width = spec.width ?? 540;
+  const width = spec.width ?? 470;
   const height = 240;
   const refs = spec.refLines ?? [];
   const names = uniqueLabels([...spec.series.map((s) => s.label), ...refs.map((r) => r.label)]);
@@ -143,7 +153,7 @@ export async function lineChart(spec: LineChartSpec): Promise<string> {
   const x = { field: 'layer', type: 'quantitative' as const, title: spec.xLabel,
     scale: { domain: xDomain, nice: false, zero: false }, axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: 'value', type: 'quantitative' as const, title: spec.yLabel,
-    scale: { domain: yDomain, nice: false, zero: false }, axis: { format: '.3~g' } };
+    scale: { domain: yDomain, nice: false, zero: false }, axis: { labelExpr: NUM_LABELS } };
   const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain: names, range: colors } };
   const strokeDash = { field: 'series', type: 'nominal' as const, title: null, scale: { domain: names, range: dashes } };
   const noLegend = color;
@@ -158,18 +168,19 @@ export async function lineChart(spec: LineChartSpec): Promise<string> {
   }
   if (peakLabels.length) {
     layer.push(
-      { name: 'peak', data: { values: peakLabels }, mark: { type: 'point', filled: false, size: 110, strokeWidth: 2, opacity: 1 },
-        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'y' }, color: noLegend } },
       // A white halo under each label keeps it legible where it crosses a line or grid.
       { name: 'peak_label_halo', data: { values: peakLabels }, mark: { type: 'text', fontSize: 10, baseline: 'alphabetic', align: 'center',
         stroke: '#ffffff', strokeWidth: 3, strokeOpacity: 0.9, fill: '#ffffff' },
-        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'labelY' }, text: { field: 'text' } } },
+        encoding: { x: { ...x, field: 'labelX' }, y: { ...y, field: 'labelY' }, text: { field: 'text' } } },
       { name: 'peak_label', data: { values: peakLabels }, mark: { type: 'text', fontSize: 10, baseline: 'alphabetic', align: 'center' },
-        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'labelY' }, color: noLegend, text: { field: 'text' } } },
+        encoding: { x: { ...x, field: 'labelX' }, y: { ...y, field: 'labelY' }, color: noLegend, text: { field: 'text' } } },
+      // Rings last: a stacked label of another line must not hide a peak.
+      { name: 'peak', data: { values: peakLabels }, mark: { type: 'point', filled: false, size: 110, strokeWidth: 2, opacity: 1 },
+        encoding: { x: { ...x, field: 'x' }, y: { ...y, field: 'y' }, color: noLegend } },
     );
   }
   return renderSpec({
-    title: spec.title, width, height, layer,
+    title: spec.subtitle ? { text: spec.title, subtitle: spec.subtitle } : spec.title, width, height, layer,
     resolve: { scale: { x: 'shared', y: 'shared' } },
     config: { ...CONFIG, legend: { ...CONFIG.legend, offset: 6, orient: 'bottom', columns: 1, symbolType: 'stroke', direction: 'vertical', labelLimit: 520 } },
   } as TopLevelSpec);
@@ -190,7 +201,7 @@ export async function histogram(spec: HistogramSpec): Promise<string> {
   const lo = Math.min(spec.edges[0], spec.threshold ?? Infinity);
   const hi = Math.max(spec.edges[spec.edges.length - 1], spec.threshold ?? -Infinity);
   const x = { field: 'lo', type: 'quantitative' as const, title: spec.xLabel,
-    scale: { domain: [lo, hi], nice: false, zero: false }, axis: { format: '~g', tickCount: 4 } };
+    scale: { domain: [lo, hi], nice: false, zero: false }, axis: { labelExpr: NUM_LABELS, tickCount: 4 } };
   const layer: object[] = [
     { name: 'bins', data: { values: bins }, mark: { type: 'rect', color: '#4e79a7', stroke: '#ffffff', strokeWidth: 0.5 },
       encoding: { x, x2: { field: 'hi' }, y: { field: 'count', type: 'quantitative', title: 'positions', axis: { tickMinStep: 1, format: 'd', tickCount: 4 } }, y2: { datum: 0 } } },
@@ -247,7 +258,7 @@ export async function flagMatrix(spec: FlagMatrixSpec): Promise<string> {
   if (shaded.length) {
     layer.unshift({ name: 'blocked', data: { values: shaded }, mark: { type: 'rect', color: '#fdf0d5' }, encoding: { x, x2: { field: 'end' }, y } });
   }
-  return renderSpec({ title: spec.title, width: 640, height: spec.rows * cell, layer } as TopLevelSpec);
+  return renderSpec({ title: spec.title, width: 480, height: spec.rows * cell, layer } as TopLevelSpec);
 }
 
 /** An SVG document as an inline HTML element: the namespaces are implied in HTML, so their URLs are dropped. */

@@ -63,6 +63,7 @@ td.delta.up{color:#2d7a2d}td.delta.down{color:#b33}td.na{color:#aaa;text-align:c
 .grid{display:flex;flex-wrap:wrap;gap:10px}
 figure{margin:0;background:#fff;border:1px solid #e2e2e2;padding:4px}figure svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:11.5px;color:#555;padding:4px 2px;max-width:640px}
+.plot figcaption{width:0;min-width:calc(100% - 4px);max-width:none}
 .samples figure img{width:360px;max-width:100%;display:block}
 .samples figcaption{max-width:360px}
 .note{background:#fff6e0;border-left:4px solid #f2b134;padding:6px 10px;font-size:13px}

@@ -20,7 +20,7 @@ export async function keyVarianceSection(kv: KeyVariance, plot: PlotSink): Promi
   });
   const countSlug = plot({ slug: 'keyvar-count', title: 'Input-agnostic key positions per layer', svg: countSvg });
   const matrixSvg = await flagMatrix({
-    title: 'Input-agnostic positions (red) by layer; blocked layers shaded', rows: layers.length, cols: n,
+    title: 'Input-agnostic positions by layer', rows: layers.length, cols: n,
     flagged: layers.map((l) => l.inputAgnostic), rowLabel: (i) => `L${layers[i].layer}`, xLabel: 'image-token position (row-major)', yLabel: 'layer',
     highlightRows: layers.map((l, i) => (kv.blockedLayers.includes(l.layer) ? i : -1)).filter((i) => i >= 0),
   });
@@ -41,7 +41,7 @@ export async function keyVarianceSection(kv: KeyVariance, plot: PlotSink): Promi
         td(kv.blockedLayers.includes(l.layer) ? 'yes' : '')];
     }));
   return section('key-variance', 'Input-agnostic keys',
-    `${intro}<div class="grid">${figure(countSlug, inlineSvg(countSvg))}${figure(matrixSlug, inlineSvg(matrixSvg))}</div>`
+    `${intro}<div class="grid">${figure(countSlug, inlineSvg(countSvg))}${figure(matrixSlug, inlineSvg(matrixSvg), 'Red: positions below τ; shaded rows: blocked layers.')}</div>`
     + `<h3>Variance histograms per layer</h3><div class="grid">${hists.join('')}</div>${perLayer}`);
 }
 

@@ -35,9 +35,9 @@ export function headerSection(m: Manifest, runDir: string): string {
 type RefLine = { label: string; y: number; color?: string };
 const REF_COLORS = ['#555555', '#999999'];
 
-function curveChart(g: CurveGroup, title: string, labelOf: (c: CurveGroup['curves'][number]) => string, refLines: RefLine[] = []): Promise<string> {
+function curveChart(g: CurveGroup, title: string, labelOf: (c: CurveGroup['curves'][number]) => string, refLines: RefLine[] = [], subtitle?: string): Promise<string> {
   return lineChart({
-    title, xLabel: 'layer', yLabel: g.metric, markPeaks: true, lowerIsBetter: lowerIsBetter(g.metric), refLines,
+    title, subtitle, xLabel: 'layer', yLabel: g.metric, markPeaks: true, lowerIsBetter: lowerIsBetter(g.metric), refLines,
     series: g.curves.map((c, i) => ({ label: labelOf(c), points: c.points.map((p) => ({ x: p.layer, y: p.mean })), color: PALETTE[i % PALETTE.length] })),
   });
 }
@@ -114,7 +114,7 @@ export async function prefixSection(p: PrefixResults, plot: PlotSink): Promise<s
     const curves = e.lines.map((l) => ({ cond: l.cond, curve: layerCurves(l.rows)[0].curves[0] }));
     const g: CurveGroup = { task: e.task, metric: e.metric, curves: curves.map((c) => c.curve) };
     const title = `${e.task}: ${e.metric} by layer per prefix (${e.tap})`;
-    const svg = await curveChart(g, title, (c) => curves.find((x) => x.curve === c)!.cond);
+    const svg = await curveChart(g, `${e.task}: ${e.metric} by layer per prefix`, (c) => curves.find((x) => x.curve === c)!.cond, [], `${e.model}, ${e.tap}`);
     const slug = plot({ slug: `prefix-${slugify(e.task)}-${slugify(e.metric)}-${slugify(e.model)}-${slugify(e.tap)}`, title, svg });
     figs.push(figure(slug, inlineSvg(svg), `${e.model}; rings mark each condition's peak layer.`));
     const none = curves.find((c) => c.cond === 'none');
