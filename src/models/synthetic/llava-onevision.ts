@@ -47,7 +47,7 @@ export const LLAVA_ONEVISION_0_5B: LlavaOnevisionSpec = {
   bpeMerges: 120,
 };
 
-interface WeightSpec { name: string; shape: number[]; init: 'linear' | 'bias' | 'embedding' | 'norm_weight' | 'norm_bias'; fanIn?: number }
+export interface WeightSpec { name: string; shape: number[]; init: 'linear' | 'bias' | 'embedding' | 'norm_weight' | 'norm_bias'; fanIn?: number }
 
 function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
   const v = s.vision;
@@ -96,7 +96,7 @@ function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
 }
 
 /** Fill one tensor: uniform noise with the variance HF-style tests use (Linear 1/fan_in, bias 0.1^2, embedding 1, norms 1 +- 0.1). */
-function fillWeight(w: WeightSpec, seed: number): Float32Array {
+export function fillWeight(w: WeightSpec, seed: number): Float32Array {
   const n = w.shape.reduce((a, b) => a * b, 1);
   const rng = new Rng(hashSeed(w.name, seed));
   const out = new Float32Array(n);
@@ -172,7 +172,8 @@ export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionS
   return dir;
 }
 
-function writeWeights(path: string, specs: WeightSpec[], spec: LlavaOnevisionSpec): void {
+/** Stream seeded weights to a safetensors file (temp file + rename). */
+export function writeWeights(path: string, specs: WeightSpec[], spec: Pick<LlavaOnevisionSpec, 'dtype' | 'align' | 'seed'>): void {
   const dtype: DType = spec.dtype;
   const { header, offsets } = layoutSafetensors(specs.map((w) => ({ name: w.name, dtype, shape: w.shape })), { format: 'pt' }, spec.align);
   const tmp = `${path}.tmp-${process.pid}`;
@@ -193,7 +194,7 @@ function writeWeights(path: string, specs: WeightSpec[], spec: LlavaOnevisionSpe
   }
 }
 
-function atomicWrite(path: string, text: string): void {
+export function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
