@@ -120,7 +120,7 @@ function placePeakLabels(peaks: Omit<PeakLabel, 'labelX' | 'labelY'>[], x: [numb
 }
 
 export async function lineChart(spec: LineChartSpec): Promise<string> {
-  const width = spec.width ?? 470;
+  const width = spec.width ?? 450;
   const height = 240;
   const refs = spec.refLines ?? [];
   const names = uniqueLabels([...spec.series.map((s) => s.label), ...refs.map((r) => r.label)]);
