@@ -37,7 +37,7 @@ export interface PreparedImage {
   readonly rgb?: RgbImage;
 }
 
-interface TapPlan {
+export interface TapPlan {
   readonly all: string[];
   readonly lm: string[];
   readonly vision: string[];
@@ -189,7 +189,7 @@ export class LlavaExtractor {
 }
 
 /** Split requested hooks by the part of the model that produces them; refuse what the store cannot hold. */
-function planTaps(patterns: readonly string[], dims: HookDims): TapPlan {
+export function planTaps(patterns: readonly string[], dims: HookDims): TapPlan {
   const all = expandHooks(patterns, dims);
   const plan: TapPlan = { all, lm: [], vision: [], packed: false, siglip: [] };
   let packed = false;
@@ -205,7 +205,7 @@ function planTaps(patterns: readonly string[], dims: HookDims): TapPlan {
 }
 
 /** Base and high-res grids of the (single) image from the token map: positions in raster order. */
-function viewTokens(entries: readonly ({ view: string; row: number; col: number } | null)[], wanted: readonly string[]): Record<string, ViewTokens> {
+export function viewTokens(entries: readonly ({ view: string; row: number; col: number } | null)[], wanted: readonly string[]): Record<string, ViewTokens> {
   const cells = new Map<string, { row: number; col: number; pos: number }[]>();
   entries.forEach((e, pos) => {
     if (!e || e.view === 'newline') return;
@@ -232,7 +232,7 @@ function batchRow(t: Tensor<'float32'> | Tensor, b: number): { shape: number[]; 
 }
 
 /** Projections [1, pos, heads*dHead] carry their head count so the store can slice heads. */
-function withHeads(name: string, t: { shape: number[]; data: Float32Array }, c: { numHeads: number; numKvHeads: number }): TapTensor {
+export function withHeads(name: string, t: { shape: number[]; data: Float32Array }, c: { numHeads: number; numKvHeads: number }): TapTensor {
   if (name.endsWith('.attn.q_proj')) return { ...t, heads: c.numHeads };
   if (name.endsWith('.attn.k_proj') || name.endsWith('.attn.v_proj')) return { ...t, heads: c.numKvHeads };
   return t;
@@ -245,7 +245,7 @@ function concat(parts: readonly Float32Array[]): Float32Array {
   return out;
 }
 
-function sha256File(path: string): string {
+export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 

@@ -13,7 +13,8 @@ import type { StoreIdentity } from '../store/format.js';
 import { modelIdentity } from '../store/provenance.js';
 import { KvlensInputError } from '../util/errors.js';
 import { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './config.js';
-import { LlavaExtractor, type PreparedImage } from './engine.js';
+import type { PreparedImage } from './engine.js';
+import { openExtractor } from './family-engine.js';
 import { listImages, type ImageItem } from './sources.js';
 
 export interface SkippedImage {
@@ -58,7 +59,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
   const mine = selectShard(all, selection);
   checkPerImagePrefixes(cfg, mine);
 
-  const engine = await LlavaExtractor.open(cfg);
+  const engine = await openExtractor(cfg);
   let writer: StoreWriter | undefined;
   const skipped: SkippedImage[] = [];
   let added = 0;
