@@ -14,6 +14,8 @@ import { createHash } from 'node:crypto';
 import { generateSynthetic } from '../data/synthetic/index.js';
 import { extractFeatures } from '../extract/extract.js';
 import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../models/synthetic/llava-onevision.js';
+import { writeLlavaNextCheckpoint, TINY_LLAVA_NEXT } from '../models/synthetic/llava-next.js';
+import { writeQwen2VlCheckpoint, TINY_QWEN2_5_VL } from '../models/synthetic/qwen2-vl.js';
 import { buildReport, type ReportSummary } from '../report/build.js';
 import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { Manifest } from '../results/schema.js';
@@ -31,8 +33,18 @@ export const DEMO_TAPS = ['lm.*.attn.v', 'lm.*.attn.k', 'image.packed'];
  */
 export const DEMO_VIEW = 'highres';
 
+/** The embedded tiny model of each family the demo runs on (seeded random weights; src/models/synthetic). */
+export const DEMO_FAMILIES = {
+  llava_onevision: { name: DEMO_MODEL_NAME, label: 'LLaVA-OneVision', seed: TINY_LLAVA_ONEVISION.seed, lmLayers: TINY_LLAVA_ONEVISION.text.layers, visionLayers: TINY_LLAVA_ONEVISION.vision.layers, write: (dir: string) => writeLlavaOnevisionCheckpoint(dir) },
+  llava_next: { name: 'llava-next-tiny', label: 'LLaVA-NeXT (CLIP + Llama-3)', seed: TINY_LLAVA_NEXT.seed, lmLayers: TINY_LLAVA_NEXT.text.layers, visionLayers: TINY_LLAVA_NEXT.vision.layers, write: (dir: string) => writeLlavaNextCheckpoint(dir) },
+  qwen2_5_vl: { name: 'qwen2.5-vl-tiny', label: 'Qwen2.5-VL', seed: TINY_QWEN2_5_VL.seed, lmLayers: TINY_QWEN2_5_VL.text.layers, visionLayers: TINY_QWEN2_5_VL.vision.depth, write: (dir: string) => writeQwen2VlCheckpoint(dir, TINY_QWEN2_5_VL) },
+} as const;
+export type DemoFamily = keyof typeof DEMO_FAMILIES;
+
 export interface DemoOptions {
   readonly out: string;
+  /** Which tiny model (default llava_onevision). The same experiment runs on each; Qwen2.5-VL's one grid is stored as "highres". */
+  readonly family?: DemoFamily;
   readonly seed?: number;
   /** Synthetic Pascal-5i images (default 24). */
   readonly segImages?: number;
@@ -79,9 +91,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   // Start fresh: a store resumed over data regenerated with another seed would keep stale features under the same ids.
   for (const sub of ['data', 'stores', 'run']) rmSync(join(out, sub), { recursive: true, force: true });
 
+  const family = DEMO_FAMILIES[opts.family ?? 'llava_onevision'];
   const modelDir = join(out, 'model');
-  say(`writing the tiny LLaVA-OneVision checkpoint to ${modelDir}`);
-  await timed('model', () => writeLlavaOnevisionCheckpoint(modelDir));
+  rmSync(modelDir, { recursive: true, force: true }); // another family's files must not linger
+  say(`writing the tiny ${family.label} checkpoint to ${modelDir}`);
+  await timed('model', () => family.write(modelDir));
 
   const data = { pascal5i: join(out, 'data', 'pascal5i'), spair: join(out, 'data', 'spair') };
   say('generating synthetic Pascal-5i and SPair sets');
@@ -98,7 +112,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   }
 
   say('probing every layer');
-  const common = { taps: DEMO_TAPS, layers: 'all', model: DEMO_MODEL_NAME, seed, view: DEMO_VIEW, threads: opts.threads };
+  const common = { taps: DEMO_TAPS, layers: 'all', model: family.name, seed, view: DEMO_VIEW, threads: opts.threads };
   const seg = await timed('probe', () => runProbeFlow({ ...common, task: 'fewshot-seg', store: stores.pascal5i, data: data.pascal5i, fold: 'all', shots: 1 }));
   const corr = await timed('probe', () => runProbeFlow({ ...common, task: 'correspondence', store: stores.spair, data: data.spair, alphas: [0.1, 0.2] }));
   // Per-class IoUs stay in the table only as their mean (mIoU): the demo's classes hold one or two images each.
@@ -109,10 +123,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const prompt = store.identity.prompt.template;
   store.close();
   const manifest: Manifest = {
-    experiment: 'demo: layer-wise few-shot segmentation and correspondence on the embedded tiny LLaVA-OneVision',
+    experiment: `demo: layer-wise few-shot segmentation and correspondence on the embedded tiny ${family.label}`,
     kvlensVersion: kvlensVersion(),
     createdAt: new Date().toISOString(),
-    models: [{ id: DEMO_MODEL_NAME, revision: `embedded seed ${TINY_LLAVA_ONEVISION.seed}`, configHash: modelConfigSha256(modelDir), lmLayers: TINY_LLAVA_ONEVISION.text.layers, visionLayers: TINY_LLAVA_ONEVISION.vision.layers }],
+    models: [{ id: family.name, revision: `embedded seed ${family.seed}`, configHash: modelConfigSha256(modelDir), lmLayers: family.lmLayers, visionLayers: family.visionLayers }],
     datasets: [
       { name: 'pascal5i', split: 'all folds, val+trn (synthetic)', path: data.pascal5i, hash: datasetHash('pascal5i', seed, segImages), count: segImages },
       { name: 'spair', split: 'test (synthetic)', path: data.spair, hash: datasetHash('spair', seed, pairs), count: pairs },

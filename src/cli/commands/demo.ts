@@ -1,10 +1,11 @@
 // `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic Pascal-5i / SPair -> stores of every
 // layer's values and keys -> layer-wise probes -> run directory -> HTML report. Offline, a few minutes on 2 cores.
 import { parseArgs } from 'node:util';
-import { runDemo } from '../../experiments/demo.js';
+import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
 import { KvlensUsageError } from '../../util/errors.js';
 
-const USAGE = `usage: kvlens demo [--out DIR] [--seed N] [--images N] [--pairs N] [--threads N] [--quiet]
+const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images N] [--pairs N] [--threads N] [--quiet]
+  --family   tiny model: ${Object.keys(DEMO_FAMILIES).join(' | ')} (default llava_onevision)
   --out      output folder (default demo-run/): model/, data/, stores/, run/ (run directory + report/report.html)
   --seed     seed of the synthetic data and the episode sampling (default 0)
   --images   synthetic Pascal-5i images (default 24)
@@ -22,7 +23,7 @@ export default async function demo(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
     options: {
-      out: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
+      out: { type: 'string' }, family: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
       quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -33,9 +34,12 @@ export default async function demo(args: string[]): Promise<number> {
   if (positionals.length) throw new KvlensUsageError(`unexpected argument "${positionals[0]}"\n${USAGE}`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new KvlensUsageError(`--seed must be an integer, got "${values.seed}"`);
+  const family = values.family ?? 'llava_onevision';
+  if (!(family in DEMO_FAMILIES)) throw new KvlensUsageError(`--family must be one of ${Object.keys(DEMO_FAMILIES).join(', ')}, got "${family}"`);
   const t0 = Date.now();
   const summary = await runDemo({
     out: values.out ?? 'demo-run',
+    family: family as DemoFamily,
     seed,
     segImages: positiveInt(values.images, '--images'),
     pairs: positiveInt(values.pairs, '--pairs'),

@@ -1,0 +1,39 @@
+// `kvlens demo --family`: the same experiment on the tiny LLaVA-NeXT and Qwen2.5-VL models (small sizes): every layer's
+// values and keys plus the packed features probed for both tasks, the manifest names the family's model, and the
+// stores hold the family's views (Qwen2.5-VL: "highres" only).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runDemo, DEMO_FAMILIES, type DemoFamily } from '../../src/experiments/demo.js';
+import { loadRunDir } from '../../src/results/rundir.js';
+import { FeatureStore, modelConfigSha256 } from '../../src/store/index.js';
+import { readModelType } from '../../src/models/index.js';
+
+for (const [family, views] of [['llava_next', ['base', 'highres']], ['qwen2_5_vl', ['highres']]] as const) {
+  test(`demo --family ${family}: every layer probed on the family's tiny model`, { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), `kvlens-demo-${family}-`));
+    try {
+      const s = await runDemo({ out, seed: 3, segImages: 8, pairs: 3, threads: 2, family: family as DemoFamily });
+      assert.equal(readModelType(join(out, 'model')), family);
+      assert.ok(existsSync(join(s.runDir, 'report', 'report.html')));
+      const st = FeatureStore.open(join(out, 'stores', 'pascal5i'));
+      assert.deepEqual([...st.views], views);
+      assert.equal(st.images().length, 8);
+      st.close();
+      const run = await loadRunDir(s.runDir);
+      const spec = DEMO_FAMILIES[family];
+      assert.equal(run.manifest.models[0].id, spec.name);
+      assert.equal(run.manifest.models[0].configHash, modelConfigSha256(join(out, 'model')));
+      const L = spec.lmLayers;
+      const taps = new Set(s.rows.map((r) => r.tap));
+      const expected = [...Array.from({ length: L }, (_, l) => `lm.${l}.attn.v`), ...Array.from({ length: L }, (_, l) => `lm.${l}.attn.k`), 'image.packed'];
+      assert.deepEqual([...taps].sort(), expected.sort());
+      assert.deepEqual([...new Set(s.rows.map((r) => r.task))].sort(), ['pascal5i-fewshot', 'spair-correspondence']);
+      assert.ok(s.rows.every((r) => Number.isFinite(r.value)), 'finite metrics');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+}
