@@ -44,7 +44,7 @@ export interface RunSummary {
 }
 
 /** What each experiment contributes to the manifest. */
-interface Outcome {
+export interface Outcome {
   readonly datasets: DatasetEntry[];
   readonly prompts: Record<string, string>;
   readonly files: string[];
@@ -61,14 +61,7 @@ export async function runExperiment(input: string | LoadedExperiment | Experimen
   mkdirSync(cfg.out, { recursive: true });
   if (loaded) await writeFileAtomic(join(cfg.out, 'experiment.yaml'), loaded.text);
 
-  let outcome: Outcome;
-  switch (cfg.experiment) {
-    case 'flow': outcome = await runFlow(cfg, modelName, timings, say); break;
-    case 'keys': outcome = await runKeys(cfg, modelName, timings, say); break;
-    case 'blocking': outcome = await runBlocking(cfg, modelName, timings, say); break;
-    case 'prefix': outcome = await runPrefixExperiment(cfg, modelName, timings, say); break;
-    case 'underutil': outcome = await runUnderutilExperiment(cfg, modelName, timings, say); break;
-  }
+  const outcome = await runExperimentResults(cfg, modelName, timings, say);
   const manifest = buildManifest({
     experiment: cfg.name ?? `${cfg.experiment}${loaded ? `: ${basename(loaded.file)}` : ''}`,
     modelDir: cfg.model, modelName, datasets: outcome.datasets, prompts: outcome.prompts, seeds: [cfg.seed],
@@ -79,6 +72,20 @@ export async function runExperiment(input: string | LoadedExperiment | Experimen
   });
   await writeRun.manifest(cfg.out, manifest);
   return { runDir: cfg.out, experiment: cfg.experiment, manifest, files: [...(loaded ? ['experiment.yaml'] : []), ...outcome.files, RUN_FILES.manifest] };
+}
+
+/**
+ * One validated experiment's results into cfg.out (results/...), without the manifest: runExperiment writes it for
+ * one experiment, the demo suite (suite.ts) gathers several experiments' outcomes into one run directory.
+ */
+export async function runExperimentResults(cfg: ExperimentConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
+  switch (cfg.experiment) {
+    case 'flow': return runFlow(cfg, modelName, timings, say);
+    case 'keys': return runKeys(cfg, modelName, timings, say);
+    case 'blocking': return runBlocking(cfg, modelName, timings, say);
+    case 'prefix': return runPrefixExperiment(cfg, modelName, timings, say);
+    case 'underutil': return runUnderutilExperiment(cfg, modelName, timings, say);
+  }
 }
 
 // ---- flow ----

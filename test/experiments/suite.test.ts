@@ -1,0 +1,93 @@
+// The demo suite: every experiment (flow, keys, blocking, prefix, underutil) on the tiny model and synthetic data
+// into ONE run directory with ONE manifest and ONE report holding every section.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runProbeFlow } from '../../src/experiments/flow.js';
+import { runSuite, SUITE_ORDER } from '../../src/experiments/suite.js';
+import { TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
+import { loadRunDir } from '../../src/results/rundir.js';
+import { FeatureStore, modelConfigSha256 } from '../../src/store/index.js';
+
+const L = TINY_LLAVA_ONEVISION.text.layers;
+
+test('suite: flow + keys + blocking + prefix + underutil -> one run directory, one manifest, one report with every section', { timeout: 120_000 }, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'kvlens-suite-'));
+  try {
+    const seed = 7;
+    const s = await runSuite({ out, seed, threads: 2, sizes: { pascal5i: 10, spair: 3, coco: 4, pope: 1, mme: 1, blink: 2 } });
+    assert.equal(s.runDir, join(out, 'run'));
+    const run = await loadRunDir(s.runDir); // every results file validates against its schema
+    for (const [name, present] of Object.entries({ probes: run.probes, keyVariance: run.keyVariance, benchmarks: run.benchmarks, prefix: run.prefix, underutil: run.underutil })) {
+      assert.ok(present, `${name} missing from the run directory`);
+    }
+    assert.ok(existsSync(join(s.runDir, 'results', 'outputs', 'pope.jsonl')) && existsSync(join(s.runDir, 'results', 'outputs', 'underutil.jsonl')));
+
+    // One manifest: the tiny model, every dataset once, prompts and timings per experiment.
+    const m = run.manifest;
+    assert.equal(m.models[0].configHash, `sha256:${modelConfigSha256(join(out, 'model'))}`);
+    assert.deepEqual(m.seeds, [seed]);
+    assert.deepEqual(m.datasets.map((d) => d.name).sort(), ['blink', 'blink/Art_Style', 'coco', 'mme', 'pascal5i', 'pope', 'spair']);
+    for (const e of SUITE_ORDER) assert.ok(m.timings[`experiment.${e}`] > 0, `timing of ${e}`);
+    for (const k of ['flow.extraction', 'keys.extraction', 'blocking.pope', 'blocking.mme', 'blocking.blink', 'prefix.extraction.none']) assert.ok(m.prompts[k]?.includes('<image>'), k);
+    const resolved = m.config!.resolved as { experiments: Record<string, { out: string; seed: number }> };
+    for (const e of SUITE_ORDER) assert.deepEqual([resolved.experiments[e].out, resolved.experiments[e].seed], [s.runDir, seed], e);
+
+    // Flow: every layer's values and keys for both tasks; the written rows are what the store gives when probed again.
+    const rows = run.probes!;
+    for (const task of ['pascal5i-fewshot', 'spair-correspondence']) {
+      for (let l = 0; l < L; l++) assert.ok(rows.some((r) => r.task === task && r.tap === `lm.${l}.attn.v`) && rows.some((r) => r.task === task && r.tap === `lm.${l}.attn.k`), `${task} layer ${l}`);
+    }
+    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'fewshot-seg'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: `${L - 1}`, view: 'highres', fold: 'all', shots: 1, seed, model: 'x', threads: 1 });
+    const miou = again.rows.find((r) => r.metric === 'mIoU')!;
+    assert.equal(miou.value, rows.find((r) => r.task === 'pascal5i-fewshot' && r.tap === `lm.${L - 1}.attn.v` && r.metric === 'mIoU')!.value);
+
+    // Keys feed blocking: the blocked positions are the key-variance run's flagged ones.
+    const kv = run.keyVariance!;
+    assert.equal(kv.nImages, 4);
+    const flagged = kv.layers.filter((l) => kv.blockedLayers.includes(l.layer)).reduce((a, l) => a + l.inputAgnostic.length, 0);
+    const conds = run.benchmarks!.conditions;
+    assert.deepEqual(conds.map((c) => c.name), ['none', 'block-input-agnostic', 'block-random']);
+    assert.deepEqual(conds[1].blockedLayers, kv.blockedLayers);
+    assert.equal(conds[1].blockedPositions, flagged);
+
+    // Prefix: the four conditions on the same episodes; correct prefixes name each image's own class.
+    const p = run.prefix!;
+    assert.deepEqual(p.conditions.map((c) => c.name), ['none', 'correct', 'random', 'incorrect']);
+    for (const c of p.conditions) assert.equal(c.rows.length, p.conditions[0].rows.length);
+    const store = FeatureStore.open(join(out, 'stores', 'prefix-correct'));
+    try {
+      for (const id of store.images()) {
+        const prefix = store.image(id).prefix!;
+        assert.match(prefix, /^a photo of a [a-z]+( and [a-z]+)*\n$/, id);
+        assert.ok(m.prompts[`prefix.extraction.correct.${id}`].includes(`${prefix}<image>`), id);
+      }
+    } finally {
+      store.close();
+    }
+
+    // Underutil: the 2x2 table counts the held-out questions of the raw outputs.
+    const u = run.underutil!;
+    const lines = readFileSync(join(s.runDir, 'results', 'outputs', 'underutil.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as { truth: string; mlmRight: boolean; layers: number[]; valueAnswers: string[] });
+    const { table: t, layer } = u.subtasks[0];
+    const all = { valueRightMlmRight: 0, valueRightMlmWrong: 0, valueWrongMlmRight: 0, valueWrongMlmWrong: 0 };
+    for (const q of lines) {
+      const v = q.valueAnswers[q.layers.indexOf(layer)] === q.truth;
+      all[`value${v ? 'Right' : 'Wrong'}Mlm${q.mlmRight ? 'Right' : 'Wrong'}` as keyof typeof all]++;
+    }
+    const total = (x: typeof all) => x.valueRightMlmRight + x.valueRightMlmWrong + x.valueWrongMlmRight + x.valueWrongMlmWrong;
+    assert.equal(total(all), lines.length);
+    assert.ok(total(t) > 0 && total(t) < lines.length, 'the table holds the held-out remainder only');
+    for (const k of Object.keys(all) as (keyof typeof all)[]) assert.ok(t[k] <= all[k], `${k}: ${t[k]} of ${all[k]} questions at layer ${layer}`);
+
+    // One report with every section.
+    assert.deepEqual(s.report.sections.filter((x) => x !== 'run'), ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil']);
+    const html = readFileSync(join(s.runDir, 'report', 'report.html'), 'utf8');
+    for (const title of ['Input-agnostic keys', 'Benchmarks with and without blocking', 'Text-prefix comparison', 'Under-utilisation']) assert.ok(html.includes(title), title);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
