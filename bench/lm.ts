@@ -11,6 +11,7 @@ import { loadQwen2 } from '../src/models/qwen2/index.js';
 import { layoutSafetensors } from '../src/tensor/safetensors.js';
 import { f32, numel } from '../src/tensor/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
+import { peakRssBytes } from './vlm.js';
 
 export interface LmBenchShape {
   hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number;
@@ -123,7 +124,7 @@ export async function benchLm(shape: LmBenchShape = QWEN2_05B): Promise<BenchRow
       const question = [ids[0].slice(shape.imageTokens)];
       const followS = await timeIt(() => lm.forward({ inputIds: question, past: prefix.cache, taps, logitsAt: 'last' }), 3);
       const gflops = prefillFlops(shape, S, S) / prefillS / 1e9;
-      const rss = process.resourceUsage().maxRSS * 1024;
+      const rss = peakRssBytes(); // VmHWM: mmapped weight pages included
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
       return [
         { metric: 'checkpoint write (f32, 4 KiB aligned)', value: `${writeS.toFixed(1)} s, ${gib(weightBytes)}` },
@@ -133,7 +134,7 @@ export async function benchLm(shape: LmBenchShape = QWEN2_05B): Promise<BenchRow
         { metric: 'prefill / MatMul ceiling', value: (gflops / ceiling).toFixed(2), target: '>= 0.8', ok: gflops / ceiling >= 0.8 },
         { metric: `follow-up ${shape.questionTokens} tokens on cached ${shape.imageTokens}`, value: `${followS.toFixed(3)} s` },
         { metric: 'follow-up / full prefill', value: (followS / prefillS).toFixed(3), target: '<= 0.10', ok: followS / prefillS <= 0.1 },
-        { metric: 'peak RSS / weight bytes', value: `${(rss / weightBytes).toFixed(2)} (${gib(rss)})`, target: '<= 1.3', ok: rss / weightBytes <= 1.3 },
+        { metric: 'peak RSS (VmHWM) / weight bytes', value: `${(rss / weightBytes).toFixed(2)} (${gib(rss)})`, target: '<= 1.3', ok: rss / weightBytes <= 1.3 },
       ];
     } finally {
       await lm.dispose();

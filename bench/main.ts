@@ -1,10 +1,55 @@
-// `npm run bench`: the project's benchmarks, each printing a table. Sections are independent.
-import { benchLm, printTable } from './lm.js';
+// `npm run bench`: the project's benchmarks, each printing a table; the figures also go to a JSON file.
+//
+//   npm run bench -- [--out bench-results.json] [--only vlm,lm,probes] [--repeats 2]
+//
+// Default sections: vlm (the issue-2 targets on the LLaVA-OneVision-0.5B shape) and probes. `lm` (the Qwen2-0.5B
+// language model alone, 729 + 32 tokens) is opt-in to keep the default run within a few minutes.
+
+import { writeFileSync, renameSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { benchLm, printTable, type BenchRow } from './lm.js';
 import { runProbeBench } from './probes.js';
+import { benchVlm } from './vlm.js';
+
+const SECTIONS = ['vlm', 'lm', 'probes'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function parseArgs(argv: readonly string[]): { out: string; only: Section[]; repeats: number } {
+  const val = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const only = (val('--only') ?? 'vlm,probes').split(',').filter(Boolean);
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section "${s}" (use ${SECTIONS.join(', ')})`);
+  const repeats = Number(val('--repeats') ?? 2);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats: a positive integer');
+  return { out: resolve(val('--out') ?? 'bench-results.json'), only: only as Section[], repeats };
+}
 
 async function main(): Promise<void> {
-  printTable('Language model (Qwen2-0.5B shape, random weights, CPU)', await benchLm());
-  await runProbeBench(); // prints its own line: 1,000-episode few-shot probe, 729 tokens x 512 dims, 2 threads
+  const args = parseArgs(process.argv.slice(2));
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', loadAvgStart: loadavg() },
+  };
+  const rowsJson = (rows: readonly BenchRow[]) => rows.map((r) => ({ ...r }));
+  if (args.only.includes('vlm')) {
+    const s = await benchVlm({ repeats: args.repeats });
+    printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384-equivalent image (378 px tiles) + 32 text tokens', s.rows);
+    results.vlm = { rows: rowsJson(s.rows), raw: s.result, checkpointWriteSeconds: s.checkpointWriteSeconds };
+  }
+  if (args.only.includes('lm')) {
+    const rows = await benchLm();
+    printTable('Language model alone (Qwen2-0.5B shape, random weights, CPU)', rows);
+    results.lm = { rows: rowsJson(rows) };
+  }
+  if (args.only.includes('probes')) results.probes = await runProbeBench(); // prints its own line: 1,000-episode few-shot probe
+  (results.machine as Record<string, unknown>).loadAvgEnd = loadavg();
+  const tmp = `${args.out}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(results, null, 2) + '\n');
+  renameSync(tmp, args.out);
+  console.log(`\nresults written to ${args.out}`);
 }
 
 main().catch((e) => {

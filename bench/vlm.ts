@@ -27,7 +27,8 @@ import { LLAVA_ONEVISION_0_5B, writeLlavaOnevisionCheckpoint } from '../src/mode
 import { LlavaOnevisionProcessor } from '../src/preprocess/processor.js';
 import type { RgbImage } from '../src/preprocess/image.js';
 import type { DecoderConfig } from '../src/models/lm/config.js';
-import { f32 } from '../src/tensor/tensor.js';
+import { f32, type Tensor } from '../src/tensor/tensor.js';
+import type { KvCache } from '../src/models/lm/cache.js';
 import { mulberry32 } from '../src/util/random.js';
 import type { BenchRow } from './lm.js';
 
@@ -36,6 +37,9 @@ const SPEC = { ...LLAVA_ONEVISION_0_5B, vision: { ...LLAVA_ONEVISION_0_5B.vision
 const TEXT_TOKENS = 32;
 const KV_TAPS = ['lm.*.attn.k', 'lm.*.attn.v'];
 const CEILING = { M: 729, K: 896, N: 4864 };
+/** Seconds of back-to-back MatMuls per sustained ceiling block (a prefill runs for many seconds, so under background
+ * load its fair reference is the MatMul's sustained rate, not its luckiest 50 ms burst; both are reported). */
+const SUSTAINED_S = 4;
 
 /** What the child measures (all times in seconds, memory in bytes). */
 export interface VlmBenchResult {
@@ -45,8 +49,11 @@ export interface VlmBenchResult {
   readonly loadSeconds: number;
   readonly prefillSeconds: number[];
   readonly prefillCpuSeconds: number[];
+  /** single MatMul runs */
   readonly ceilingSeconds: number[];
   readonly ceilingCpuSeconds: number[];
+  /** seconds per MatMul in each sustained block (mean over the block) */
+  readonly sustainedCeilingSeconds: number[];
   readonly prefillGflop: number;
   readonly ceilingGflop: number;
   readonly followUpSeconds: number[];
@@ -94,25 +101,34 @@ function noiseImage(side: number): RgbImage {
   return { width: side, height: side, data };
 }
 
-/** A question whose prompt has exactly `want` text tokens around the image (grown word by word). */
+/** A prompt with exactly `want` text tokens around the image: the question grows character by character. */
 async function promptWithTextTokens(p: LlavaOnevisionProcessor, img: RgbImage, want: number) {
-  const words = 'what objects are visible here and where is each one placed relative to the others in this picture'.split(' ');
+  const sentence = 'What objects are visible here, and where is each one placed relative to the others in this picture? '.repeat(4);
   // The generated checkpoint's byte-level BPE spends a token per character or two, so the chat template is used
   // without its system turn; failing that, a bare "<image>\nquestion" prompt.
   for (const mode of ['template', 'bare'] as const) {
-    let best: Awaited<ReturnType<LlavaOnevisionProcessor['prepare']>> | undefined;
-    for (let n = 1; n <= 4 * words.length; n++) {
-      const question = Array.from({ length: n }, (_, i) => words[i % words.length]).join(' ') + '?';
+    for (let n = 1; n <= sentence.length; n++) {
+      const question = sentence.slice(0, n);
       const out = await p.prepare({ images: [img], ...(mode === 'template' ? { question, systemPrompt: null } : { text: `<image>\n${question}` }) });
       const run = out.tokenMap.runs[0];
       const text = out.tokenMap.length - (run.end - run.start);
-      if (text > want) break;
-      best = out;
       if (text === want) return out;
+      if (text > want) break;
     }
-    if (best && mode === 'bare') return best;
   }
-  throw new Error(`no prompt with at most ${want} text tokens`);
+  throw new Error(`no prompt with exactly ${want} text tokens`);
+}
+
+/** The first `n` positions of a (1-D RoPE, unpadded) cache: [batch, kvHead, n, dHead] per layer. */
+function truncateCache(c: KvCache, n: number): KvCache {
+  const cut = (t: Tensor<'float32'>) => {
+    const [B, H, T, d] = t.shape;
+    const out = new Float32Array(B * H * n * d);
+    for (let bh = 0; bh < B * H; bh++) out.set(t.data.subarray(bh * T * d, (bh * T + n) * d), bh * n * d);
+    return f32([B, H, n, d], out);
+  };
+  if (c.padding) throw new Error('truncateCache: padded caches are not handled');
+  return { length: n, batch: c.batch, keys: c.keys.map(cut), values: c.values.map(cut), nextPositions: c.nextPositions.map(() => n) };
 }
 
 async function timed<T>(f: () => Promise<T>): Promise<{ s: number; cpu: number; value: T }> {
@@ -155,24 +171,36 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
     const prefillGflop = (visionFlops(model, tiles) + lmFlops(model.text, S, S)) / 1e9;
     const prefillSeconds: number[] = [], prefillCpuSeconds: number[] = [], ceilingSeconds: number[] = [], ceilingCpuSeconds: number[] = [];
     await mm.run(); // warm-up
-    for (let r = 0; r < repeats; r++) {
-      for (let i = 0; i < 3; i++) {
+    const sustainedCeilingSeconds: number[] = [];
+    let last: Awaited<ReturnType<LlavaOnevision['forward']>> | undefined;
+    const ceilingBlock = async () => {
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < SUSTAINED_S * 1000) {
         const c = await timed(() => mm.run());
         ceilingSeconds.push(c.s);
         ceilingCpuSeconds.push(c.cpu);
+        n++;
       }
+      sustainedCeilingSeconds.push((performance.now() - t0) / 1000 / n);
+    };
+    for (let r = 0; r < repeats; r++) {
+      await ceilingBlock();
+      last = undefined; // let the previous result go before the next prefill
       const p = await timed(() => model.forward({ inputIds: ids, ...pixels, taps: KV_TAPS, logitsAt: 'last' }));
+      last = p.value;
       prefillSeconds.push(p.s);
       prefillCpuSeconds.push(p.cpu);
     }
-    // Follow-up: the image prefix (everything up to the end of the image run) is cached once; a new 32-token
-    // question then continues from it, with the same K/V capture and logits.
-    const prefix = await model.forward({ inputIds: [ids[0].slice(0, run.end)], ...pixels, logitsAt: 'none' });
+    await ceilingBlock();
+    // Follow-up: the last prefill's cache cut at the end of the image run (what a cached image is: every position up
+    // to and including the image), then a new 32-token question continues from it, with the same K/V capture.
+    const prefix = truncateCache(last!.cache, run.end);
     const rnd = mulberry32(11);
     const question = [Array.from({ length: TEXT_TOKENS }, () => Math.floor(rnd() * 256))]; // byte-level text ids
     const followUpSeconds: number[] = [];
     for (let i = 0; i < 3; i++) {
-      followUpSeconds.push((await timed(() => model.continue(prefix.cache, question, { taps: KV_TAPS, logitsAt: 'last' }))).s);
+      followUpSeconds.push((await timed(() => model.continue(prefix, question, { taps: KV_TAPS, logitsAt: 'last' }))).s);
     }
     const { M, K, N } = CEILING;
     return {
@@ -180,7 +208,7 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
       tokens: { image: imageTokens, text: S - imageTokens, total: S, tiles, followUp: TEXT_TOKENS },
       weightBytes: statSync(join(modelDir, 'model.safetensors')).size,
       loadSeconds: load.s,
-      prefillSeconds, prefillCpuSeconds, ceilingSeconds, ceilingCpuSeconds,
+      prefillSeconds, prefillCpuSeconds, ceilingSeconds, ceilingCpuSeconds, sustainedCeilingSeconds,
       prefillGflop,
       ceilingGflop: (2 * M * K * N) / 1e9,
       followUpSeconds,
@@ -198,10 +226,15 @@ const min = (xs: readonly number[]) => Math.min(...xs);
 export function vlmRows(r: VlmBenchResult, writeS: number): BenchRow[] {
   const prefill = min(r.prefillSeconds);
   const gflops = r.prefillGflop / prefill;
-  const ceiling = r.ceilingGflop / min(r.ceilingSeconds);
+  const burst = r.ceilingGflop / min(r.ceilingSeconds);
+  const ceiling = r.ceilingGflop / min(r.sustainedCeilingSeconds);
   const ratio = gflops / ceiling;
   // The same ratio per CPU-second: insensitive to time slicing by other processes (not a target, a cross-check).
   const cpuRatio = (r.prefillGflop / min(r.prefillCpuSeconds)) / (r.ceilingGflop / min(r.ceilingCpuSeconds));
+  // Under background load the two ceilings disagree and the ratio swings with whatever the other jobs did while the
+  // prefill ran: say so rather than print a pass/fail that means little.
+  const busy = Math.max(r.machine.loadAvgStart[0], r.machine.loadAvgEnd[0]) > r.machine.cores;
+  const noisy = busy || ceiling < 0.7 * burst || ratio > 1.05;
   const follow = min(r.followUpSeconds);
   const rss = r.peakRssBytes / r.weightBytes;
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
@@ -213,9 +246,11 @@ export function vlmRows(r: VlmBenchResult, writeS: number): BenchRow[] {
     { metric: 'checkpoint write (f32, 4 KiB aligned)', value: `${writeS.toFixed(1)} s, ${gib(r.weightBytes)}` },
     { metric: 'load (vision session + 24 layer sessions)', value: `${r.loadSeconds.toFixed(2)} s` },
     { metric: 'tokens run (378x378 image, 378 px tiles)', value: `${t.total} = ${t.image} image (${t.tiles} tiles) + ${t.text} text` },
-    { metric: `ORT MatMul [${CEILING.M}x${CEILING.K}]x[${CEILING.K}x${CEILING.N}] (best)`, value: `${ceiling.toFixed(0)} GFLOP/s` },
+    { metric: `ORT MatMul [${CEILING.M}x${CEILING.K}]x[${CEILING.K}x${CEILING.N}], best single run`, value: `${burst.toFixed(0)} GFLOP/s` },
+    { metric: `same, sustained (best ${SUSTAINED_S} s block, interleaved)`, value: `${ceiling.toFixed(0)} GFLOP/s` },
     { metric: 'prefill + K/V capture, all layers (best)', value: `${prefill.toFixed(2)} s, ${r.prefillGflop.toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s` },
-    { metric: 'prefill / MatMul ceiling', value: ratio.toFixed(2), target: '>= 0.8', ok: ratio >= 0.8 },
+    { metric: 'prefill / sustained MatMul ceiling', value: `${ratio.toFixed(2)}${noisy ? ' (UNRELIABLE: machine loaded, see load average)' : ''}`, target: '>= 0.8', ok: ratio >= 0.8 },
+    { metric: 'prefill / best single MatMul run', value: (gflops / burst).toFixed(2) },
     { metric: 'same, per CPU-second (cross-check under load)', value: cpuRatio.toFixed(2) },
     { metric: `follow-up ${t.followUp} tokens on the cached image (best)`, value: `${follow.toFixed(3)} s` },
     { metric: 'follow-up / full prefill', value: (follow / prefill).toFixed(3), target: '<= 0.10', ok: follow / prefill <= 0.1 },
