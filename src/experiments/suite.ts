@@ -26,8 +26,11 @@ import { parseExperimentConfig, type ExperimentConfig, type ExperimentName } fro
 import { buildManifest, Timings, type DatasetEntry } from './manifest.js';
 import { runExperimentResults, type Outcome } from './run.js';
 
-/** Tiny checkpoint writers per model family; the suite's extraction steps (flow, prefix) read LLaVA-OneVision. */
-export const SUITE_FAMILIES = { 'llava-onevision': writeLlavaOnevisionCheckpoint } as const;
+/**
+ * Tiny models the whole suite runs on (names as `kvlens demo --family`). Only LLaVA-OneVision for now: the keys,
+ * blocking and underutil steps render their prompts with the LLaVA-OneVision processor.
+ */
+export const SUITE_FAMILIES = { llava_onevision: { name: 'llava-onevision-tiny', write: (dir: string) => writeLlavaOnevisionCheckpoint(dir) } } as const;
 export type SuiteFamily = keyof typeof SUITE_FAMILIES;
 
 /** Synthetic dataset sizes (the generators' `n`: images for pascal5i/coco, pairs for spair, per-set items for the QA sets). */
@@ -47,7 +50,8 @@ export interface SuiteOptions {
   readonly out: string;
   readonly seed?: number;
   readonly family?: SuiteFamily;
-  readonly sizes?: Partial<SuiteSizes>;
+  /** Unset (or undefined) sizes take DEFAULT_SUITE_SIZES. */
+  readonly sizes?: { readonly [K in keyof SuiteSizes]?: number | undefined };
   /** Run only these experiments (default all five, in the order flow, keys, blocking, prefix, underutil). */
   readonly experiments?: readonly ExperimentName[];
   readonly threads?: number;
@@ -96,21 +100,22 @@ const NEEDS: Record<ExperimentName, DatasetName[]> = {
 export async function runSuite(opts: SuiteOptions): Promise<SuiteSummary> {
   const out = resolve(opts.out);
   const seed = opts.seed ?? 0;
-  const family = opts.family ?? 'llava-onevision';
-  const writeCheckpoint = SUITE_FAMILIES[family];
-  if (!writeCheckpoint) throw new KvlensUsageError(`the suite has no tiny model of family "${family}"; families: ${Object.keys(SUITE_FAMILIES).join(', ')}`);
-  const sizes = { ...DEFAULT_SUITE_SIZES, ...opts.sizes };
+  const family = opts.family ?? 'llava_onevision';
+  const spec = SUITE_FAMILIES[family];
+  if (!spec) throw new KvlensUsageError(`the suite has no tiny model of family "${family}"; families: ${Object.keys(SUITE_FAMILIES).join(', ')}`);
+  const sizes: SuiteSizes = { ...DEFAULT_SUITE_SIZES, ...Object.fromEntries(Object.entries(opts.sizes ?? {}).filter(([, v]) => v !== undefined)) };
   const experiments = SUITE_ORDER.filter((e) => (opts.experiments ?? SUITE_ORDER).includes(e));
   if (experiments.includes('blocking') && !experiments.includes('keys')) throw new KvlensUsageError('the suite\'s blocking step reads the key variance of its keys step: run keys too');
   const say = opts.onProgress ?? (() => undefined);
-  const modelName = opts.modelName ?? `${family}-tiny`;
+  const modelName = opts.modelName ?? spec.name;
   const timings = new Timings();
 
   mkdirSync(out, { recursive: true });
   for (const sub of ['data', 'stores', 'run']) rmSync(join(out, sub), { recursive: true, force: true });
   const paths = { model: join(out, 'model'), runDir: join(out, 'run'), stores: join(out, 'stores'), data: {} as Record<string, string> };
   say(`writing the tiny ${family} checkpoint to ${paths.model}`);
-  await timings.time('model', () => writeCheckpoint(paths.model));
+  rmSync(paths.model, { recursive: true, force: true }); // another family's files must not linger
+  await timings.time('model', () => spec.write(paths.model));
   const datasets = [...new Set(experiments.flatMap((e) => NEEDS[e]))];
   say(`generating synthetic ${datasets.join(', ')}`);
   await timings.time('data', async () => {

@@ -1,10 +1,13 @@
-// `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic Pascal-5i / SPair -> stores of every
-// layer's values and keys -> layer-wise probes -> run directory -> HTML report. Offline, a few minutes on 2 cores.
+// `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic data -> every experiment (flow, keys,
+// blocking, prefix, underutil; src/experiments/suite.ts) -> one run directory -> one HTML report. Offline, about two
+// minutes on 2 cores. --flow-only (and the families the suite does not cover) runs the layer-wise flow alone.
 import { parseArgs } from 'node:util';
 import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
+import { runSuite, SUITE_FAMILIES } from '../../experiments/suite.js';
 import { KvlensUsageError } from '../../util/errors.js';
 
-const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images N] [--pairs N] [--threads N] [--quiet]
+const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images N] [--pairs N] [--threads N] [--flow-only] [--quiet]
+  --flow-only  the layer-wise flow alone (families other than ${Object.keys(SUITE_FAMILIES).join(', ')} always run it alone)
   --family   tiny model: ${Object.keys(DEMO_FAMILIES).join(' | ')} (default llava_onevision)
   --out      output folder (default demo-run/): model/, data/, stores/, run/ (run directory + report/report.html)
   --seed     seed of the synthetic data and the episode sampling (default 0)
@@ -24,7 +27,7 @@ export default async function demo(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       out: { type: 'string' }, family: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
-      quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      quiet: { type: 'boolean' }, 'flow-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -37,6 +40,17 @@ export default async function demo(args: string[]): Promise<number> {
   const family = values.family ?? 'llava_onevision';
   if (!(family in DEMO_FAMILIES)) throw new KvlensUsageError(`--family must be one of ${Object.keys(DEMO_FAMILIES).join(', ')}, got "${family}"`);
   const t0 = Date.now();
+  const progress = values.quiet ? undefined : (m: string) => process.stderr.write(`demo: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  if (!values['flow-only'] && family in SUITE_FAMILIES) {
+    const suite = await runSuite({
+      out: values.out ?? 'demo-run', family: family as keyof typeof SUITE_FAMILIES, seed, threads: positiveInt(values.threads, '--threads'),
+      sizes: { pascal5i: positiveInt(values.images, '--images'), spair: positiveInt(values.pairs, '--pairs') }, onProgress: progress,
+    });
+    console.log(`run directory: ${suite.runDir} (${Object.keys(suite.seconds).filter((k) => !['model', 'data', 'report'].includes(k)).join(', ')})`);
+    console.log(`report: ${suite.report.html}`);
+    console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return 0;
+  }
   const summary = await runDemo({
     out: values.out ?? 'demo-run',
     family: family as DemoFamily,
