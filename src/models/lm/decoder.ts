@@ -54,7 +54,7 @@ export interface ForwardRequest {
   /** Return the new cache (default true). Without it, layers after the last tapped one are skipped when possible. */
   readonly returnCache?: boolean;
   /**
-   * Longest run of query positions per pass (default: the model's, 512). Longer calls are prefilled in chunks that
+   * Longest run of query positions per pass (default: the model's, 1024). Longer calls are prefilled in chunks that
    * continue each other's cache (same numbers, far smaller attention buffers). Not applied with denseMask,
    * layerMasks or attn.probs taps, which are whole-sequence by nature.
    */
@@ -73,11 +73,11 @@ export interface ForwardResult {
 export interface LoadOptions extends SessionOptions {
   readonly config: DecoderConfig;
   readonly device?: Device;
-  /** Default ForwardRequest.prefillChunk (512). */
+  /** Default ForwardRequest.prefillChunk (1024). */
   readonly prefillChunk?: number;
 }
 
-export const DEFAULT_PREFILL_CHUNK = 512;
+export const DEFAULT_PREFILL_CHUNK = 1024;
 
 interface TapPlan {
   readonly names: string[];

@@ -23,7 +23,9 @@ before(async () => {
 after(async () => { await llava.dispose(); await qwen.dispose(); });
 
 test('chunk helpers: bounds, position slices, concatenation, per-chunk block specs', () => {
-  assert.deepEqual(chunkBounds(7, 3), [[0, 3], [3, 6], [6, 7]]);
+  assert.deepEqual(chunkBounds(7, 3), [[0, 3], [3, 5], [5, 7]]);
+  assert.deepEqual(chunkBounds(761, 512), [[0, 381], [381, 761]]);
+  assert.deepEqual(chunkBounds(6, 6), [[0, 6]]);
   const x = f32([2, 3, 2], Float32Array.from({ length: 12 }, (_, i) => i)); // [batch, pos, d]
   assert.deepEqual([...slicePos(x, 1, 3).data], [2, 3, 4, 5, 8, 9, 10, 11]);
   const a = f32([1, 2, 1, 2], Float32Array.of(1, 2, 3, 4)); // [batch, head, pos, d]
