@@ -54,7 +54,7 @@ export interface PackedFeatures {
  * `tiles` holds the projector output of the REAL tiles of every image back to back: [sum(tilesPerImage), side^2, dModel].
  */
 export function packAllImages(tiles: Float32Array, tilesPerImage: readonly number[], sizes: readonly Size[], cfg: LlavaOnevisionConfig, dModel: number, newline: Float32Array): PackedFeatures {
-  const side = cfg.vision.image_size / cfg.vision.patch_size;
+  const side = Math.floor(cfg.vision.image_size / cfg.vision.patch_size);
   const tokens = side * side;
   const perTile = tokens * dModel;
   const parts: Float32Array[] = [];

@@ -122,7 +122,7 @@ export class LlavaOnevision implements KvlensModel {
     this.visionCalls++;
     const taps = await this.vision.run(real, hooks);
     const proj = taps.get(PROJECTOR_TAP)!; // [tile, token, dModel]
-    if (proj.shape[1] !== (this.config.vision.image_size / this.config.vision.patch_size) ** 2) {
+    if (proj.shape[1] !== Math.floor(this.config.vision.image_size / this.config.vision.patch_size) ** 2) {
       throw new KvlensInputError(`vision_feature_select_strategy "${this.config.selectStrategy}" leaves ${proj.shape[1]} tokens per tile, which cannot form a square patch grid (transformers fails here too)`, 'config.json');
     }
     const packed = packAllImages(toF32(proj), tilesPerImage, sizes, this.config, this.text.hiddenSize, this.newline);

@@ -30,7 +30,7 @@ export interface SiglipDims {
   readonly dHead: number;
   readonly layers: number;
   readonly patchesPerSide: number;
-  /** Tokens per tile: (image_size / patch_size)^2 (SigLIP has no CLS token). */
+  /** Tokens per tile: floor(image_size / patch_size)^2 (SigLIP has no CLS token). */
   readonly tokens: number;
 }
 
@@ -38,10 +38,12 @@ export function siglipDims(c: SiglipVisionConfig, where = 'vision_config'): Sigl
   if (c.hidden_size % c.num_attention_heads !== 0) {
     throw new KvlensInputError(`hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`, where);
   }
-  if (c.image_size % c.patch_size !== 0) {
-    throw new KvlensInputError(`image_size ${c.image_size} is not a multiple of patch_size ${c.patch_size}`, where);
+  // The stride-patch convolution floors: SigLIP-so400m-patch14-384 has 27 x 27 patches (the last 6 pixel rows and
+  // columns are never seen), exactly as torch's Conv2d and HF's image_size // patch_size.
+  if (c.image_size < c.patch_size) {
+    throw new KvlensInputError(`image_size ${c.image_size} is smaller than patch_size ${c.patch_size}`, where);
   }
-  const side = c.image_size / c.patch_size;
+  const side = Math.floor(c.image_size / c.patch_size);
   return {
     dModel: c.hidden_size,
     heads: c.num_attention_heads,

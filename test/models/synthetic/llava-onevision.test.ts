@@ -49,3 +49,24 @@ test('at the real 0.5B shape the SigLIP position table is floor(384/14)^2 = 729 
   assert.deepEqual(WeightSet.open(dir).entry('vision_tower.vision_model.embeddings.position_embedding.weight').shape, [729, 64]);
   assert.equal(JSON.parse(readFileSync(join(dir, 'processor_config.json'), 'utf8')).num_image_tokens, 729);
 });
+
+test('a tile size that is not a multiple of the patch (SigLIP-so400m 384/14 geometry) loads and runs: the conv floors', async () => {
+  const { loadModel } = await import('../../../src/models/index.js');
+  const { LlavaOnevisionProcessor } = await import('../../../src/preprocess/processor.js');
+  const { HF_REF: ref } = await import('../../helpers/fixtures.js');
+  // 60 px tiles, 14 px patches -> floor(60/14) = 4 patches per side, 16 tokens per tile (the last 4 px never seen).
+  const spec = { ...TINY_LLAVA_ONEVISION, vision: { ...TINY_LLAVA_ONEVISION.vision, image: 60, patch: 14 }, maxGrid: 2 };
+  const dir = writeLlavaOnevisionCheckpoint(mkdtempSync(join(tmpdir(), 'kvlens-tiny-')), spec);
+  const model = await loadModel(dir, { threads: 1 });
+  try {
+    const proc = await LlavaOnevisionProcessor.fromPretrained(dir);
+    const p = await proc.prepare({ images: [join(ref, 'inputs/image_a_150x200.png')], question: 'What is it?', systemPrompt: null });
+    const out = await model.forward({ inputIds: p.inputIds, pixelValues: p.pixelValues!, imageSizes: p.imageSizes!, taps: ['projector.out', 'image.packed'] });
+    const proj = out.taps.get('projector.out')!;
+    assert.equal(proj.shape[1], 16, 'tokens per tile');
+    const nImage = Array.from(p.inputIds.data as BigInt64Array).filter((x) => Number(x) === proc.imageTokenId).length;
+    assert.equal(out.taps.get('image.packed')!.shape[0], nImage, 'packed features fill every image token');
+  } finally {
+    await model.dispose();
+  }
+});
