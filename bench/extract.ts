@@ -4,9 +4,7 @@
 // (one high-res tile + the base tile each: 729 + 27x28 image tokens) are extracted with every layer's values and keys
 // (f16 store), each run in its own child process so its peak RSS (getrusage maxrss) is that run's alone.
 //
-// Tile size: 378 = 27 x 14 instead of 384. The generator sizes the position table as (image / patch)^2, which is not
-// an integer for 384 / 14 (HF floors it to 27^2 = 729); 378 gives the same 729 tokens per tile and identical tensor
-// shapes everywhere, so the memory figures are those of the real 384 px model.
+// 384 px images and tiles, as the real model (its SigLIP conv floors 384 / 14 to 27 x 27 patches).
 //
 //   npx tsx bench/extract.ts [--images 10,100] [--keep]       (minutes per image count on a 2-core CPU)
 
@@ -28,8 +26,8 @@ export interface ExtractBenchRow {
   readonly storeMiB: number;
 }
 
-const TILE = 378;
-export const BENCH_SPEC: LlavaOnevisionSpec = { ...LLAVA_ONEVISION_0_5B, vision: { ...LLAVA_ONEVISION_0_5B.vision, image: TILE } };
+const TILE = 384;
+export const BENCH_SPEC: LlavaOnevisionSpec = LLAVA_ONEVISION_0_5B;
 
 /** Tile-sized square PNGs with noise (content does not matter for memory; the size fixes the token count). */
 async function writeBenchImages(dir: string, n: number): Promise<void> {

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const rowsJson = (rows: readonly BenchRow[]) => rows.map((r) => ({ ...r }));
   if (args.only.includes('vlm')) {
     const s = await benchVlm({ repeats: args.repeats });
-    printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384-equivalent image (378 px tiles) + 32 text tokens', s.rows);
+    printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384 image + 32 text tokens', s.rows);
     results.vlm = { rows: rowsJson(s.rows), raw: s.result, checkpointWriteSeconds: s.checkpointWriteSeconds };
   }
   if (args.only.includes('lm')) {

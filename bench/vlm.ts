@@ -8,10 +8,7 @@
 //   - peak RSS (VmHWM) against the checkpoint's bytes.
 // A 384x384 image is one base tile plus a 1x1 high-resolution grid (best pinpoint 384x384): 729 + 27 x (27 + 1
 // newline) = 1485 image tokens; the table reports the counts actually run.
-//
-// Tile size: kvlens' SigLIP config check refuses image_size 384 with patch 14 (HF's strided Conv floors it to 27 x 27
-// patches), so the checkpoint uses 378 = 27 x 14 px tiles and the image is 378 x 378: the same 729 tokens per tile, the
-// same 1 + 1 tiles and 1485 image tokens, identical tensor shapes and FLOPs everywhere after the pixels (as bench/extract).
+// The SigLIP tower sees 27 x 27 patches of each 384 px tile (its strided conv floors 384 / 14, as in the real checkpoint).
 //
 //   npx tsx bench/vlm.ts [--repeats 2] [--keep]
 
@@ -32,8 +29,8 @@ import type { KvCache } from '../src/models/lm/cache.js';
 import { mulberry32 } from '../src/util/random.js';
 import type { BenchRow } from './lm.js';
 
-const IMAGE_SIDE = 378;
-const SPEC = { ...LLAVA_ONEVISION_0_5B, vision: { ...LLAVA_ONEVISION_0_5B.vision, image: IMAGE_SIDE } };
+const IMAGE_SIDE = 384;
+const SPEC = LLAVA_ONEVISION_0_5B;
 const TEXT_TOKENS = 32;
 const KV_TAPS = ['lm.*.attn.k', 'lm.*.attn.v'];
 const CEILING = { M: 729, K: 896, N: 4864 };
@@ -245,7 +242,7 @@ export function vlmRows(r: VlmBenchResult, writeS: number): BenchRow[] {
     { metric: 'load average (1/5/15 min) at start / end', value: `${la(r.machine.loadAvgStart)} / ${la(r.machine.loadAvgEnd)}` },
     { metric: 'checkpoint write (f32, 4 KiB aligned)', value: `${writeS.toFixed(1)} s, ${gib(r.weightBytes)}` },
     { metric: 'load (vision session + 24 layer sessions)', value: `${r.loadSeconds.toFixed(2)} s` },
-    { metric: 'tokens run (378x378 image, 378 px tiles)', value: `${t.total} = ${t.image} image (${t.tiles} tiles) + ${t.text} text` },
+    { metric: 'tokens run (384x384 image, 384 px tiles)', value: `${t.total} = ${t.image} image (${t.tiles} tiles) + ${t.text} text` },
     { metric: `ORT MatMul [${CEILING.M}x${CEILING.K}]x[${CEILING.K}x${CEILING.N}], best single run`, value: `${burst.toFixed(0)} GFLOP/s` },
     { metric: `same, sustained (best ${SUSTAINED_S} s block, interleaved)`, value: `${ceiling.toFixed(0)} GFLOP/s` },
     { metric: 'prefill + K/V capture, all layers (best)', value: `${prefill.toFixed(2)} s, ${r.prefillGflop.toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s` },
@@ -288,6 +285,6 @@ if (isMain) {
     const { printTable } = await import('./lm.js');
     const i = argv.indexOf('--repeats');
     const s = await benchVlm({ repeats: i >= 0 ? Number(argv[i + 1]) : 2, keep: argv.includes('--keep') });
-    printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384-equivalent image (378 px tiles) + 32 text tokens', s.rows);
+    printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384 image + 32 text tokens', s.rows);
   }
 }
