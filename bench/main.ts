@@ -1,9 +1,11 @@
 // `npm run bench`: the project's benchmarks, each printing a table; the figures also go to a JSON file.
 //
-//   npm run bench -- [--out bench-results.json] [--only vlm,lm,probes] [--repeats 2]
+//   npm run bench -- [--out bench-results.json] [--only vlm,lm,probes,big] [--repeats 2] [--models ov,qwen,next] [--lm-layers 2]
 //
 // Default sections: vlm (the issue-2 targets on the LLaVA-OneVision-0.5B shape) and probes. `lm` (the Qwen2-0.5B
-// language model alone, 729 + 32 tokens) is opt-in to keep the default run within a few minutes.
+// language model alone, 729 + 32 tokens) is opt-in to keep the default run within a few minutes. `big` (opt-in, tens
+// of minutes): the real shapes of LLaVA-OneVision-7B, Qwen2.5-VL-7B and Llama-3-LLaVA-NeXT-8B (bench/big-models.ts;
+// `--models ov,qwen,next` picks some, `--lm-layers K` sets how many LM layers are written and measured).
 
 import { writeFileSync, renameSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -11,8 +13,9 @@ import { resolve } from 'node:path';
 import { benchLm, printTable, type BenchRow } from './lm.js';
 import { runProbeBench } from './probes.js';
 import { benchVlm } from './vlm.js';
+import { benchBigModels, bigModelRows, bigModelTitle } from './big-models.js';
 
-const SECTIONS = ['vlm', 'lm', 'probes'] as const;
+const SECTIONS = ['vlm', 'lm', 'probes', 'big'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: readonly string[]): { out: string; only: Section[]; repeats: number } {
@@ -43,6 +46,13 @@ async function main(): Promise<void> {
     const rows = await benchLm();
     printTable('Language model alone (Qwen2-0.5B shape, random weights, CPU)', rows);
     results.lm = { rows: rowsJson(rows) };
+  }
+  if (args.only.includes('big')) {
+    const argv = process.argv.slice(2);
+    const val = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+    const big = await benchBigModels({ models: val('--models')?.split(',').filter(Boolean), lmLayers: Number(val('--lm-layers') ?? 2), repeats: args.repeats });
+    for (const r of big) printTable(bigModelTitle(r), bigModelRows(r));
+    results.big = big.map((r) => ({ ...r, rows: rowsJson(bigModelRows(r)) }));
   }
   if (args.only.includes('probes')) results.probes = await runProbeBench(); // prints its own line: 1,000-episode few-shot probe
   (results.machine as Record<string, unknown>).loadAvgEnd = loadavg();

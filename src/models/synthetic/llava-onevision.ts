@@ -13,7 +13,8 @@ import { DEFAULT_CORPUS, SPECIAL_TOKENS, tokenizerConfig, trainByteBpe } from '.
 export interface LlavaOnevisionSpec {
   readonly seed: number;
   readonly vision: { hidden: number; intermediate: number; layers: number; heads: number; patch: number; image: number };
-  readonly text: { hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; ropeTheta: number; vocab?: number };
+  /** tieEmbeddings: default true (0.5B); false adds language_model.lm_head.weight (7B, 72B) */
+  readonly text: { hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; ropeTheta: number; vocab?: number; tieEmbeddings?: boolean };
   /** Largest high-resolution grid in tiles per side; pinpoints are every (r, c) tile multiple up to it. */
   readonly maxGrid: number;
   readonly anyresMax: number;
@@ -47,6 +48,16 @@ export const LLAVA_ONEVISION_0_5B: LlavaOnevisionSpec = {
   bpeMerges: 120,
 };
 
+/**
+ * LLaVA-OneVision-7B shapes (llava-onevision-qwen2-7b-ov: SigLIP so400m-patch14-384, 26 layers + Qwen2-7B with an
+ * untied head). fp16 on disk: the full checkpoint is ~16 GB; `npm run bench -- --only big` writes it with fewer LM layers.
+ */
+export const LLAVA_ONEVISION_7B: LlavaOnevisionSpec = {
+  ...LLAVA_ONEVISION_0_5B,
+  text: { hidden: 3584, intermediate: 18944, layers: 28, heads: 28, kvHeads: 4, ropeTheta: 1_000_000, vocab: 152064, tieEmbeddings: false },
+  dtype: 'float16',
+};
+
 export interface WeightSpec { name: string; shape: number[]; init: 'linear' | 'bias' | 'embedding' | 'norm_weight' | 'norm_bias'; fanIn?: number }
 
 function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
@@ -60,6 +71,7 @@ function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
     if (bias) out.push({ name: `${name}.bias`, shape: [o], init: 'bias' });
   };
   const lm = 'language_model.model';
+  if (t.tieEmbeddings === false) lin('language_model.lm_head', vocab, t.hidden, false);
   out.push({ name: `${lm}.embed_tokens.weight`, shape: [vocab, t.hidden], init: 'embedding' });
   for (let l = 0; l < t.layers; l++) {
     const p = `${lm}.layers.${l}`;
@@ -124,6 +136,7 @@ export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionS
   if (vocab < minVocab) throw new Error(`vocab ${vocab} is smaller than the tokenizer's ${minVocab} tokens`);
   const t = spec.text;
   const v = spec.vision;
+  const tied = t.tieEmbeddings !== false;
   const grid = pinpoints(spec);
   const json = (name: string, obj: unknown) => atomicWrite(join(dir, name), JSON.stringify(obj, null, 2) + '\n');
 
@@ -136,9 +149,9 @@ export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionS
     text_config: {
       eos_token_id: specialIds['<|im_end|>'], hidden_size: t.hidden, intermediate_size: t.intermediate, max_position_embeddings: 32768,
       model_type: 'qwen2', num_attention_heads: t.heads, num_hidden_layers: t.layers, num_key_value_heads: t.kvHeads,
-      pad_token_id: specialIds['<|endoftext|>'], rope_theta: t.ropeTheta, tie_word_embeddings: true, torch_dtype: spec.dtype, vocab_size: vocab,
+      pad_token_id: specialIds['<|endoftext|>'], rope_theta: t.ropeTheta, tie_word_embeddings: tied, torch_dtype: spec.dtype, vocab_size: vocab,
     },
-    tie_word_embeddings: true,
+    tie_word_embeddings: tied,
     torch_dtype: spec.dtype,
     video_token_index: specialIds['<video>'],
     vision_aspect_ratio: `anyres_max_${spec.anyresMax}`,
