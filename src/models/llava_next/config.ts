@@ -3,8 +3,8 @@
 // Omitted fields get the transformers 4.46 defaults (save_pretrained drops default-valued nested fields).
 
 import { z } from 'zod';
-import { KvlensInputError } from '../../util/errors.js';
 import { parseClipVisionConfig, type ClipVisionConfig } from '../clip/config.js';
+import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema } from '../hf-config.js';
 
 export const LLAVA_NEXT_MODEL_TYPE = 'llava_next';
 
@@ -17,8 +17,6 @@ const DEFAULT_VISION = {
   num_hidden_layers: 24, num_attention_heads: 16, projection_dim: 768,
 };
 
-const pinpoint = z.tuple([z.number().int().positive(), z.number().int().positive()]);
-
 const llavaNextSchema = z.object({
   model_type: z.literal(LLAVA_NEXT_MODEL_TYPE),
   image_token_index: z.number().int().nonnegative().default(32000),
@@ -27,7 +25,7 @@ const llavaNextSchema = z.object({
   // "full" keeps CLS, which pack_image_features of LLaVA-NeXT rejects (token count != grid); only "default" works.
   vision_feature_select_strategy: z.literal('default').default('default'),
   vision_feature_layer: z.union([z.number().int(), z.array(z.number().int()).min(1)]).default(-2),
-  image_grid_pinpoints: z.array(pinpoint).min(1).default(LLAVA_NEXT_DEFAULT_PINPOINTS.map((p) => [p[0], p[1]] as [number, number])),
+  image_grid_pinpoints: z.array(pinpointSchema).min(1).default(LLAVA_NEXT_DEFAULT_PINPOINTS.map((p) => [p[0], p[1]] as [number, number])),
   tie_word_embeddings: z.boolean().default(false),
   vision_config: z.record(z.string(), z.unknown()).optional(),
   text_config: z.record(z.string(), z.unknown()).optional(),
@@ -46,29 +44,14 @@ export interface LlavaNextConfig {
 }
 
 export function parseLlavaNextConfig(raw: unknown, where = 'config.json'): LlavaNextConfig {
-  const r = llavaNextSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue.path.join('.');
-    if (field === 'model_type') {
-      throw new KvlensInputError(`field "model_type" is ${JSON.stringify((raw as Record<string, unknown>)?.model_type)}, expected "${LLAVA_NEXT_MODEL_TYPE}"`, where);
-    }
-    if (field === 'vision_feature_select_strategy') {
-      throw new KvlensInputError('field "vision_feature_select_strategy": only "default" (CLS dropped) is supported by LLaVA-NeXT feature packing', where);
-    }
-    throw new KvlensInputError(`field "${field}": ${issue.message}`, where);
-  }
-  const c = r.data;
+  const c = parseHfConfig(llavaNextSchema, raw, where, (field) => {
+    if (field === 'model_type') return `${modelTypeGiven(raw)}, expected "${LLAVA_NEXT_MODEL_TYPE}"`;
+    if (field === 'vision_feature_select_strategy') return 'field "vision_feature_select_strategy": only "default" (CLS dropped) is supported by LLaVA-NeXT feature packing';
+    return undefined;
+  });
   const vision = parseClipVisionConfig({ ...DEFAULT_VISION, ...(c.vision_config ?? {}) }, `${where} (vision_config)`);
-  const textConfigRaw: Record<string, unknown> = { model_type: 'llama', ...(c.text_config ?? {}) };
-  if (textConfigRaw.tie_word_embeddings === undefined) textConfigRaw.tie_word_embeddings = c.tie_word_embeddings;
-  const featureLayers = typeof c.vision_feature_layer === 'number' ? [c.vision_feature_layer] : c.vision_feature_layer;
-  const nHidden = vision.num_hidden_layers + 1;
-  for (const l of featureLayers) {
-    if (l < -nHidden || l >= nHidden) {
-      throw new KvlensInputError(`field "vision_feature_layer": ${l} is out of range for a ${vision.num_hidden_layers}-layer tower (hidden_states has ${nHidden} entries)`, where);
-    }
-  }
+  const textConfigRaw = nestedTextConfig(c.text_config, 'llama', c.tie_word_embeddings);
+  const featureLayers = featureLayerList(c.vision_feature_layer, vision.num_hidden_layers, where);
   return {
     imageTokenIndex: c.image_token_index,
     projectorBias: c.multimodal_projector_bias,

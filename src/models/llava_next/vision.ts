@@ -9,17 +9,13 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { clipDims } from '../clip/config.js';
 import { buildClipTower } from '../clip/graph.js';
+import { hiddenStateIndex } from '../hf-config.js';
 import { runTiled } from '../siglip/model.js';
 import type { LlavaNextConfig } from './config.js';
 
 export const VISION_PREFIX = 'vision_tower.vision_model.';
 /** Non-hook output: CLIP hidden_states[0] = pre_layrnorm(embeddings), the encoder's input. */
 export const PRE_LAYRNORM = 'vision.pre_layrnorm';
-
-/** HF hidden_states index (negative from the end) -> index into [pre_layrnorm, layer0, layer1, ...]. */
-export function hiddenIndex(layer: number, visionLayers: number): number {
-  return layer < 0 ? visionLayers + 1 + layer : layer;
-}
 
 export class LlavaNextVision {
   private constructor(
@@ -44,7 +40,7 @@ export class LlavaNextVision {
     out(t.postNorm, 'vision.post_norm');
     t.probs.forEach((x, l) => g.output(x, `vision.${l}.attn.probs`));
     // "default" strategy: drop token 0 (CLS) of every selected hidden state; several layers concat on features.
-    const selected = cfg.featureLayers.map((l) => g.slice(t.hidden[hiddenIndex(l, d.layers)], [1], [d.tokens], [1])); // [tile, patch, dVision]
+    const selected = cfg.featureLayers.map((l) => g.slice(t.hidden[hiddenStateIndex(l, d.layers)], [1], [d.tokens], [1])); // [tile, patch, dVision]
     const feats = selected.length === 1 ? selected[0] : g.concat(selected, 2);
     const dIn = d.dModel * selected.length;
     const w = (name: string, shape: readonly number[]) => g.weight(ws.expect(name, shape));

@@ -3,7 +3,7 @@
 // Omitted fields get the transformers defaults (save_pretrained drops default-valued nested fields).
 
 import { z } from 'zod';
-import { KvlensInputError } from '../../util/errors.js';
+import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema } from '../hf-config.js';
 import { parseSiglipVisionConfig, type SiglipVisionConfig } from '../siglip/config.js';
 
 export const LLAVA_ONEVISION_MODEL_TYPE = 'llava_onevision';
@@ -21,8 +21,6 @@ const DEFAULT_VISION = {
   num_hidden_layers: 26, num_attention_heads: 16, vision_use_head: false,
 };
 
-const pinpoint = z.tuple([z.number().int().positive(), z.number().int().positive()]);
-
 const llavaOnevisionSchema = z.object({
   model_type: z.literal(LLAVA_ONEVISION_MODEL_TYPE),
   image_token_index: z.number().int().nonnegative().default(151646),
@@ -32,7 +30,7 @@ const llavaOnevisionSchema = z.object({
   vision_feature_select_strategy: z.enum(['default', 'full']).default('full'),
   vision_feature_layer: z.union([z.number().int(), z.array(z.number().int()).min(1)]).default(-1),
   vision_aspect_ratio: z.string().regex(/^anyres_max_\d+$/, 'expected "anyres_max_<N>"').default('anyres_max_9'),
-  image_grid_pinpoints: z.array(pinpoint).min(1).default(DEFAULT_PINPOINTS.map((p) => [p[0], p[1]] as [number, number])),
+  image_grid_pinpoints: z.array(pinpointSchema).min(1).default(DEFAULT_PINPOINTS.map((p) => [p[0], p[1]] as [number, number])),
   tie_word_embeddings: z.boolean().default(false),
   vision_config: z.record(z.string(), z.unknown()).optional(),
   text_config: z.record(z.string(), z.unknown()).optional(),
@@ -56,27 +54,11 @@ export interface LlavaOnevisionConfig {
 }
 
 export function parseLlavaOnevisionConfig(raw: unknown, where = 'config.json'): LlavaOnevisionConfig {
-  const r = llavaOnevisionSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue.path.join('.');
-    if (field === 'model_type') {
-      throw new KvlensInputError(`field "model_type" is ${JSON.stringify((raw as Record<string, unknown>)?.model_type)}, expected "${LLAVA_ONEVISION_MODEL_TYPE}"`, where);
-    }
-    throw new KvlensInputError(`field "${field}": ${issue.message}`, where);
-  }
-  const c = r.data;
+  const c = parseHfConfig(llavaOnevisionSchema, raw, where, (field) =>
+    (field === 'model_type' ? `${modelTypeGiven(raw)}, expected "${LLAVA_ONEVISION_MODEL_TYPE}"` : undefined));
   const vision = parseSiglipVisionConfig({ ...DEFAULT_VISION, ...(c.vision_config ?? {}) }, `${where} (vision_config)`);
-  const textConfigRaw: Record<string, unknown> = { model_type: 'qwen2', ...(c.text_config ?? {}) };
-  // The top-level tie flag governs the LM head in LlavaOnevisionForConditionalGeneration.
-  if (textConfigRaw.tie_word_embeddings === undefined) textConfigRaw.tie_word_embeddings = c.tie_word_embeddings;
-  const featureLayers = typeof c.vision_feature_layer === 'number' ? [c.vision_feature_layer] : c.vision_feature_layer;
-  const nHidden = vision.num_hidden_layers + 1;
-  for (const l of featureLayers) {
-    if (l < -nHidden || l >= nHidden) {
-      throw new KvlensInputError(`field "vision_feature_layer": ${l} is out of range for a ${vision.num_hidden_layers}-layer tower (hidden_states has ${nHidden} entries)`, where);
-    }
-  }
+  const textConfigRaw = nestedTextConfig(c.text_config, 'qwen2', c.tie_word_embeddings);
+  const featureLayers = featureLayerList(c.vision_feature_layer, vision.num_hidden_layers, where);
   return {
     imageTokenIndex: c.image_token_index,
     videoTokenIndex: c.video_token_index,
@@ -89,9 +71,4 @@ export function parseLlavaOnevisionConfig(raw: unknown, where = 'config.json'): 
     vision,
     textConfigRaw,
   };
-}
-
-/** Map an HF hidden_states index (may be negative) to the tower's tap: 0 -> embeddings, i -> layer i-1 output. */
-export function hiddenStateIndex(layer: number, visionLayers: number): number {
-  return layer < 0 ? visionLayers + 1 + layer : layer;
 }

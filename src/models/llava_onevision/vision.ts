@@ -10,7 +10,8 @@ import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { siglipDims, type SiglipDims } from '../siglip/config.js';
 import { buildSiglipTower } from '../siglip/graph.js';
 import { runTiled } from '../siglip/model.js';
-import { hiddenStateIndex, type LlavaOnevisionConfig } from './config.js';
+import { hiddenStateIndex } from '../hf-config.js';
+import type { LlavaOnevisionConfig } from './config.js';
 
 export const PROJECTOR_TAP = 'projector.out';
 

@@ -9,12 +9,12 @@
 import { z } from 'zod';
 import { KvlensInputError } from '../../util/errors.js';
 import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
+import { modelTypeGiven, parseHfConfig, posInt } from '../hf-config.js';
 import { parseQwen2Config } from '../qwen2/config.js';
 
 export const QWEN2_VL_MODEL_TYPES = ['qwen2_vl', 'qwen2_5_vl'] as const;
 export type Qwen2VlVariant = (typeof QWEN2_VL_MODEL_TYPES)[number];
 
-const posInt = z.number().int().positive();
 const act = z.enum(['quick_gelu', 'gelu', 'gelu_pytorch_tanh', 'silu']);
 
 const qwen2VisionSchema = z.object({
@@ -101,16 +101,9 @@ const TEXT_DEFAULTS = {
   num_key_value_heads: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 1000000, tie_word_embeddings: false,
 };
 
-function issueError(err: z.ZodError, where: string): KvlensInputError {
-  const i = err.issues[0];
-  return new KvlensInputError(`field "${i.path.join('.')}": ${i.message}`, where);
-}
-
 function visionSpec(variant: Qwen2VlVariant, raw: unknown, where: string): QwenVisionSpec {
   if (variant === 'qwen2_vl') {
-    const r = qwen2VisionSchema.safeParse(raw ?? {});
-    if (!r.success) throw issueError(r.error, where);
-    const v = r.data;
+    const v = parseHfConfig(qwen2VisionSchema, raw ?? {}, where);
     return finishVision({
       variant, depth: v.depth, dim: v.embed_dim, heads: v.num_heads, headDim: v.embed_dim / v.num_heads,
       intermediate: Math.trunc(v.embed_dim * v.mlp_ratio), act: v.hidden_act, norm: 'layer', mlp: 'fc', inChannels: v.in_channels,
@@ -118,9 +111,7 @@ function visionSpec(variant: Qwen2VlVariant, raw: unknown, where: string): QwenV
       fullAttBlocks: [], patchDim: v.in_channels * v.temporal_patch_size * v.patch_size * v.patch_size,
     }, where);
   }
-  const r = qwen25VisionSchema.safeParse(raw ?? {});
-  if (!r.success) throw issueError(r.error, where);
-  const v = r.data;
+  const v = parseHfConfig(qwen25VisionSchema, raw ?? {}, where);
   const unit = v.spatial_merge_size * v.patch_size;
   if (v.window_size % unit !== 0) throw new KvlensInputError(`field "window_size": ${v.window_size} is not a multiple of spatial_merge_size * patch_size = ${unit}`, where);
   for (const b of v.fullatt_block_indexes) if (b >= v.depth) throw new KvlensInputError(`field "fullatt_block_indexes": block ${b} does not exist in a depth-${v.depth} tower`, where);
@@ -141,17 +132,11 @@ function finishVision(s: QwenVisionSpec, where: string): QwenVisionSpec {
 }
 
 export function parseQwen2VlConfig(raw: unknown, where = 'config.json'): Qwen2VlConfig {
-  const r = topSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    const field = i.path.join('.');
-    if (field === 'model_type') {
-      throw new KvlensInputError(`field "model_type" is ${JSON.stringify((raw as Record<string, unknown>)?.model_type)}, expected one of ${QWEN2_VL_MODEL_TYPES.join(', ')}`, where);
-    }
-    if (field.startsWith('rope_scaling')) throw new KvlensInputError('field "rope_scaling.mrope_section" is required: Qwen2-VL models use M-RoPE', where);
-    throw issueError(r.error, where);
-  }
-  const c = r.data;
+  const c = parseHfConfig(topSchema, raw, where, (field) => {
+    if (field === 'model_type') return `${modelTypeGiven(raw)}, expected one of ${QWEN2_VL_MODEL_TYPES.join(', ')}`;
+    if (field.startsWith('rope_scaling')) return 'field "rope_scaling.mrope_section" is required: Qwen2-VL models use M-RoPE';
+    return undefined;
+  });
   const ropeType = c.rope_scaling.rope_type ?? c.rope_scaling.type ?? 'default';
   if (!['default', 'mrope'].includes(ropeType)) throw new KvlensInputError(`field "rope_scaling": rope type "${ropeType}" is not supported (only M-RoPE without scaling)`, where);
   const vision = visionSpec(c.model_type, c.vision_config, `${where} (vision_config)`);
