@@ -10,8 +10,8 @@
 // written with its full vision tower but only K of its N language-model layers. Two child processes (each one's
 // peak RSS is its own) load that checkpoint as a 1-layer and a K-layer model (same weights, config edited) and
 // time, per image: the vision tower + projector alone, and the full forward with every layer's K and V captured.
-// The per-layer cost is the difference over K-1 layers; everything else (vision, packing, embeddings, head) is the
-// 1-layer run minus one layer. Then, for the real N:
+// and the language model alone on the same embeddings. One layer's cost is the K-layer LM time / K; everything else
+// (vision, packing, embeddings, head) is the 1-layer forward minus one layer. Then, for the real N:
 //   one layer's capture at L = N/2   = rest + (L + 1) layers   (later layers are not needed)
 //   all layers' capture               = rest + N layers
 //   peak RSS                          = peak(1 layer) + (N - 1) x per-layer peak increment      (ESTIMATED)
@@ -32,7 +32,7 @@ import type { RgbImage } from '../src/preprocess/image.js';
 import { LLAVA_ONEVISION_7B, TINY_LLAVA_ONEVISION, writeLlavaOnevisionCheckpoint } from '../src/models/synthetic/llava-onevision.js';
 import { LLAVA_NEXT_LLAMA3_8B, TINY_LLAVA_NEXT, writeLlavaNextCheckpoint } from '../src/models/synthetic/llava-next.js';
 import { QWEN2_5_VL_7B, TINY_QWEN2_5_VL, writeQwen2VlCheckpoint } from '../src/models/synthetic/qwen2-vl.js';
-import type { DecoderConfig } from '../src/models/lm/config.js';
+import type { DecoderLM } from '../src/models/lm/decoder.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
 import { lmFlops, peakRssBytes } from './vlm.js';
@@ -80,6 +80,8 @@ export interface ChildResult {
   readonly visionSeconds: number[];
   /** full forward (vision + LM prefill, every layer's K/V tapped), each run */
   readonly forwardSeconds: number[];
+  /** the language model alone on the same embeddings (prefill of all its layers + head at one position), each run */
+  readonly lmSeconds: number[];
   /** matmul + attention GFLOP of one LM layer's prefill at this token count */
   readonly layerGflop: number;
   readonly peakRssBytes: number;
@@ -98,14 +100,19 @@ export interface Extrapolation {
   readonly peakBytes: number;
 }
 
-export function extrapolate(one: Pick<ChildResult, 'lmLayers' | 'forwardSeconds' | 'peakRssBytes'>, k: Pick<ChildResult, 'lmLayers' | 'forwardSeconds' | 'peakRssBytes'>, layers: number): Extrapolation {
+type Measured = Pick<ChildResult, 'lmLayers' | 'forwardSeconds' | 'lmSeconds' | 'peakRssBytes'>;
+
+/**
+ * Time: one layer = the K-layer child's LM-alone time / K (its head at one position is ~0.1% of a layer; an upper
+ * bound); the rest = the 1-layer child's full forward minus one layer. A difference of two full forwards would be
+ * the cleaner per-layer figure, but under background load the vision tower's noise swamps it.
+ * Memory: the per-layer increment of the two children's peak RSS (not noisy: weights dominate).
+ */
+export function extrapolate(one: Measured, k: Measured, layers: number): Extrapolation {
   const dk = k.lmLayers - one.lmLayers;
   if (!(dk > 0)) throw new Error(`extrapolate: need two layer counts, got ${one.lmLayers} and ${k.lmLayers}`);
-  const f1 = Math.min(...one.forwardSeconds);
-  const fk = Math.min(...k.forwardSeconds);
-  // Background load only adds time; a negative difference means noise swamped the layers: clamp rather than print nonsense.
-  const perLayerSeconds = Math.max(0, (fk - f1) / dk);
-  const restSeconds = Math.max(0, f1 - one.lmLayers * perLayerSeconds);
+  const perLayerSeconds = Math.min(...k.lmSeconds) / k.lmLayers;
+  const restSeconds = Math.max(0, Math.min(...one.forwardSeconds) - one.lmLayers * perLayerSeconds);
   const oneLayerAt = Math.floor(layers / 2);
   const perLayerPeakBytes = Math.max(0, (k.peakRssBytes - one.peakRssBytes) / dk);
   return {
@@ -150,9 +157,11 @@ async function timed<T>(f: () => Promise<T>): Promise<{ s: number; value: T }> {
   return { s: (performance.now() - t0) / 1000, value };
 }
 
+/** What all three families have beyond KvlensModel (LlavaOnevision, LlavaNext, Qwen2Vl). */
 interface WithImageFeatures {
-  imageFeatures(pixelValues: Tensor, sizesOrGrid: Tensor): Promise<unknown>;
-  readonly lm: { readonly config: DecoderConfig };
+  imageFeatures(pixelValues: Tensor, sizesOrGrid: Tensor): Promise<{ packed: Tensor<'float32'> }>;
+  embedWithImages(inputIds: number[][], packed?: Tensor<'float32'>): Tensor<'float32'>;
+  readonly lm: DecoderLM;
 }
 
 async function child(dir: string, side: number, repeats: number): Promise<ChildResult> {
@@ -169,8 +178,14 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
     };
     const visionSeconds: number[] = [];
     const forwardSeconds: number[] = [];
+    const lmSeconds: number[] = [];
+    const ids = [Array.from(prep.inputIds.data, Number)];
     for (let r = 0; r < repeats; r++) {
-      visionSeconds.push((await timed(() => vis.imageFeatures(prep.pixelValues!, sizes))).s);
+      const v = await timed(() => vis.imageFeatures(prep.pixelValues!, sizes));
+      visionSeconds.push(v.s);
+      // [1, pos, dModel]; Qwen2.5-VL runs here with 1-D positions on all three M-RoPE axes (same cost as its real ids)
+      const inputsEmbeds = vis.embedWithImages(ids, v.value.packed);
+      lmSeconds.push((await timed(() => vis.lm.forward({ inputsEmbeds, taps: KV_TAPS, logitsAt: 'last' }))).s);
       forwardSeconds.push((await timed(() => model.forward(req))).s);
     }
     const S = prep.tokenMap.length;
@@ -180,7 +195,7 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
     return {
       lmLayers: model.dims.lmLayers,
       tokens: { total: S, image: S - text, text },
-      loadSeconds: load.s, visionSeconds, forwardSeconds, layerGflop,
+      loadSeconds: load.s, visionSeconds, forwardSeconds, lmSeconds, layerGflop,
       peakRssBytes: peakRssBytes(),
       loadAvg: loadavg(),
     };
@@ -283,7 +298,8 @@ export function bigModelRows(r: BigModelResult): BenchRow[] {
     { metric: `load, 1 / ${k.lmLayers} LM layers`, value: `${one.loadSeconds.toFixed(1)} / ${k.loadSeconds.toFixed(1)} s` },
     { metric: `vision tower + projector (all ${r.visionLayers} layers, measured)`, value: `${vision.toFixed(2)} s (${(vision / r.visionLayers).toFixed(3)} s/layer incl. projector)` },
     { metric: `forward + all K/V, 1 / ${k.lmLayers} LM layers (measured, best)`, value: `${best(one.forwardSeconds).toFixed(2)} / ${best(k.forwardSeconds).toFixed(2)} s` },
-    { metric: `one LM layer prefill, ${t.total} tokens (difference)`, value: `${e.perLayerSeconds.toFixed(2)} s, ${one.layerGflop.toFixed(0)} GFLOP, ${(one.layerGflop / e.perLayerSeconds).toFixed(0)} GFLOP/s` },
+    { metric: `LM alone, ${k.lmLayers} layers + head (measured, best)`, value: `${best(k.lmSeconds).toFixed(2)} s` },
+    { metric: `one LM layer prefill + K/V, ${t.total} tokens`, value: `${e.perLayerSeconds.toFixed(2)} s, ${one.layerGflop.toFixed(0)} GFLOP, ${(one.layerGflop / e.perLayerSeconds).toFixed(0)} GFLOP/s` },
     { metric: 'rest (vision, packing, embeddings, head)', value: `${e.restSeconds.toFixed(2)} s` },
     { metric: `per image, one layer's capture (layer ${e.oneLayerAt} of ${N})`, value: `${e.oneLayerSeconds.toFixed(1)} s (estimated)` },
     { metric: `per image, all ${N} layers' capture`, value: `${e.allLayersSeconds.toFixed(1)} s (estimated)` },
