@@ -6,14 +6,14 @@ import { expandHooks } from '../taps/names.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DecoderLM } from './lm/index.js';
 import { greedyGenerate } from './generate.js';
+import { decoderStep, modelDims } from './vlm-base.js';
 import type { GenerateOptions, GenerateResult, KvCache, KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, Rows, StepOptions } from './types.js';
 
 export class TextOnlyModel implements KvlensModel {
   constructor(readonly family: string, readonly lm: DecoderLM) {}
 
   get dims(): ModelDims {
-    const c = this.lm.config;
-    return { lmLayers: c.numLayers, visionLayers: 0, kvHeads: c.numKvHeads, headDim: c.headDim, dModel: c.hiddenSize };
+    return modelDims(this.lm.config, 0);
   }
 
   get eosTokenIds(): readonly number[] {
@@ -25,10 +25,7 @@ export class TextOnlyModel implements KvlensModel {
       throw new KvlensUsageError(`a ${this.family} model is text-only: pixelValues / imageSizes cannot be given`);
     }
     const taps = expandHooks(req.taps ?? [], this.dims); // unknown names and vision hooks fail before running
-    const out = await this.lm.forward({
-      inputIds: req.inputIds, past: req.past, taps, block: req.block, denseMask: req.denseMask, layerMasks: req.layerMasks,
-      attentionMask2d: req.attentionMask2d, positionIds: req.positionIds, logitsAt: req.logitsAt, returnCache: true,
-    });
+    const out = await this.lm.forward({ ...decoderStep(req, taps), inputIds: req.inputIds });
     return { taps: out.taps as Map<string, Tensor>, logits: out.logits, logitsAt: out.logitsAt, cache: out.cache! };
   }
 

@@ -3,6 +3,7 @@
 // (from src/preprocess/anyres.ts), and pack_image_features over all images in prompt order.
 
 import { anyresLayout, selectBestResolution, type Size } from '../../preprocess/anyres.js';
+import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import type { LlavaOnevisionConfig } from './config.js';
 import { packImage, type PackGeometry } from './pack.js';
@@ -69,4 +70,26 @@ export function packAllImages(tiles: Float32Array, tilesPerImage: readonly numbe
   let o = 0;
   for (const p of parts) { data.set(p, o); o += p.length; }
   return { data, lengths: parts.map((p) => p.length / dModel) };
+}
+
+/** Keep each image's first tilesPerImage[i] tiles of a padded [nImages, maxTiles, C, S, S] batch. */
+export function realTiles(pixel: Tensor, tilesPerImage: readonly number[]): Tensor {
+  const s = pixel.shape;
+  if (pixel.dtype !== 'float32') throw new KvlensInputError(`expected float32, got ${pixel.dtype}`, 'pixel_values');
+  const total = tilesPerImage.reduce((a, b) => a + b, 0);
+  if (s.length === 4) {
+    if (s[0] !== total) throw new KvlensInputError(`${s[0]} tiles given, image_sizes imply ${total} (${tilesPerImage.join(' + ')})`, 'pixel_values');
+    return pixel;
+  }
+  if (s.length !== 5) throw new KvlensInputError(`expected [images, tiles, C, S, S] or [tiles, C, S, S], got [${s.join(', ')}]`, 'pixel_values');
+  if (s[0] !== tilesPerImage.length) throw new KvlensInputError(`${s[0]} images in pixel_values but ${tilesPerImage.length} image sizes`, 'pixel_values');
+  const per = s[2] * s[3] * s[4];
+  const out = new Float32Array(total * per);
+  let o = 0;
+  tilesPerImage.forEach((n, i) => {
+    if (n > s[1]) throw new KvlensInputError(`image ${i} needs ${n} tiles for its size but pixel_values holds ${s[1]} per image`, 'pixel_values');
+    out.set((pixel.data as Float32Array).subarray(i * s[1] * per, (i * s[1] + n) * per), o);
+    o += n * per;
+  });
+  return tensor('float32', [total, s[2], s[3], s[4]], out);
 }

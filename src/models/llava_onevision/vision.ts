@@ -11,9 +11,8 @@ import { siglipDims, type SiglipDims } from '../siglip/config.js';
 import { buildSiglipTower } from '../siglip/graph.js';
 import { runTiled } from '../siglip/model.js';
 import { hiddenStateIndex } from '../hf-config.js';
+import { PROJECTOR_TAP } from '../vlm-base.js';
 import type { LlavaOnevisionConfig } from './config.js';
-
-export const PROJECTOR_TAP = 'projector.out';
 
 export interface VisionPrefixes {
   /** e.g. "vision_tower.vision_model." */

@@ -7,18 +7,16 @@
 //   const out = await m.forward({ inputIds, pixelValues, imageGridThw, taps: ['lm.*.attn.k'] });
 //   const next = await m.continue(out.cache, [[tok]]);
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { expandHooks } from '../../taps/names.js';
-import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
-import { DecoderLM, type Rows } from '../lm/decoder.js';
-import type { KvCache } from '../lm/cache.js';
-import { idRows, isImageTap, scatterImageFeatures } from '../llava_next/model.js';
-import { greedyGenerate } from '../generate.js';
-import type { GenerateOptions, GenerateResult, KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions } from '../types.js';
+import { KvlensUsageError } from '../../util/errors.js';
+import type { DecoderLM, ForwardRequest, Rows } from '../lm/decoder.js';
+import type { DecoderConfig } from '../lm/config.js';
+import { readConfigJson } from '../hf-config.js';
+import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
+import type { ModelForwardRequest } from '../types.js';
 import { parseQwen2VlConfig, type Qwen2VlConfig } from './config.js';
 import { checkGrids, gridsFrom, ropeIndex, tokenCount, type GridThw, type RopeIndex } from './positions.js';
 import { QwenVisionTower } from './vision.js';
@@ -29,58 +27,47 @@ export interface Qwen2VlLoadOptions {
   readonly visionAttentionProbs?: boolean;
 }
 
-export interface Qwen2VlImageFeatures {
-  /** image.packed = merger output [imageToken, dModel], images in order */
-  readonly packed: Tensor<'float32'>;
-  /** tokens per image (t * h/2 * w/2) */
-  readonly lengths: number[];
-  /** vision hooks asked for: vision.embed / vision.{L}.out / vision.post_norm [patch, dVision] in pixel_values order */
-  readonly taps: Map<string, Tensor>;
-}
+/**
+ * packed = merger output [imageToken, dModel], images in order; lengths = t * h/2 * w/2 per image; taps = the
+ * vision hooks asked for: vision.embed / vision.{L}.out / vision.post_norm [patch, dVision] in pixel_values order.
+ */
+export type Qwen2VlImageFeatures = EncodedImages;
 
-export class Qwen2Vl implements KvlensModel {
+export class Qwen2Vl extends VisionLanguageModel {
+  protected readonly geometryField = 'imageGridThw';
+
   private constructor(
     readonly dir: string,
     readonly config: Qwen2VlConfig,
     readonly lm: DecoderLM,
-    private readonly vision: QwenVisionTower,
-  ) {}
+    protected readonly vision: QwenVisionTower,
+  ) {
+    super();
+  }
 
   static async load(dir: string, opts: Qwen2VlLoadOptions = {}): Promise<Qwen2Vl> {
     const cfgPath = join(dir, 'config.json');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new KvlensInputError(`cannot read (${(e as Error).message})`, cfgPath);
-    }
-    const config = parseQwen2VlConfig(raw, cfgPath);
+    const config = parseQwen2VlConfig(readConfigJson(cfgPath), cfgPath);
     const ws = WeightSet.open(dir);
     const vision = await QwenVisionTower.create(config.vision, ws, { device: opts.device, attentionProbs: opts.visionAttentionProbs });
-    try {
-      const lm = await DecoderLM.fromWeights(ws, { config: config.text, device: opts.device, threads: opts.threads });
-      return new Qwen2Vl(dir, config, lm, vision);
-    } catch (e) {
-      await vision.dispose();
-      throw e;
-    }
+    const lm = await loadDecoderBeside(vision, ws, config.text, opts);
+    return new Qwen2Vl(dir, config, lm, vision);
   }
 
   get family(): string {
     return this.config.variant;
   }
 
-  get text() {
+  get text(): DecoderConfig {
     return this.config.text;
   }
 
-  get dims(): ModelDims {
-    const t = this.config.text;
-    return { lmLayers: t.numLayers, visionLayers: this.config.vision.depth, kvHeads: t.numKvHeads, headDim: t.headDim, dModel: t.hiddenSize };
+  protected get visionLayers(): number {
+    return this.config.vision.depth;
   }
 
-  get eosTokenIds(): readonly number[] {
-    return this.config.text.eosTokenIds;
+  protected get imageTokenId(): number {
+    return this.config.imageTokenId;
   }
 
   get visionHooks(): readonly string[] {
@@ -95,11 +82,15 @@ export class Qwen2Vl implements KvlensModel {
 
   async imageFeatures(pixelValues: Tensor, imageGridThw: Tensor | readonly number[], hooks: readonly string[] = []): Promise<Qwen2VlImageFeatures> {
     const grids = this.grids(imageGridThw);
-    const fetch = [...new Set([...hooks, 'projector.out'])];
+    const fetch = [...new Set([...hooks, PROJECTOR_TAP])];
     const out = await this.vision.run(pixelValues, grids, fetch);
     const taps = new Map<string, Tensor>();
     for (const h of hooks) taps.set(h, out.get(h)!);
-    return { packed: out.get('projector.out')!, lengths: grids.map((g) => tokenCount(g, this.config.vision.mergeSize)), taps };
+    return { packed: out.get(PROJECTOR_TAP)!, lengths: grids.map((g) => tokenCount(g, this.config.vision.mergeSize)), taps };
+  }
+
+  protected encodeImages(pixelValues: Tensor, imageGridThw: Tensor | readonly number[], hooks: readonly string[]): Promise<EncodedImages> {
+    return this.imageFeatures(pixelValues, imageGridThw, hooks);
   }
 
   /** M-RoPE ids [3][batch][pos] and rope deltas of a prompt (HF get_rope_index). */
@@ -107,32 +98,11 @@ export class Qwen2Vl implements KvlensModel {
     return ropeIndex(inputIds, this.grids(imageGridThw), this.config, mask);
   }
 
-  embedWithImages(inputIds: Rows, packed?: Tensor<'float32'>): Tensor<'float32'> {
-    return scatterImageFeatures(this.lm.embed(inputIds), inputIds, this.config.imageTokenId, packed);
-  }
-
   /**
-   * Prefill (with images when pixelValues + imageGridThw are given) or continue a cache. Taps may name vision.*,
-   * projector.out, image.packed and every lm.* hook. M-RoPE ids: req.mropePositionIds, else get_rope_index on a
-   * prefill, else (continuation) cache length + rope_delta on every axis.
+   * M-RoPE ids: req.mropePositionIds, else get_rope_index on a prefill, else (continuation) none, so the decoder
+   * continues at cache length + rope_delta on every axis.
    */
-  async forward(req: ModelForwardRequest): Promise<ModelForwardResult> {
-    const names = expandHooks(req.taps ?? [], this.dims);
-    const visionTaps = names.filter(isImageTap);
-    const lmTaps = names.filter((n) => !isImageTap(n));
-    if ((req.pixelValues === undefined) !== (req.imageGridThw === undefined)) throw new KvlensUsageError('give pixelValues and imageGridThw together');
-    if (visionTaps.length && !req.pixelValues) throw new KvlensUsageError(`taps ${visionTaps.join(', ')} need pixelValues (this call has no image)`);
-    const ids = idRows(req.inputIds);
-    const taps = new Map<string, Tensor>();
-    let packed: Tensor<'float32'> | undefined;
-    let imageTokens: number[] | undefined;
-    if (req.pixelValues) {
-      const feats = await this.imageFeatures(req.pixelValues, req.imageGridThw!, visionTaps.filter((t) => t !== 'image.packed'));
-      packed = feats.packed;
-      imageTokens = feats.lengths;
-      for (const [k, v] of feats.taps) taps.set(k, v);
-      taps.set('image.packed', packed);
-    }
+  protected override decoderExtras(req: ModelForwardRequest, ids: Rows): Partial<ForwardRequest> {
     let positions = req.mropePositionIds;
     if (!positions && !req.past && !req.positionIds) {
       const mask = req.attentionMask2d && !('shape' in req.attentionMask2d) ? req.attentionMask2d : undefined;
@@ -140,27 +110,6 @@ export class Qwen2Vl implements KvlensModel {
     } else if (!positions && ids.some((r) => r.includes(this.config.imageTokenId))) {
       throw new KvlensUsageError('image tokens in a continuation (or with 1-D positionIds) need explicit mropePositionIds');
     }
-    const inputsEmbeds = this.embedWithImages(ids, packed);
-    const out = await this.lm.forward({
-      inputsEmbeds, past: req.past, taps: lmTaps, block: req.block, denseMask: req.denseMask, layerMasks: req.layerMasks,
-      attentionMask2d: req.attentionMask2d, positionIds: req.positionIds, logitsAt: req.logitsAt, returnCache: true,
-      ...(positions ? { mropePositionIds: positions } : {}),
-    });
-    for (const [k, v] of out.taps) taps.set(k, v);
-    return { taps: new Map(names.map((n) => [n, taps.get(n)!])), logits: out.logits, logitsAt: out.logitsAt, cache: out.cache!, ...(imageTokens ? { imageTokens } : {}) };
-  }
-
-  /** Text continuation on a cached prefix at cache length + rope_delta (the image is not recomputed). */
-  continue(cache: KvCache, inputIds: Rows | Tensor, opts: StepOptions = {}): Promise<ModelForwardResult> {
-    return this.forward({ ...opts, inputIds, past: cache });
-  }
-
-  generate(req: ModelForwardRequest, opts: GenerateOptions): Promise<GenerateResult> {
-    return greedyGenerate(this, req, opts);
-  }
-
-  async dispose(): Promise<void> {
-    await this.vision.dispose();
-    await this.lm.dispose();
+    return positions ? { mropePositionIds: positions } : {};
   }
 }
