@@ -6,11 +6,10 @@ import { GraphBuilder, type Value } from '../../graph/builder.js';
 import { OrtSession, type Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { clipDims } from '../clip/config.js';
 import { buildClipTower } from '../clip/graph.js';
 import { hiddenStateIndex } from '../hf-config.js';
-import { runTiled } from '../siglip/model.js';
+import { attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
 import type { LlavaNextConfig } from './config.js';
 
 export const VISION_PREFIX = 'vision_tower.vision_model.';
@@ -54,14 +53,9 @@ export class LlavaNextVision {
 
   /** pixel [tile, channels, size, size] -> the named outputs (vision.*, projector.out), each [tile, ...]. */
   async run(pixel: Tensor, fetch: readonly string[], attentionProbs = false): Promise<Map<string, Tensor>> {
-    const v = this.cfg.vision;
-    const s = pixel.shape;
-    if (pixel.dtype !== 'float32' || s.length !== 4 || s[1] !== v.num_channels || s[2] !== v.image_size || s[3] !== v.image_size) {
-      throw new KvlensInputError(`pixel tiles must be float32 [tile, ${v.num_channels}, ${v.image_size}, ${v.image_size}], got ${pixel.dtype} [${s.join(', ')}]`, 'LLaVA-NeXT vision input');
-    }
-    for (const f of fetch) if (!this.outputNames.includes(f)) throw new KvlensUsageError(`unknown LLaVA-NeXT vision output "${f}"; valid: ${this.outputNames.join(', ')}`);
-    if (attentionProbs && !this.probLayers) throw new KvlensUsageError('load the model with { attentionProbs: true } to get vision attention probabilities');
-    const probs = attentionProbs ? Array.from({ length: this.probLayers }, (_, l) => `vision.${l}.attn.probs`) : [];
+    expectTiles(pixel, this.cfg.vision.num_channels, this.cfg.vision.image_size, 'pixel tiles', 'LLaVA-NeXT vision input');
+    expectKnownOutputs(fetch, this.outputNames, 'LLaVA-NeXT vision output');
+    const probs = attentionProbNames('vision', this.probLayers, attentionProbs, 'load the model with { attentionProbs: true } to get vision attention probabilities');
     return runTiled(this.session, 'pixel_values', pixel, [...fetch, ...probs], this.tileBatch);
   }
 

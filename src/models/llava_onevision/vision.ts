@@ -6,10 +6,10 @@ import { GraphBuilder, type Value } from '../../graph/builder.js';
 import { OrtSession, type Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { KvlensInputError } from '../../util/errors.js';
 import { siglipDims, type SiglipDims } from '../siglip/config.js';
 import { buildSiglipTower } from '../siglip/graph.js';
-import { runTiled } from '../siglip/model.js';
+import { expectKnownOutputs, runTiled } from '../vision/tile-runner.js';
 import { hiddenStateIndex } from '../hf-config.js';
 import { PROJECTOR_TAP } from '../vlm-base.js';
 import type { LlavaOnevisionConfig } from './config.js';
@@ -65,7 +65,7 @@ export class LlavaVisionPath {
 
   /** pixel [tile, C, S, S] -> the requested hooks (projector.out is always computed). */
   async run(pixel: Tensor, hooks: readonly string[]): Promise<Map<string, Tensor>> {
-    for (const h of hooks) if (!this.hookNames.includes(h)) throw new KvlensUsageError(`unknown vision hook "${h}"; valid: ${this.hookNames.join(', ')}`);
+    expectKnownOutputs(hooks, this.hookNames, 'vision hook');
     if (pixel.shape.length !== 4) throw new KvlensInputError(`expected [tile, channels, size, size], got [${pixel.shape.join(', ')}]`, 'pixel_values');
     const fetch = [...new Set([...hooks, PROJECTOR_TAP])];
     return runTiled(this.session, 'pixel_values', pixel, fetch, this.tileBatch);

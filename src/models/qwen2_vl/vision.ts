@@ -12,7 +12,8 @@ import { F32_MIN, GraphBuilder, type Value } from '../../graph/builder.js';
 import { OrtSession, type Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
-import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { KvlensInputError } from '../../util/errors.js';
+import { attentionProbNames, expectKnownOutputs } from '../vision/tile-runner.js';
 import { activation } from '../siglip/graph.js';
 import type { QwenVisionSpec } from './config.js';
 import { imageGroups, visionRotary, windowGroups, type GridThw, patchCount } from './positions.js';
@@ -112,8 +113,8 @@ export class QwenVisionTower {
     if (pixelValues.dtype !== 'float32' || pixelValues.shape.length !== 2 || pixelValues.shape[1] !== s.patchDim || pixelValues.shape[0] !== n) {
       throw new KvlensInputError(`pixel_values must be float32 [${n}, ${s.patchDim}] for image_grid_thw ${JSON.stringify(grids)}, got ${pixelValues.dtype} [${pixelValues.shape.join(', ')}]`, 'pixel_values');
     }
-    for (const f of fetch) if (!this.outputNames.includes(f)) throw new KvlensUsageError(`unknown ${s.variant} vision output "${f}"; valid: ${this.outputNames.join(', ')}`);
-    if (attentionProbs && !this.withProbs) throw new KvlensUsageError('load the model with { attentionProbs: true } to get vision attention probabilities');
+    expectKnownOutputs(fetch, this.outputNames, `${s.variant} vision output`);
+    const probs = attentionProbNames('vision', this.withProbs ? s.depth : 0, attentionProbs, 'load the model with { attentionProbs: true } to get vision attention probabilities');
     const rot = visionRotary(grids, s);
     const feeds: Record<string, Tensor> = {
       pixel_values: pixelValues,
@@ -122,7 +123,6 @@ export class QwenVisionTower {
       image_group: tensor('int64', [n], imageGroups(grids)),
     };
     if (s.windowUnits) feeds.window_group = tensor('int64', [n], windowGroups(grids, s));
-    const probs = attentionProbs ? Array.from({ length: s.depth }, (_, l) => `vision.${l}.attn.probs`) : [];
     const r = await this.session.run(feeds, [...fetch, ...probs]);
     return new Map(Object.entries(r) as [string, Tensor<'float32'>][]);
   }

@@ -2,13 +2,14 @@
 // baseline tower the paper compares LLaVA's tower against. Its taps use the "siglip." names of
 // src/taps/names.ts. Tiles are run in chunks so a large batch never materialises every activation at once.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraphBuilder } from '../../graph/builder.js';
 import { OrtSession, type Device } from '../../runtime/index.js';
 import { WeightSet } from '../../tensor/safetensors.js';
-import { tensor, type Tensor } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { readConfigJson } from '../hf-config.js';
+import { attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
 import { parseSiglipVisionConfig, siglipDims, type SiglipDims, type SiglipVisionConfig } from './config.js';
 import { buildPoolingHead, buildSiglipTower } from './graph.js';
 
@@ -46,12 +47,7 @@ export class SiglipVisionModel {
 
   static async load(dir: string, opts: SiglipLoadOptions = {}): Promise<SiglipVisionModel> {
     const cfgPath = join(dir, 'config.json');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new KvlensInputError(`cannot read (${(e as Error).message})`, cfgPath);
-    }
+    const raw = readConfigJson(cfgPath);
     // A full SiglipModel config nests the tower under vision_config.
     const obj = raw as Record<string, unknown>;
     const visionRaw = obj.model_type === 'siglip' ? obj.vision_config : raw;
@@ -86,16 +82,11 @@ export class SiglipVisionModel {
    * `attentionProbs` ask for the head output and the attention maps.
    */
   async forward(pixelValues: Tensor, req: { taps?: readonly string[]; pooled?: boolean; attentionProbs?: boolean } = {}): Promise<SiglipOutputs> {
-    const c = this.config;
-    const s = pixelValues.shape;
-    if (pixelValues.dtype !== 'float32' || s.length !== 4 || s[1] !== c.num_channels || s[2] !== c.image_size || s[3] !== c.image_size) {
-      throw new KvlensInputError(`pixel_values must be float32 [tile, ${c.num_channels}, ${c.image_size}, ${c.image_size}], got ${pixelValues.dtype} [${s.join(', ')}]`, 'SigLIP input');
-    }
+    expectTiles(pixelValues, this.config.num_channels, this.config.image_size, 'pixel_values', 'SigLIP input');
     const taps = req.taps ?? this.outputs.taps;
-    for (const t of taps) if (!this.outputs.taps.includes(t)) throw new KvlensUsageError(`unknown SigLIP hook "${t}"; valid: ${this.outputs.taps.join(', ')}`);
+    expectKnownOutputs(taps, this.outputs.taps, 'SigLIP hook');
     if (req.pooled && !this.outputs.pooled) throw new KvlensUsageError('this SigLIP model has no attention-pooling head (vision_use_head is false or head weights are missing)');
-    if (req.attentionProbs && !this.outputs.probs) throw new KvlensUsageError('load the model with { attentionProbs: true } to get attention probabilities');
-    const probNames = req.attentionProbs ? Array.from({ length: this.outputs.probs }, (_, l) => `siglip.${l}.attn.probs`) : [];
+    const probNames = attentionProbNames('siglip', this.outputs.probs, req.attentionProbs, 'load the model with { attentionProbs: true } to get attention probabilities');
     const fetch = [...taps, ...(req.pooled ? ['siglip.pooled'] : []), ...probNames];
     const parts = await runTiled(this.session, 'pixel_values', pixelValues, fetch, this.tileBatch);
     return {
@@ -108,27 +99,4 @@ export class SiglipVisionModel {
   async dispose(): Promise<void> {
     await this.session.dispose();
   }
-}
-
-/** Run a session over the leading (tile) axis in chunks and concatenate each fetched output along axis 0. */
-export async function runTiled(session: OrtSession, inputName: string, input: Tensor, fetch: readonly string[], chunk: number): Promise<Map<string, Tensor>> {
-  const n = input.shape[0];
-  const per = input.data.length / Math.max(n, 1);
-  const pieces = new Map<string, Tensor[]>(fetch.map((f) => [f, []]));
-  for (let t0 = 0; t0 < n; t0 += chunk) {
-    const t1 = Math.min(n, t0 + chunk);
-    const data = (input.data as Float32Array).subarray(t0 * per, t1 * per);
-    const out = await session.run({ [inputName]: tensor('float32', [t1 - t0, ...input.shape.slice(1)], data) }, fetch);
-    for (const f of fetch) pieces.get(f)!.push(out[f]);
-  }
-  return new Map(fetch.map((f) => [f, concat0(pieces.get(f)!)]));
-}
-
-function concat0(ts: Tensor[]): Tensor {
-  if (ts.length === 1) return ts[0];
-  const total = ts.reduce((a, t) => a + t.data.length, 0);
-  const out = new Float32Array(total);
-  let o = 0;
-  for (const t of ts) { out.set(t.data as Float32Array, o); o += t.data.length; }
-  return tensor('float32', [ts.reduce((a, t) => a + t.shape[0], 0), ...ts[0].shape.slice(1)], out);
 }
