@@ -9,11 +9,8 @@ import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import { anyresLayout, type AnyresLayout, type Pinpoint, type Size } from './anyres.js';
 import { cropImage, padImage, type RgbImage } from './image.js';
-import { normalizationTable, writeChw, type PixelNormalization } from './normalize.js';
-import { filterFromPilCode, resizeRgb, type ResampleFilter } from './pil-resize.js';
-
-const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
-const OPENAI_CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+import { normalizationFields, normalizationFrom, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, normalizationTable, parseProcessorConfig, resampleFrom, writeChw, type PixelNormalization } from './normalize.js';
+import { resizeRgb, type ResampleFilter } from './pil-resize.js';
 
 /** transformers' LlavaOnevisionImageProcessor default pinpoints: 384 * {1..6} on each side. */
 function defaultOnevisionPinpoints(): [number, number][] {
@@ -22,7 +19,6 @@ function defaultOnevisionPinpoints(): [number, number][] {
   return out;
 }
 
-const triple = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])]);
 const sizeSchema = z.union([
   z.object({ height: z.number().int().positive(), width: z.number().int().positive() }),
   z.object({ shortest_edge: z.number().int().positive() }),
@@ -34,11 +30,7 @@ const schema = z.object({
   size: sizeSchema.nullish(),
   image_grid_pinpoints: z.array(z.tuple([z.number().int().positive(), z.number().int().positive()])).min(1).nullish(),
   resample: z.number().int().nullish(),
-  do_rescale: z.boolean().nullish(),
-  rescale_factor: z.number().positive().nullish(),
-  do_normalize: z.boolean().nullish(),
-  image_mean: triple.nullish(),
-  image_std: triple.nullish(),
+  ...normalizationFields,
   do_pad: z.boolean().nullish(),
   do_convert_rgb: z.boolean().nullish(),
 }).passthrough();
@@ -55,20 +47,9 @@ export interface AnyresImageConfig {
   readonly doPad: boolean;
 }
 
-function asTriple(v: number | readonly number[] | null | undefined, dflt: [number, number, number]): [number, number, number] {
-  if (v == null) return dflt;
-  if (typeof v === 'number') return [v, v, v];
-  return [v[0], v[1], v[2]];
-}
-
 /** Parse preprocessor_config.json of LlavaOnevisionImageProcessor / LlavaNextImageProcessor. */
 export function parseAnyresImageConfig(raw: unknown, where = 'preprocessor_config.json'): AnyresImageConfig {
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new KvlensInputError(`field "${issue.path.join('.')}": ${issue.message}`, where);
-  }
-  const c = r.data;
+  const c = parseProcessorConfig(schema, raw, where);
   const type = c.image_processor_type ?? 'LlavaOnevisionImageProcessor';
   const isNext = type.startsWith('LlavaNextImageProcessor');
   if (!isNext && !type.startsWith('LlavaOnevisionImageProcessor')) {
@@ -83,25 +64,13 @@ export function parseAnyresImageConfig(raw: unknown, where = 'preprocessor_confi
     if (size.height !== size.width) throw new KvlensInputError(`field "size": non-square tiles ${size.height}x${size.width} are not supported`, where);
     tileSize = size.height;
   }
-  let resample: ResampleFilter;
-  try {
-    resample = filterFromPilCode(c.resample ?? 3);
-  } catch (e) {
-    throw new KvlensInputError(`field "resample": ${(e as Error).message}`, where);
-  }
   const nextPinpoints: [number, number][] = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]];
   return {
     processorType: type,
     tileSize,
     pinpoints: c.image_grid_pinpoints ?? (isNext ? nextPinpoints : defaultOnevisionPinpoints()),
-    resample,
-    normalization: {
-      doRescale: c.do_rescale ?? true,
-      rescaleFactor: c.rescale_factor ?? 1 / 255,
-      doNormalize: c.do_normalize ?? true,
-      mean: asTriple(c.image_mean, OPENAI_CLIP_MEAN),
-      std: asTriple(c.image_std, OPENAI_CLIP_STD),
-    },
+    resample: resampleFrom(c.resample, where),
+    normalization: normalizationFrom(c, { mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD }),
     doPad: c.do_pad ?? true,
   };
 }

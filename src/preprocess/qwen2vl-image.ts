@@ -7,9 +7,13 @@ import { z } from 'zod';
 import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { RgbImage } from './image.js';
-import { normalizationTable, writeChw } from './normalize.js';
-import { filterFromPilCode, resizeRgb, type ResampleFilter } from './pil-resize.js';
+import {
+  normalizationFields, normalizationFrom, normalizationTable, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, parseProcessorConfig, resampleFrom, writeChw,
+  type PixelNormalization,
+} from './normalize.js';
+import { resizeRgb, type ResampleFilter } from './pil-resize.js';
 
+// Qwen2VLImageProcessor's mean / std are per-channel lists only (no single value for all channels).
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 const schema = z.object({
   image_processor_type: z.string().optional(),
@@ -21,14 +25,12 @@ const schema = z.object({
   merge_size: z.number().int().positive().nullish(),
   resample: z.number().int().nullish(),
   do_resize: z.boolean().nullish(),
-  do_rescale: z.boolean().nullish(),
-  rescale_factor: z.number().positive().nullish(),
-  do_normalize: z.boolean().nullish(),
+  ...normalizationFields,
   image_mean: triple.nullish(),
   image_std: triple.nullish(),
 }).passthrough();
 
-export interface Qwen2VLImageConfig {
+export interface Qwen2VLImageConfig extends PixelNormalization {
   readonly minPixels: number;
   readonly maxPixels: number;
   readonly patchSize: number;
@@ -36,26 +38,10 @@ export interface Qwen2VLImageConfig {
   readonly mergeSize: number;
   readonly doResize: boolean;
   readonly resample: ResampleFilter;
-  readonly doRescale: boolean;
-  readonly rescaleFactor: number;
-  readonly doNormalize: boolean;
-  readonly mean: readonly [number, number, number];
-  readonly std: readonly [number, number, number];
 }
 
 export function parseQwen2VLImageConfig(raw: unknown, where = 'preprocessor_config.json'): Qwen2VLImageConfig {
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new KvlensInputError(`field "${issue.path.join('.')}": ${issue.message}`, where);
-  }
-  const c = r.data;
-  let resample: ResampleFilter;
-  try {
-    resample = filterFromPilCode(c.resample ?? 3);
-  } catch (e) {
-    throw new KvlensInputError(`field "resample": ${(e as Error).message}`, where);
-  }
+  const c = parseProcessorConfig(schema, raw, where);
   return {
     minPixels: c.min_pixels ?? c.size?.min_pixels ?? 56 * 56,
     maxPixels: c.max_pixels ?? c.size?.max_pixels ?? 28 * 28 * 1280,
@@ -63,12 +49,8 @@ export function parseQwen2VLImageConfig(raw: unknown, where = 'preprocessor_conf
     temporalPatchSize: c.temporal_patch_size ?? 2,
     mergeSize: c.merge_size ?? 2,
     doResize: c.do_resize ?? true,
-    resample,
-    doRescale: c.do_rescale ?? true,
-    rescaleFactor: c.rescale_factor ?? 1 / 255,
-    doNormalize: c.do_normalize ?? true,
-    mean: c.image_mean ?? [0.48145466, 0.4578275, 0.40821073],
-    std: c.image_std ?? [0.26862954, 0.26130258, 0.27577711],
+    resample: resampleFrom(c.resample, where),
+    ...normalizationFrom(c, { mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD }),
   };
 }
 
@@ -116,7 +98,7 @@ export function processQwen2VLImages(images: readonly RgbImage[], cfg: Qwen2VLIm
   const T = cfg.temporalPatchSize;
   const m = cfg.mergeSize;
   const rowLen = 3 * T * p * p;
-  const tables = normalizationTable({ doRescale: cfg.doRescale, rescaleFactor: cfg.rescaleFactor, doNormalize: cfg.doNormalize, mean: cfg.mean, std: cfg.std });
+  const tables = normalizationTable(cfg);
   const chunks: Float32Array[] = [];
   const thw: bigint[] = [];
   for (const img of images) {

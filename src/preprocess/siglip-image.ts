@@ -5,20 +5,15 @@ import { z } from 'zod';
 import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { RgbImage } from './image.js';
-import { normalizationTable, writeChw, type PixelNormalization } from './normalize.js';
-import { filterFromPilCode, resizeRgb, type ResampleFilter } from './pil-resize.js';
+import { normalizationFields, normalizationFrom, normalizationTable, parseProcessorConfig, resampleFrom, writeChw, type PixelNormalization } from './normalize.js';
+import { resizeRgb, type ResampleFilter } from './pil-resize.js';
 
-const triple = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])]);
 const schema = z.object({
   image_processor_type: z.string().optional(),
   do_resize: z.boolean().nullish(),
   size: z.object({ height: z.number().int().positive(), width: z.number().int().positive() }).nullish(),
   resample: z.number().int().nullish(),
-  do_rescale: z.boolean().nullish(),
-  rescale_factor: z.number().positive().nullish(),
-  do_normalize: z.boolean().nullish(),
-  image_mean: triple.nullish(),
-  image_std: triple.nullish(),
+  ...normalizationFields,
 }).passthrough();
 
 export interface SquashImageConfig {
@@ -28,36 +23,16 @@ export interface SquashImageConfig {
   readonly normalization: PixelNormalization;
 }
 
-const t3 = (v: number | readonly number[] | null | undefined, d: number): [number, number, number] =>
-  v == null ? [d, d, d] : typeof v === 'number' ? [v, v, v] : [v[0], v[1], v[2]];
-
 export function parseSiglipImageConfig(raw: unknown, where = 'preprocessor_config.json'): SquashImageConfig {
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new KvlensInputError(`field "${issue.path.join('.')}": ${issue.message}`, where);
-  }
-  const c = r.data;
+  const c = parseProcessorConfig(schema, raw, where);
   if (c.image_processor_type && !c.image_processor_type.startsWith('SiglipImageProcessor')) {
     throw new KvlensInputError(`field "image_processor_type" is "${c.image_processor_type}", expected SiglipImageProcessor`, where);
-  }
-  let resample: ResampleFilter;
-  try {
-    resample = filterFromPilCode(c.resample ?? 3);
-  } catch (e) {
-    throw new KvlensInputError(`field "resample": ${(e as Error).message}`, where);
   }
   return {
     doResize: c.do_resize ?? true,
     size: c.size ?? { height: 224, width: 224 },
-    resample,
-    normalization: {
-      doRescale: c.do_rescale ?? true,
-      rescaleFactor: c.rescale_factor ?? 1 / 255,
-      doNormalize: c.do_normalize ?? true,
-      mean: t3(c.image_mean, 0.5),
-      std: t3(c.image_std, 0.5),
-    },
+    resample: resampleFrom(c.resample, where),
+    normalization: normalizationFrom(c, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }),
   };
 }
 
