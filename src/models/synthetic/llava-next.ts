@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_LLAMA3_TEMPLATE } from '../../tokenizer/chat-template.js';
-import { atomicWrite, writeWeights, type WeightSpec } from './llava-onevision.js';
+import { atomicWrite, decoderWeights, vitEncoderLayers, WeightList, writeWeights, type WeightSpec } from './weights.js';
 import { DEFAULT_CORPUS, trainByteBpe } from './tokenizer-files.js';
 
 export interface LlavaNextSpec {
@@ -47,52 +47,22 @@ export const LLAVA_NEXT_LLAMA3_8B: LlavaNextSpec = {
 export const LLAMA3_SPECIAL_TOKENS = ['<|endoftext|>', '<|begin_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>', '<image>'] as const;
 
 export function llavaNextWeightSpecs(s: LlavaNextSpec, vocab: number): WeightSpec[] {
-  const v = s.vision;
-  const t = s.text;
-  const dHead = t.hidden / t.heads;
-  const kvDim = t.kvHeads * dHead;
-  const out: WeightSpec[] = [{ name: 'image_newline', shape: [t.hidden], init: 'embedding' }];
-  const lin = (name: string, o: number, i: number, bias: boolean) => {
-    out.push({ name: `${name}.weight`, shape: [o, i], init: 'linear', fanIn: i });
-    if (bias) out.push({ name: `${name}.bias`, shape: [o], init: 'bias' });
-  };
-  const lm = 'language_model.model';
-  lin('language_model.lm_head', vocab, t.hidden, false);
-  out.push({ name: `${lm}.embed_tokens.weight`, shape: [vocab, t.hidden], init: 'embedding' });
-  for (let l = 0; l < t.layers; l++) {
-    const p = `${lm}.layers.${l}`;
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
-    lin(`${p}.mlp.down_proj`, t.hidden, t.intermediate, false);
-    lin(`${p}.mlp.gate_proj`, t.intermediate, t.hidden, false);
-    lin(`${p}.mlp.up_proj`, t.intermediate, t.hidden, false);
-    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
-    lin(`${p}.self_attn.k_proj`, kvDim, t.hidden, false);
-    lin(`${p}.self_attn.o_proj`, t.hidden, t.hidden, false);
-    lin(`${p}.self_attn.q_proj`, t.hidden, t.hidden, false);
-    lin(`${p}.self_attn.v_proj`, kvDim, t.hidden, false);
-  }
-  out.push({ name: `${lm}.norm.weight`, shape: [t.hidden], init: 'norm_weight' });
-  lin('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
-  lin('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
+  const { vision: v, text: t } = s;
+  const w = new WeightList();
+  w.push('image_newline', [t.hidden], 'embedding');
+  decoderWeights(w, 'language_model.model', t, vocab, { attnBias: false, lmHead: 'language_model.lm_head' });
+  w.linear('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
+  w.linear('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
   const vm = 'vision_tower.vision_model';
-  out.push({ name: `${vm}.embeddings.class_embedding`, shape: [v.hidden], init: 'embedding' });
-  out.push({ name: `${vm}.embeddings.patch_embedding.weight`, shape: [v.hidden, 3, v.patch, v.patch], init: 'linear', fanIn: 3 * v.patch * v.patch });
-  out.push({ name: `${vm}.embeddings.position_embedding.weight`, shape: [Math.floor(v.image / v.patch) ** 2 + 1, v.hidden], init: 'embedding' });
-  for (let l = 0; l < v.layers; l++) {
-    const p = `${vm}.encoder.layers.${l}`;
-    for (const n of ['layer_norm1', 'layer_norm2']) {
-      out.push({ name: `${p}.${n}.bias`, shape: [v.hidden], init: 'norm_bias' });
-      out.push({ name: `${p}.${n}.weight`, shape: [v.hidden], init: 'norm_weight' });
-    }
-    lin(`${p}.mlp.fc1`, v.intermediate, v.hidden, true);
-    lin(`${p}.mlp.fc2`, v.hidden, v.intermediate, true);
-    for (const n of ['k_proj', 'out_proj', 'q_proj', 'v_proj']) lin(`${p}.self_attn.${n}`, v.hidden, v.hidden, true);
-  }
+  w.push(`${vm}.embeddings.class_embedding`, [v.hidden], 'embedding');
+  w.push(`${vm}.embeddings.patch_embedding.weight`, [v.hidden, 3, v.patch, v.patch], 'linear', 3 * v.patch * v.patch);
+  w.push(`${vm}.embeddings.position_embedding.weight`, [Math.floor(v.image / v.patch) ** 2 + 1, v.hidden], 'embedding');
+  vitEncoderLayers(w, vm, v);
   for (const n of ['post_layernorm', 'pre_layrnorm']) {
-    out.push({ name: `${vm}.${n}.bias`, shape: [v.hidden], init: 'norm_bias' });
-    out.push({ name: `${vm}.${n}.weight`, shape: [v.hidden], init: 'norm_weight' });
+    w.push(`${vm}.${n}.bias`, [v.hidden], 'norm_bias');
+    w.push(`${vm}.${n}.weight`, [v.hidden], 'norm_weight');
   }
-  return out;
+  return w.specs;
 }
 
 /** Write the checkpoint into `dir` (created; files replaced atomically). Returns the directory. */

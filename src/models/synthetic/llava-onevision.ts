@@ -3,11 +3,9 @@
 // tests, `kvlens demo` and `npm run bench` (at the real 0.5B shape) all run on checkpoints made here.
 // Weights are streamed to disk tensor by tensor, so a multi-GB checkpoint never sits in memory.
 
-import { mkdirSync, writeFileSync, openSync, writeSync, closeSync, renameSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { layoutSafetensors } from '../../tensor/safetensors.js';
-import { f32ToBf16, f32ToF16, type DType } from '../../tensor/tensor.js';
-import { Rng, hashSeed } from '../../util/random.js';
+import { atomicWrite, decoderWeights, vitEncoderLayers, WeightList, writeWeights, type WeightSpec } from './weights.js';
 import { DEFAULT_CORPUS, SPECIAL_TOKENS, tokenizerConfig, trainByteBpe } from './tokenizer-files.js';
 
 export interface LlavaOnevisionSpec {
@@ -58,65 +56,21 @@ export const LLAVA_ONEVISION_7B: LlavaOnevisionSpec = {
   dtype: 'float16',
 };
 
-export interface WeightSpec { name: string; shape: number[]; init: 'linear' | 'bias' | 'embedding' | 'norm_weight' | 'norm_bias'; fanIn?: number }
-
 function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
-  const v = s.vision;
-  const t = s.text;
-  const dHead = t.hidden / t.heads;
-  const kvDim = t.kvHeads * dHead;
-  const out: WeightSpec[] = [{ name: 'image_newline', shape: [t.hidden], init: 'embedding' }];
-  const lin = (name: string, o: number, i: number, bias: boolean) => {
-    out.push({ name: `${name}.weight`, shape: [o, i], init: 'linear', fanIn: i });
-    if (bias) out.push({ name: `${name}.bias`, shape: [o], init: 'bias' });
-  };
-  const lm = 'language_model.model';
-  if (t.tieEmbeddings === false) lin('language_model.lm_head', vocab, t.hidden, false);
-  out.push({ name: `${lm}.embed_tokens.weight`, shape: [vocab, t.hidden], init: 'embedding' });
-  for (let l = 0; l < t.layers; l++) {
-    const p = `${lm}.layers.${l}`;
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
-    lin(`${p}.mlp.down_proj`, t.hidden, t.intermediate, false);
-    lin(`${p}.mlp.gate_proj`, t.intermediate, t.hidden, false);
-    lin(`${p}.mlp.up_proj`, t.intermediate, t.hidden, false);
-    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [t.hidden], init: 'norm_weight' });
-    lin(`${p}.self_attn.k_proj`, kvDim, t.hidden, true);
-    lin(`${p}.self_attn.o_proj`, t.hidden, t.hidden, false);
-    lin(`${p}.self_attn.q_proj`, t.hidden, t.hidden, true);
-    lin(`${p}.self_attn.v_proj`, kvDim, t.hidden, true);
-  }
-  out.push({ name: `${lm}.norm.weight`, shape: [t.hidden], init: 'norm_weight' });
-  lin('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
-  lin('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
+  const { vision: v, text: t } = s;
+  const w = new WeightList();
+  w.push('image_newline', [t.hidden], 'embedding');
+  decoderWeights(w, 'language_model.model', t, vocab, { attnBias: true, lmHead: t.tieEmbeddings === false ? 'language_model.lm_head' : undefined });
+  w.linear('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
+  w.linear('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
   const vm = 'vision_tower.vision_model';
-  out.push({ name: `${vm}.embeddings.patch_embedding.bias`, shape: [v.hidden], init: 'bias' });
-  out.push({ name: `${vm}.embeddings.patch_embedding.weight`, shape: [v.hidden, 3, v.patch, v.patch], init: 'linear', fanIn: 3 * v.patch * v.patch });
-  out.push({ name: `${vm}.embeddings.position_embedding.weight`, shape: [Math.floor(v.image / v.patch) ** 2, v.hidden], init: 'embedding' });
-  for (let l = 0; l < v.layers; l++) {
-    const p = `${vm}.encoder.layers.${l}`;
-    for (const n of ['layer_norm1', 'layer_norm2']) {
-      out.push({ name: `${p}.${n}.bias`, shape: [v.hidden], init: 'norm_bias' });
-      out.push({ name: `${p}.${n}.weight`, shape: [v.hidden], init: 'norm_weight' });
-    }
-    lin(`${p}.mlp.fc1`, v.intermediate, v.hidden, true);
-    lin(`${p}.mlp.fc2`, v.hidden, v.intermediate, true);
-    for (const n of ['k_proj', 'out_proj', 'q_proj', 'v_proj']) lin(`${p}.self_attn.${n}`, v.hidden, v.hidden, true);
-  }
-  out.push({ name: `${vm}.post_layernorm.bias`, shape: [v.hidden], init: 'norm_bias' });
-  out.push({ name: `${vm}.post_layernorm.weight`, shape: [v.hidden], init: 'norm_weight' });
-  return out;
-}
-
-/** Fill one tensor: uniform noise with the variance HF-style tests use (Linear 1/fan_in, bias 0.1^2, embedding 1, norms 1 +- 0.1). */
-export function fillWeight(w: WeightSpec, seed: number): Float32Array {
-  const n = w.shape.reduce((a, b) => a * b, 1);
-  const rng = new Rng(hashSeed(w.name, seed));
-  const out = new Float32Array(n);
-  const std = w.init === 'linear' ? 1 / Math.sqrt(w.fanIn!) : w.init === 'embedding' ? 1 : 0.1;
-  const half = std * Math.sqrt(3); // uniform(-a, a) has variance a^2 / 3
-  const offset = w.init === 'norm_weight' ? 1 : 0;
-  for (let i = 0; i < n; i++) out[i] = offset + (2 * rng.uniform() - 1) * half;
-  return out;
+  w.push(`${vm}.embeddings.patch_embedding.bias`, [v.hidden], 'bias');
+  w.push(`${vm}.embeddings.patch_embedding.weight`, [v.hidden, 3, v.patch, v.patch], 'linear', 3 * v.patch * v.patch);
+  w.push(`${vm}.embeddings.position_embedding.weight`, [Math.floor(v.image / v.patch) ** 2, v.hidden], 'embedding');
+  vitEncoderLayers(w, vm, v);
+  w.push(`${vm}.post_layernorm.bias`, [v.hidden], 'norm_bias');
+  w.push(`${vm}.post_layernorm.weight`, [v.hidden], 'norm_weight');
+  return w.specs;
 }
 
 function pinpoints(s: LlavaOnevisionSpec): number[][] {
@@ -183,32 +137,4 @@ export function writeLlavaOnevisionCheckpoint(dir: string, spec: LlavaOnevisionS
   });
   writeWeights(join(dir, 'model.safetensors'), weightSpecs(spec, vocab), spec);
   return dir;
-}
-
-/** Stream seeded weights to a safetensors file (temp file + rename). */
-export function writeWeights(path: string, specs: WeightSpec[], spec: Pick<LlavaOnevisionSpec, 'dtype' | 'align' | 'seed'>): void {
-  const dtype: DType = spec.dtype;
-  const { header, offsets } = layoutSafetensors(specs.map((w) => ({ name: w.name, dtype, shape: w.shape })), { format: 'pt' }, spec.align);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, header, 0, header.length, 0);
-    specs.forEach((w, i) => {
-      const f = fillWeight(w, spec.seed);
-      const data = dtype === 'float32' ? f : dtype === 'bfloat16' ? f32ToBf16(f) : f32ToF16(f);
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, header.length + offsets[i]);
-    });
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try { closeSync(fd); } catch { /* closed */ }
-    if (existsSync(tmp)) rmSync(tmp);
-    throw e;
-  }
-}
-
-export function atomicWrite(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }

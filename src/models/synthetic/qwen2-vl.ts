@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_QWEN2VL_TEMPLATE } from '../../tokenizer/chat-template.js';
-import { atomicWrite, writeWeights, type WeightSpec } from './llava-onevision.js';
+import { atomicWrite, decoderWeights, WeightList, writeWeights, type WeightSpec } from './weights.js';
 import { DEFAULT_CORPUS, trainByteBpe } from './tokenizer-files.js';
 
 export interface Qwen2VlSpec {
@@ -61,53 +61,30 @@ export const QWEN2VL_SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_en
 
 export function qwen2VlWeightSpecs(s: Qwen2VlSpec, vocab: number): WeightSpec[] {
   const { vision: v, text: t } = s;
-  const out: WeightSpec[] = [];
-  const lin = (name: string, o: number, i: number, bias: boolean) => {
-    out.push({ name: `${name}.weight`, shape: [o, i], init: 'linear', fanIn: i });
-    if (bias) out.push({ name: `${name}.bias`, shape: [o], init: 'bias' });
-  };
-  const norm = (name: string, d: number, withBias: boolean) => {
-    out.push({ name: `${name}.weight`, shape: [d], init: 'norm_weight' });
-    if (withBias) out.push({ name: `${name}.bias`, shape: [d], init: 'norm_bias' });
-  };
-  const kvDim = t.kvHeads * (t.hidden / t.heads);
-  lin('lm_head', vocab, t.hidden, false);
-  out.push({ name: 'model.embed_tokens.weight', shape: [vocab, t.hidden], init: 'embedding' });
-  for (let l = 0; l < t.layers; l++) {
-    const p = `model.layers.${l}`;
-    norm(`${p}.input_layernorm`, t.hidden, false);
-    lin(`${p}.mlp.down_proj`, t.hidden, t.intermediate, false);
-    lin(`${p}.mlp.gate_proj`, t.intermediate, t.hidden, false);
-    lin(`${p}.mlp.up_proj`, t.intermediate, t.hidden, false);
-    norm(`${p}.post_attention_layernorm`, t.hidden, false);
-    lin(`${p}.self_attn.k_proj`, kvDim, t.hidden, true);
-    lin(`${p}.self_attn.o_proj`, t.hidden, t.hidden, false);
-    lin(`${p}.self_attn.q_proj`, t.hidden, t.hidden, true);
-    lin(`${p}.self_attn.v_proj`, kvDim, t.hidden, true);
-  }
-  norm('model.norm', t.hidden, false);
+  const w = new WeightList();
+  decoderWeights(w, 'model', t, vocab, { attnBias: true, lmHead: 'lm_head' });
   const is25 = s.variant === 'qwen2_5_vl';
   for (let b = 0; b < v.depth; b++) {
     const p = `visual.blocks.${b}`;
-    lin(`${p}.attn.proj`, v.dim, v.dim, true);
-    lin(`${p}.attn.qkv`, 3 * v.dim, v.dim, true);
+    w.linear(`${p}.attn.proj`, v.dim, v.dim, true);
+    w.linear(`${p}.attn.qkv`, 3 * v.dim, v.dim, true);
     if (is25) {
-      lin(`${p}.mlp.down_proj`, v.dim, v.intermediate, true);
-      lin(`${p}.mlp.gate_proj`, v.intermediate, v.dim, true);
-      lin(`${p}.mlp.up_proj`, v.intermediate, v.dim, true);
+      w.linear(`${p}.mlp.down_proj`, v.dim, v.intermediate, true);
+      w.linear(`${p}.mlp.gate_proj`, v.intermediate, v.dim, true);
+      w.linear(`${p}.mlp.up_proj`, v.intermediate, v.dim, true);
     } else {
-      lin(`${p}.mlp.fc1`, v.intermediate, v.dim, true);
-      lin(`${p}.mlp.fc2`, v.dim, v.intermediate, true);
+      w.linear(`${p}.mlp.fc1`, v.intermediate, v.dim, true);
+      w.linear(`${p}.mlp.fc2`, v.dim, v.intermediate, true);
     }
-    norm(`${p}.norm1`, v.dim, !is25);
-    norm(`${p}.norm2`, v.dim, !is25);
+    w.norm(`${p}.norm1`, v.dim, !is25);
+    w.norm(`${p}.norm2`, v.dim, !is25);
   }
   const merged = v.dim * 4; // 2 x 2 merge
-  norm('visual.merger.ln_q', v.dim, !is25);
-  lin('visual.merger.mlp.0', merged, merged, true);
-  lin('visual.merger.mlp.2', t.hidden, merged, true);
-  out.push({ name: 'visual.patch_embed.proj.weight', shape: [v.dim, 3, 2, v.patch, v.patch], init: 'linear', fanIn: 3 * 2 * v.patch * v.patch });
-  return out;
+  w.norm('visual.merger.ln_q', v.dim, !is25);
+  w.linear('visual.merger.mlp.0', merged, merged, true);
+  w.linear('visual.merger.mlp.2', t.hidden, merged, true);
+  w.push('visual.patch_embed.proj.weight', [v.dim, 3, 2, v.patch, v.patch], 'linear', 3 * 2 * v.patch * v.patch);
+  return w.specs;
 }
 
 /** Write the checkpoint into `dir` (created; files replaced atomically). Returns the directory. */
