@@ -6,38 +6,29 @@
 //   const proc = await LlavaNextProcessor.fromPretrained(dir);
 //   const out = await proc.prepare({ images: ['a.png'], question: 'What is this?' });
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 import { parseAnyresImageConfig } from './llava-onevision-image.js';
 import { LlavaOnevisionProcessor } from './processor.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { BUILTIN_LLAMA3_TEMPLATE, findChatTemplate } from '../tokenizer/chat-template.js';
+import { readJsonFileIfExists } from '../util/json.js';
 
-async function readJsonIf(path: string): Promise<Record<string, unknown> | undefined> {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new KvlensInputError(`not valid JSON (${(e as Error).message})`, path);
-  }
-}
 
 export class LlavaNextProcessor extends LlavaOnevisionProcessor {
   override readonly family: string = 'llava_next';
 
   static override async fromPretrained(dir: string): Promise<LlavaNextProcessor> {
     const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonIf(preprocPath);
+    const preproc = await readJsonFileIfExists(preprocPath);
     if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
     const imageConfig = parseAnyresImageConfig({ image_processor_type: 'LlavaNextImageProcessor', ...preproc }, preprocPath);
     if (!imageConfig.processorType.startsWith('LlavaNext')) {
       throw new KvlensInputError(`field "image_processor_type" is "${imageConfig.processorType}", expected LlavaNextImageProcessor`, preprocPath);
     }
     const configPath = join(dir, 'config.json');
-    const config = (await readJsonIf(configPath)) ?? {};
-    const procConfig = (await readJsonIf(join(dir, 'processor_config.json'))) ?? {};
+    const config = (await readJsonFileIfExists(configPath)) ?? {};
+    const procConfig = (await readJsonFileIfExists(join(dir, 'processor_config.json'))) ?? {};
     const vision = (config.vision_config ?? {}) as Record<string, unknown>;
     const patchSize = typeof procConfig.patch_size === 'number' ? procConfig.patch_size : typeof vision.patch_size === 'number' ? vision.patch_size : 14;
     const strategy = procConfig.vision_feature_select_strategy ?? config.vision_feature_select_strategy ?? 'default';

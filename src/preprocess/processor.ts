@@ -4,8 +4,6 @@
 //   const proc = await LlavaOnevisionProcessor.fromPretrained(dir);
 //   const out = await proc.prepare({ images: ['a.png'], question: 'What is this?', systemPrompt: null });
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -16,6 +14,7 @@ import { buildTokenMap, type TokenMap } from './token-map.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { findChatTemplate, type FoundTemplate } from '../tokenizer/chat-template.js';
 import { expandImagePlaceholders, renderPrompt, type PromptInput } from '../tokenizer/prompt.js';
+import { readJsonFileIfExists } from '../util/json.js';
 
 /** An image given as a file path, encoded bytes, or decoded RGB. */
 export type ImageInput = string | Uint8Array | RgbImage;
@@ -53,14 +52,6 @@ export interface ProcessorGeometry {
   readonly baseTokens: number;
 }
 
-async function readJsonIf(path: string): Promise<Record<string, unknown> | undefined> {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new KvlensInputError(`not valid JSON (${(e as Error).message})`, path);
-  }
-}
 
 /**
  * A template that writes the BOS token itself, tokenised by a tokenizer whose post-processor adds it again (Llama-3's
@@ -86,11 +77,11 @@ export class LlavaOnevisionProcessor {
 
   static async fromPretrained(dir: string): Promise<LlavaOnevisionProcessor> {
     const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonIf(preprocPath);
+    const preproc = await readJsonFileIfExists(preprocPath);
     if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
     const imageConfig = parseAnyresImageConfig(preproc, preprocPath);
-    const config = (await readJsonIf(join(dir, 'config.json'))) ?? {};
-    const procConfig = (await readJsonIf(join(dir, 'processor_config.json'))) ?? {};
+    const config = (await readJsonFileIfExists(join(dir, 'config.json'))) ?? {};
+    const procConfig = (await readJsonFileIfExists(join(dir, 'processor_config.json'))) ?? {};
     const vision = (config.vision_config ?? {}) as Record<string, unknown>;
     const patchSize = typeof vision.patch_size === 'number' ? vision.patch_size : 14;
     const pps = Math.floor(imageConfig.tileSize / patchSize);

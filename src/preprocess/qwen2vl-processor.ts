@@ -7,8 +7,6 @@
 //   const proc = await Qwen2VLProcessor.fromPretrained(dir);
 //   const out = await proc.prepare({ images: ['a.png'], question: 'What is this?' });
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -18,6 +16,7 @@ import { mergedGridTokenInfos, tokenMapFromInfos, type MergedGridLayout, type To
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { BUILTIN_QWEN2VL_TEMPLATE, findChatTemplate, type FoundTemplate } from '../tokenizer/chat-template.js';
 import { expandImagePlaceholders, renderPrompt } from '../tokenizer/prompt.js';
+import { readJsonFileIfExists } from '../util/json.js';
 
 export interface Qwen2VLPrepared {
   /** [1, seq] int64 */
@@ -32,14 +31,6 @@ export interface Qwen2VLPrepared {
   readonly layouts: readonly MergedGridLayout[];
 }
 
-async function readJsonIf(path: string): Promise<Record<string, unknown> | undefined> {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new KvlensInputError(`not valid JSON (${(e as Error).message})`, path);
-  }
-}
 
 export class Qwen2VLProcessor {
   constructor(
@@ -53,11 +44,11 @@ export class Qwen2VLProcessor {
 
   static async fromPretrained(dir: string): Promise<Qwen2VLProcessor> {
     const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonIf(preprocPath);
+    const preproc = await readJsonFileIfExists(preprocPath);
     if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
     const imageConfig = parseQwen2VLImageConfig(preproc, preprocPath);
     const configPath = join(dir, 'config.json');
-    const config = (await readJsonIf(configPath)) ?? {};
+    const config = (await readJsonFileIfExists(configPath)) ?? {};
     const family = typeof config.model_type === 'string' ? config.model_type : 'qwen2_vl';
     const vision = (config.vision_config ?? {}) as Record<string, unknown>;
     for (const [field, mine] of [['patch_size', imageConfig.patchSize], ['spatial_merge_size', imageConfig.mergeSize], ['temporal_patch_size', imageConfig.temporalPatchSize]] as const) {

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { KvlensInputError } from '../util/errors.js';
+import { readJsonFile } from '../util/json.js';
 
 /** The Qwen2 pre-tokenizer split (transformers' PRETOKENIZE_REGEX of Qwen2Tokenizer). */
 export const QWEN2_SPLIT_REGEX =
@@ -26,20 +27,6 @@ interface AddedTokenSpec {
   rstrip: boolean;
   normalized: boolean;
   special: boolean;
-}
-
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new KvlensInputError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, path);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new KvlensInputError(`not valid JSON (${(e as Error).message})`, path);
-  }
 }
 
 function tokenContent(v: unknown): string | undefined {
@@ -130,10 +117,10 @@ export class TextTokenizer {
   /** Load from a checkpoint directory (tokenizer.json, else vocab.json + merges.txt). */
   static async fromPretrained(dir: string): Promise<TextTokenizer> {
     const configPath = join(dir, 'tokenizer_config.json');
-    const config = existsSync(configPath) ? (await readJson(configPath)) as Record<string, unknown> : {};
+    const config = existsSync(configPath) ? (await readJsonFile(configPath)) as Record<string, unknown> : {};
     const fastPath = join(dir, 'tokenizer.json');
     if (existsSync(fastPath)) {
-      const json = await readJson(fastPath);
+      const json = await readJsonFile(fastPath);
       return new TextTokenizer(TextTokenizer.build(json as object, config, fastPath), config, fastPath);
     }
     const vocabPath = join(dir, 'vocab.json');
@@ -141,10 +128,10 @@ export class TextTokenizer {
     if (!existsSync(vocabPath) || !existsSync(mergesPath)) {
       throw new KvlensInputError('no tokenizer found: expected tokenizer.json, or vocab.json + merges.txt', dir);
     }
-    const vocab = (await readJson(vocabPath)) as Record<string, number>;
+    const vocab = (await readJsonFile(vocabPath)) as Record<string, number>;
     const mergesText = await readFile(mergesPath, 'utf8');
     const addedPath = join(dir, 'added_tokens.json');
-    const addedJson = existsSync(addedPath) ? (await readJson(addedPath)) as Record<string, number> : undefined;
+    const addedJson = existsSync(addedPath) ? (await readJsonFile(addedPath)) as Record<string, number> : undefined;
     const added = collectAddedTokens(config, addedJson, Object.keys(vocab).length);
     const tokClass = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : 'Qwen2Tokenizer';
     const json = slowBpeToTokenizerJson(vocab, mergesText, added, tokClass);
