@@ -12,8 +12,7 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DATASET_NAMES } from '../data/index.js';
-import { PROBE_TASKS } from './flow.js';
+import { PROBE_DATASET_FIELDS, PROBE_TASKS } from './flow.js';
 import { DEVICES } from '../runtime/device.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 
@@ -45,15 +44,7 @@ export const ProbeTaskSchema = z.object({
   task: z.enum(PROBE_TASKS),
   /** Dataset root in its on-disk layout. */
   data: path,
-  /** Layout of `data` (default pascal5i / spair / msrc by task). */
-  dataset: z.enum(DATASET_NAMES).optional(),
-  /** Pascal-5i fold or 'all' (every fold's val + trn lists pooled). */
-  fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
-  split: z.string().optional(),
-  subset: z.string().optional(),
-  shots: z.number().int().positive().default(1),
-  episodes: z.number().int().positive().optional(),
-  alphas: z.array(z.number().positive()).default([0.1]),
+  ...PROBE_DATASET_FIELDS,
   /** Only the first N dataset images are extracted (smoke runs). */
   limit: z.number().int().positive().optional(),
 }).strict();

@@ -29,23 +29,10 @@ import { modelTextQueries, type TextQueryProvider } from './text-queries.js';
 export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation'] as const;
 export type ProbeTask = (typeof PROBE_TASKS)[number];
 
-export const ProbeFlowConfigSchema = z.object({
-  task: z.enum(PROBE_TASKS),
-  /** One store, or the shard stores of one run. */
-  store: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  /** Dataset root in its on-disk layout. */
-  data: z.string().min(1),
+/** Which samples of the dataset a probe uses, and how: shared by `kvlens probe` and the tasks of a `kvlens run` experiment. */
+export const PROBE_DATASET_FIELDS = {
   /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence, msrc for coseg. */
   dataset: z.enum(DATASET_NAMES).optional(),
-  /** Tap names or patterns over the store's taps: lm.*.attn.v, lm.3-5.attn.k, image.packed. */
-  taps: z.array(z.string().min(1)).min(1).default(['lm.*.attn.v']),
-  /** Layer selection substituted for "*" in the patterns: all, 3, 3-5, 0,7,14, -4:. */
-  layers: z.string().min(1).default('all'),
-  /** Store view to read (default: each tap's first view, "base"). */
-  view: z.string().optional(),
-  /** Name written in the rows' `model` column (default: the store's model directory name). */
-  model: z.string().min(1).optional(),
-  seed: z.number().int().default(0),
   /** Pascal-5i fold, or 'all' to pool every fold's val + trn lists. */
   fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
   split: z.string().optional(),
@@ -55,6 +42,24 @@ export const ProbeFlowConfigSchema = z.object({
   /** Default: every (image, class) entry is the query once. */
   episodes: z.number().int().positive().optional(),
   alphas: z.array(z.number().positive()).default([0.1]),
+};
+
+export const ProbeFlowConfigSchema = z.object({
+  task: z.enum(PROBE_TASKS),
+  /** One store, or the shard stores of one run. */
+  store: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Dataset root in its on-disk layout. */
+  data: z.string().min(1),
+  /** Tap names or patterns over the store's taps: lm.*.attn.v, lm.3-5.attn.k, image.packed. */
+  taps: z.array(z.string().min(1)).min(1).default(['lm.*.attn.v']),
+  /** Layer selection substituted for "*" in the patterns: all, 3, 3-5, 0,7,14, -4:. */
+  layers: z.string().min(1).default('all'),
+  /** Store view to read (default: each tap's first view, "base"). */
+  view: z.string().optional(),
+  /** Name written in the rows' `model` column (default: the store's model directory name). */
+  model: z.string().min(1).optional(),
+  seed: z.number().int().default(0),
+  ...PROBE_DATASET_FIELDS,
   threads: z.number().int().positive().optional(),
   // ---- text-query tasks (semseg, refseg) ----
   /** ImageNet-S variant: 50, 300 or 919. */
