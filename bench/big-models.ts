@@ -35,8 +35,8 @@ import { QWEN2_5_VL_7B, TINY_QWEN2_5_VL, writeQwen2VlCheckpoint } from '../src/m
 import type { DecoderLM } from '../src/models/lm/decoder.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
-import { lmFlops, peakRssBytes } from './vlm.js';
-import type { BenchRow } from './lm.js';
+import { lmFlops } from './vlm.js';
+import { peakRssBytes, type BenchRow } from './common.js';
 
 const TEXT_TOKENS = 32;
 const KV_TAPS = ['lm.*.attn.k', 'lm.*.attn.v'];
@@ -341,7 +341,7 @@ if (isMain) {
     console.log(JSON.stringify(await child(argv[1], Number(argv[2]), Number(argv[3] ?? 2))));
   } else {
     const val = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
-    const { printTable } = await import('./lm.js');
+    const { printTable } = await import('./common.js');
     const results = await benchBigModels({
       models: val('--models')?.split(',').filter(Boolean), lmLayers: Number(val('--lm-layers') ?? 2), repeats: Number(val('--repeats') ?? 2),
       tiny: argv.includes('--tiny'), keep: argv.includes('--keep'),

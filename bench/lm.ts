@@ -11,7 +11,7 @@ import { loadQwen2 } from '../src/models/qwen2/index.js';
 import { layoutSafetensors } from '../src/tensor/safetensors.js';
 import { f32, numel } from '../src/tensor/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
-import { peakRssBytes } from './vlm.js';
+import { peakRssBytes, type BenchRow } from './common.js';
 
 export interface LmBenchShape {
   hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number;
@@ -21,8 +21,6 @@ export interface LmBenchShape {
 export const QWEN2_05B: LmBenchShape = {
   hidden: 896, layers: 24, heads: 14, kvHeads: 2, intermediate: 4864, vocab: 151936, imageTokens: 729, questionTokens: 32,
 };
-
-export interface BenchRow { readonly metric: string; readonly value: string; readonly target?: string; readonly ok?: boolean }
 
 /** Write the checkpoint tensor by tensor in 16 MiB chunks so the benchmark's peak RSS is the engine's, not ours. */
 export function writeRandomCheckpoint(dir: string, s: LmBenchShape): number {
@@ -144,12 +142,3 @@ export async function benchLm(shape: LmBenchShape = QWEN2_05B): Promise<BenchRow
   }
 }
 
-export function printTable(title: string, rows: readonly BenchRow[]): void {
-  const w = Math.max(...rows.map((r) => r.metric.length));
-  const v = Math.max(...rows.map((r) => r.value.length));
-  console.log(`\n${title}`);
-  for (const r of rows) {
-    const tgt = r.target ? `  target ${r.target} ${r.ok ? 'OK' : 'MISSED'}` : '';
-    console.log(`  ${r.metric.padEnd(w)}  ${r.value.padStart(v)}${tgt}`);
-  }
-}

@@ -10,7 +10,8 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { benchLm, printTable, type BenchRow } from './lm.js';
+import { printTable, type BenchRow } from './common.js';
+import { benchLm } from './lm.js';
 import { runProbeBench } from './probes.js';
 import { benchVlm } from './vlm.js';
 import { benchBigModels, bigModelRows, bigModelTitle } from './big-models.js';

@@ -27,7 +27,7 @@ import type { DecoderConfig } from '../src/models/lm/config.js';
 import { f32, type Tensor } from '../src/tensor/tensor.js';
 import type { KvCache } from '../src/models/lm/cache.js';
 import { mulberry32 } from '../src/util/random.js';
-import type { BenchRow } from './lm.js';
+import { peakRssBytes, type BenchRow } from './common.js';
 
 const IMAGE_SIDE = 384;
 const SPEC = LLAVA_ONEVISION_0_5B;
@@ -64,13 +64,6 @@ export interface VlmBenchSummary {
 }
 
 /** Peak resident set (VmHWM: file-backed mmapped weights included) of this process. */
-export function peakRssBytes(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch { /* not Linux */ }
-  return process.resourceUsage().maxRSS * 1024;
-}
 
 /** Matmul + attention FLOPs of the vision tower and projector over `tiles` tiles. */
 export function visionFlops(model: LlavaOnevision, tiles: number): number {
@@ -282,7 +275,7 @@ if (isMain) {
   if (argv[0] === '--child') {
     console.log(JSON.stringify(await child(argv[1], Number(argv[2] ?? 2))));
   } else {
-    const { printTable } = await import('./lm.js');
+    const { printTable } = await import('./common.js');
     const i = argv.indexOf('--repeats');
     const s = await benchVlm({ repeats: i >= 0 ? Number(argv[i + 1]) : 2, keep: argv.includes('--keep') });
     printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384 image + 32 text tokens', s.rows);

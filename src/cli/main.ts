@@ -1,17 +1,11 @@
 // kvlens command-line entry. Each subcommand lives in its own module under src/cli/commands.
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { commandEntries } from './registry.js';
 
-export type Command = (args: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {};
-
-/** Subcommand modules register themselves here (kept as lazy imports so `kvlens --help` stays fast). */
-export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
-  COMMANDS[name] = { summary, load };
-}
+export type { Command } from './registry.js';
 
 function usage(): string {
-  const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(14)} ${c.summary}`);
+  const rows = [...commandEntries()].map(([n, c]) => `  ${n.padEnd(14)} ${c.summary}`);
   return ['usage: kvlens <command> [options]', '', 'commands:', ...rows, '', 'Run `kvlens <command> --help` for a command\'s options.'].join('\n');
 }
 
@@ -22,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return cmd ? 0 : 2;
   }
-  const entry = COMMANDS[cmd];
+  const entry = commandEntries().get(cmd);
   if (!entry) {
     console.error(`kvlens: unknown command "${cmd}"\n\n${usage()}`);
     return 2;

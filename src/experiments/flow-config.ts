@@ -1,0 +1,82 @@
+// The probe flow's validated config (kvlens probe, and the tasks of a kvlens run experiment) and where its per-tap
+// jobs live. Kept apart from flow.ts so the task builders (flow-tasks.ts) and the flow import it without a cycle.
+import { z } from 'zod';
+import { DATASET_NAMES } from '../data/index.js';
+import { KvlensUsageError } from '../util/errors.js';
+
+export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation'] as const;
+export type ProbeTask = (typeof PROBE_TASKS)[number];
+
+/** Which samples of the dataset a probe uses, and how: shared by `kvlens probe` and the tasks of a `kvlens run` experiment. */
+export const PROBE_DATASET_FIELDS = {
+  /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence, msrc for coseg. */
+  dataset: z.enum(DATASET_NAMES).optional(),
+  /** Pascal-5i fold, or 'all' to pool every fold's val + trn lists. */
+  fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
+  split: z.string().optional(),
+  /** Loader subset (MSRC: comma-separated group names). */
+  subset: z.string().optional(),
+  shots: z.number().int().positive().default(1),
+  /** Default: every (image, class) entry is the query once. */
+  episodes: z.number().int().positive().optional(),
+  alphas: z.array(z.number().positive()).default([0.1]),
+};
+
+export const ProbeFlowConfigSchema = z.object({
+  task: z.enum(PROBE_TASKS),
+  /** One store, or the shard stores of one run. */
+  store: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Dataset root in its on-disk layout. */
+  data: z.string().min(1),
+  /** Tap names or patterns over the store's taps: lm.*.attn.v, lm.3-5.attn.k, image.packed. */
+  taps: z.array(z.string().min(1)).min(1).default(['lm.*.attn.v']),
+  /** Layer selection substituted for "*" in the patterns: all, 3, 3-5, 0,7,14, -4:. */
+  layers: z.string().min(1).default('all'),
+  /** Store view to read (default: each tap's first view, "base"). */
+  view: z.string().optional(),
+  /** Name written in the rows' `model` column (default: the store's model directory name). */
+  model: z.string().min(1).optional(),
+  seed: z.number().int().default(0),
+  ...PROBE_DATASET_FIELDS,
+  threads: z.number().int().positive().optional(),
+  // ---- text-query tasks (semseg, refseg) ----
+  /** ImageNet-S variant: 50, 300 or 919. */
+  variant: z.union([z.literal(50), z.literal(300), z.literal(919)]).default(50),
+  /** wnid -> name list for ImageNet-S (default: LOC_synset_mapping.txt / synset_words.txt under the root). */
+  classNames: z.string().min(1).optional(),
+  /** Class-name text; "{}" is replaced by the name (default: the bare name). */
+  textTemplate: z.string().min(1).default('{}'),
+  /** ImageNet-S classes queried per image: the ones in its mask, or every class of the variant. */
+  queries: z.enum(['present', 'all']).default('present'),
+  similarity: z.enum(['dot', 'cosine']).default('dot'),
+  maskRule: z.enum(['minmax', 'topFraction']).default('minmax'),
+  threshold: z.number().min(0).max(1).default(0.5),
+  fraction: z.number().gt(0).max(1).default(0.25),
+  /** Model directory for the text queries (default: the store's recorded path; its config.json must hash the same). */
+  modelDir: z.string().min(1).optional(),
+  /** Cache of text-query vectors (safetensors); none: computed every run. */
+  queryCache: z.string().min(1).optional(),
+  // ---- propagation ----
+  contextFrames: z.number().int().min(0).default(7),
+  temperature: z.number().positive().default(0.1),
+  topK: z.number().int().positive().default(5),
+  radius: z.number().int().default(12),
+  /** Indexed PNG predictions written to <dir>/<tap>/<video>/<frame>.png. */
+  predictionsDir: z.string().min(1).optional(),
+}).strict();
+export type ProbeFlowConfig = z.infer<typeof ProbeFlowConfigSchema>;
+
+export function parseProbeFlowConfig(input: unknown): ProbeFlowConfig {
+  const r = ProbeFlowConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new KvlensUsageError(`probe config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  return r.data;
+}
+
+/** The worker module of the per-tap jobs (the .ts file under tsx, the compiled .js otherwise). */
+export const JOBS_MODULE = (): string => {
+  const self = import.meta.url;
+  return new URL(self.endsWith('.ts') ? './flow-jobs.ts' : './flow-jobs.js', self).href;
+};

@@ -1,0 +1,37 @@
+// The import graph of src/ and bench/: no cycles (static and dynamic imports, type-only imports included — a type cycle
+// is still two modules that cannot be understood apart), and nothing above src/models names a family's folder
+// (experiments, eval and probes talk to the model interface only).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { importCycles, importGraph, repoRoot } from './import-graph.js';
+
+const graph = importGraph(['src', 'bench']);
+
+test('the import graph is read (sanity: known edges are seen)', () => {
+  assert.ok(graph.size > 100, `only ${graph.size} modules found under ${repoRoot}`);
+  assert.ok(graph.get('src/cli/main.ts')?.includes('src/cli/commands/index.ts'), 'the dynamic import in cli/main is an edge');
+  assert.ok(graph.get('src/experiments/flow.ts')?.includes('src/experiments/flow-tasks.ts'));
+});
+
+test('src/ and bench/ have no import cycles', () => {
+  const cycles = importCycles(graph);
+  assert.deepEqual(cycles.map((c) => c.join(' -> ')), []);
+});
+
+test('the cycle finder finds a planted cycle', () => {
+  const g = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]);
+  assert.deepEqual(importCycles(g).map((c) => [...c].sort()), [['a', 'b', 'c']]);
+});
+
+/** Modules under src/models that code above it may import: the interface, the loader, the shared LM types, the tiny-model table. */
+const SHARED_MODEL_MODULES = /^src\/models\/(index\.ts|types\.ts|lm\/|synthetic\/index\.ts)/;
+const ABOVE = /^src\/(experiments|eval|probes)\//;
+
+test('no file under src/experiments, src/eval or src/probes imports from a family folder', () => {
+  const bad: string[] = [];
+  for (const [file, deps] of graph) {
+    if (!ABOVE.test(file)) continue;
+    for (const d of deps) if (d.startsWith('src/models/') && !SHARED_MODEL_MODULES.test(d)) bad.push(`${file} -> ${d}`);
+  }
+  assert.deepEqual(bad, []);
+});
