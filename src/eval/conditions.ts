@@ -5,6 +5,7 @@
 
 import type { TokenMap } from '../preprocess/token-map.js';
 import { KvlensUsageError } from '../util/errors.js';
+import type { KeyBlock } from './blocks.js';
 
 export type ImageKeySelector =
   | 'all'
@@ -22,19 +23,13 @@ export interface EvalCondition {
   /** Blocked from every text query after the image(s), i.e. the question and every generated token. */
   readonly block?: readonly ImageKeyBlock[];
   /**
-   * Or: the blocks for one prompt from its token map, e.g. experiments/keys' blockSpecsForPrompt(flagged, map). Only
-   * `layers` and `keys` are used; the queries are always the text after the image, set per decoding call.
+   * Or: the blocks for one prompt from its token map, e.g. experiments/keys' flaggedKeyBlocks. Only `layers` and `keys`
+   * are read; the queries are always the text after the image, set per decoding call (src/eval/blocks.ts).
    */
-  readonly blocksFor?: (map: TokenMap) => readonly { readonly layers: readonly number[]; readonly keys: readonly number[] }[];
+  readonly blocksFor?: (map: TokenMap) => readonly KeyBlock[];
   /** Recorded in benchmarks.json (derived from `block` when absent). */
   readonly blockedLayers?: readonly number[];
   readonly blockedPositions?: number;
-}
-
-/** A condition's blocks resolved on one prompt: absolute key positions per block. */
-export interface ResolvedBlock {
-  readonly layers: readonly number[];
-  readonly keys: readonly number[];
 }
 
 export function validateConditions(conditions: readonly EvalCondition[], lmLayers: number): void {
@@ -81,7 +76,8 @@ export function selectImageKeys(map: TokenMap, sel: ImageKeySelector): number[] 
   return out;
 }
 
-export function resolveBlocks(condition: EvalCondition, map: TokenMap, lmLayers: number): ResolvedBlock[] {
+/** A condition's blocks resolved on one prompt: absolute key positions per block. */
+export function resolveBlocks(condition: EvalCondition, map: TokenMap, lmLayers: number): KeyBlock[] {
   const raw = condition.blocksFor
     ? condition.blocksFor(map).map((b) => ({ layers: [...b.layers], keys: [...b.keys] }))
     : (condition.block ?? []).map((b) => ({ layers: [...b.layers], keys: selectImageKeys(map, b.keys) }));

@@ -8,3 +8,4 @@ export * from './conditions.js';
 export { evaluateBenchmark, greedyOnPrefix, type EvaluateOptions, type EvaluateResult, type ConditionResult, type EvalModel, type EvalProcessor } from './runner.js';
 export { toBenchmarks, toBenchmarkCondition } from './results.js';
 export { JsonlWriter } from './jsonl.js';
+export { blockSpecsFor, keyBlocksByLayer, type KeyBlock } from './blocks.js';

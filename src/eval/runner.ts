@@ -12,13 +12,14 @@
 //
 // Raw outputs go to JSONL as they are produced; only O(images) counters stay in memory.
 
-import { argmaxRows, span, type BlockSpec, type KvCache } from '../models/lm/index.js';
+import { argmaxRows, span, type KvCache } from '../models/lm/index.js';
 import type { KvlensModel } from '../models/types.js';
 import type { LlavaOnevisionProcessor } from '../preprocess/processor.js';
 import type { TokenMap } from '../preprocess/token-map.js';
 import type { AnySample } from '../data/types.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
-import { blockedGridPositions, blockedLayers, resolveBlocks, validateConditions, type EvalCondition, type ResolvedBlock } from './conditions.js';
+import { blockSpecsFor, type KeyBlock } from './blocks.js';
+import { blockedGridPositions, blockedLayers, resolveBlocks, validateConditions, type EvalCondition } from './conditions.js';
 import { JsonlWriter } from './jsonl.js';
 import type { BlinkMetrics, MmeMetrics, PopeSplitMetrics } from './metrics.js';
 import { BLINK_PARSER_NAME, MME_PARSER_NAME, type PopeParserName } from './parsers.js';
@@ -78,7 +79,7 @@ interface PrefixEntry {
   readonly rawIds: readonly number[];
   readonly tokenMap: TokenMap;
   readonly imageTokens: number;
-  readonly blocks: Map<string, ResolvedBlock[]>;
+  readonly blocks: Map<string, KeyBlock[]>;
 }
 
 function maxTokensFor(o: EvaluateOptions['maxNewTokens'], b: BenchmarkName): number {
@@ -182,10 +183,9 @@ function suffixTokens(tok: EvalProcessor['tokenizer'], prefixIds: readonly numbe
  * id included when reached.
  */
 export async function greedyOnPrefix(
-  model: Pick<EvalModel, 'continue'>, prefix: KvCache, suffixIds: readonly number[], blocks: readonly ResolvedBlock[], maxNewTokens: number, eos: ReadonlySet<number>,
+  model: Pick<EvalModel, 'continue'>, prefix: KvCache, suffixIds: readonly number[], blocks: readonly KeyBlock[], maxNewTokens: number, eos: ReadonlySet<number>,
 ): Promise<number[]> {
-  const specsFor = (start: number, n: number): BlockSpec[] =>
-    blocks.map((b) => ({ layers: b.layers, queries: span(start, start + n), keys: b.keys }));
+  const specsFor = (start: number, n: number) => blockSpecsFor(blocks, span(start, start + n));
   let out = await model.continue(prefix, [[...suffixIds]], { block: specsFor(prefix.length, suffixIds.length), logitsAt: 'last' });
   const tokens: number[] = [];
   for (;;) {

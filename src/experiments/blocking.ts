@@ -15,7 +15,7 @@ import { readJsonValidated } from '../results/io.js';
 import { KeyVarianceSchema, type Benchmarks, type KeyVariance } from '../results/schema.js';
 import { selectLayers } from '../taps/names.js';
 import { KvlensInputError } from '../util/errors.js';
-import { blockedCount, blockSpecsForPrompt, flaggedFromResult, randomControl, type FlaggedKeys, type GridMatch } from './keys/index.js';
+import { blockedCount, flaggedFromResult, flaggedKeyBlocks, randomControl, viewTokensFromTokenMap, type FlaggedKeys, type GridMatch } from './keys/index.js';
 import type { BenchmarkSpec, BlockingConfig } from './config.js';
 
 export const OUTPUTS_DIR = 'results/outputs';
@@ -49,8 +49,7 @@ export function blockingConditions(names: readonly string[], sets: ReturnType<ty
     const set = name === 'block-input-agnostic' ? sets.flagged : sets.random;
     return {
       name,
-      // The runner replaces the queries by each call's text tokens; one placeholder query past the prefix satisfies blockSpecs.
-      blocksFor: (map) => blockSpecsForPrompt(set, map, { gridMatch, queries: [map.length] }),
+      blocksFor: (map) => flaggedKeyBlocks(set, viewTokensFromTokenMap(map, set.view), gridMatch),
       blockedLayers: sets.layers,
       blockedPositions: blockedCount(set),
     };

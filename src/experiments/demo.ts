@@ -13,9 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSynthetic } from '../data/synthetic/index.js';
 import { extractFeatures } from '../extract/extract.js';
-import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../models/synthetic/llava-onevision.js';
-import { writeLlavaNextCheckpoint, TINY_LLAVA_NEXT } from '../models/synthetic/llava-next.js';
-import { writeQwen2VlCheckpoint, TINY_QWEN2_5_VL } from '../models/synthetic/qwen2-vl.js';
+import { TINY_MODELS } from '../models/synthetic/index.js';
 import { buildReport, type ReportSummary } from '../report/build.js';
 import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { Manifest } from '../results/schema.js';
@@ -23,7 +21,7 @@ import { modelConfigSha256, kvlensVersion, FeatureStore } from '../store/index.j
 import type { ResultRow } from '../probes/results.js';
 import { runProbeFlow } from './flow.js';
 
-export const DEMO_MODEL_NAME = 'llava-onevision-tiny';
+export const DEMO_MODEL_NAME = TINY_MODELS.llava_onevision.name;
 /** Taps probed in the demo: every layer's values and keys, plus the packed projector output as the encoder reference. */
 export const DEMO_TAPS = ['lm.*.attn.v', 'lm.*.attn.k', 'image.packed'];
 /**
@@ -35,9 +33,7 @@ export const DEMO_VIEW = 'highres';
 
 /** The embedded tiny model of each family the demo runs on (seeded random weights; src/models/synthetic). */
 export const DEMO_FAMILIES = {
-  llava_onevision: { name: DEMO_MODEL_NAME, label: 'LLaVA-OneVision', seed: TINY_LLAVA_ONEVISION.seed, lmLayers: TINY_LLAVA_ONEVISION.text.layers, visionLayers: TINY_LLAVA_ONEVISION.vision.layers, write: (dir: string) => writeLlavaOnevisionCheckpoint(dir) },
-  llava_next: { name: 'llava-next-tiny', label: 'LLaVA-NeXT (CLIP + Llama-3)', seed: TINY_LLAVA_NEXT.seed, lmLayers: TINY_LLAVA_NEXT.text.layers, visionLayers: TINY_LLAVA_NEXT.vision.layers, write: (dir: string) => writeLlavaNextCheckpoint(dir) },
-  qwen2_5_vl: { name: 'qwen2.5-vl-tiny', label: 'Qwen2.5-VL', seed: TINY_QWEN2_5_VL.seed, lmLayers: TINY_QWEN2_5_VL.text.layers, visionLayers: TINY_QWEN2_5_VL.vision.depth, write: (dir: string) => writeQwen2VlCheckpoint(dir, TINY_QWEN2_5_VL) },
+  llava_onevision: TINY_MODELS.llava_onevision, llava_next: TINY_MODELS.llava_next, qwen2_5_vl: TINY_MODELS.qwen2_5_vl,
 } as const;
 export type DemoFamily = keyof typeof DEMO_FAMILIES;
 

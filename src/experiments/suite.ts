@@ -17,7 +17,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateSynthetic } from '../data/synthetic/index.js';
 import type { DatasetName } from '../data/index.js';
-import { writeLlavaOnevisionCheckpoint } from '../models/synthetic/llava-onevision.js';
+import { TINY_MODELS } from '../models/synthetic/index.js';
 import { buildReport, type ReportSummary } from '../report/build.js';
 import { writeRun } from '../results/rundir.js';
 import type { Manifest } from '../results/schema.js';
@@ -30,7 +30,7 @@ import { runExperimentResults, type Outcome } from './run.js';
  * Tiny models the whole suite runs on (names as `kvlens demo --family`). Only LLaVA-OneVision for now: the keys,
  * blocking and underutil steps render their prompts with the LLaVA-OneVision processor.
  */
-export const SUITE_FAMILIES = { llava_onevision: { name: 'llava-onevision-tiny', write: (dir: string) => writeLlavaOnevisionCheckpoint(dir) } } as const;
+export const SUITE_FAMILIES = { llava_onevision: TINY_MODELS.llava_onevision } as const;
 export type SuiteFamily = keyof typeof SUITE_FAMILIES;
 
 /** Synthetic dataset sizes (the generators' `n`: images for pascal5i/coco, pairs for spair, per-set items for the QA sets). */

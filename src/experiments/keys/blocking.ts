@@ -6,10 +6,10 @@
 // The blocked attention edges are: text queries after the image -> the flagged image keys, in the chosen layers,
 // for every query head (BlockSpec has no head axis). Image-to-image attention is left intact.
 //
-// Layers with the same flagged set share one BlockSpec (the engine folds several specs on one layer into a dense mask,
-// so this keeps exactly one spec per layer).
+// Layers with the same flagged set share one block (src/eval/blocks.ts, the one BlockSpec builder).
 
-import type { BlockSpec } from '../../models/lm/masks.js';
+import { blockSpecsFor, keyBlocksByLayer, type KeyBlock } from '../../eval/blocks.js';
+import type { BlockSpec } from '../../models/types.js';
 import type { TokenMap } from '../../preprocess/token-map.js';
 import type { ViewTokens } from '../../store/gather.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
@@ -100,12 +100,20 @@ export interface BlockSpecOptions {
 }
 
 /**
- * The BlockSpec list blocking `flagged` in one prompt. `images` is the prompt's per-image token positions for the
+ * The image keys `flagged` hides in one prompt, per layer: `images` is the prompt's per-image token positions for the
  * flagged view (viewTokensFromTokenMap, or the store's / extractor's ViewTokens); every image's flagged cells are
- * blocked. Layers with no flagged position get no spec.
+ * blocked. Layers with no flagged position get no block.
  */
-export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], opts: BlockSpecOptions & { length: number }): BlockSpec[] {
+export function flaggedKeyBlocks(flagged: FlaggedKeys, images: readonly ViewTokens[], gridMatch: GridMatch = 'exact'): KeyBlock[] {
   if (images.length === 0) throw new KvlensUsageError('blockSpecs: the prompt has no image');
+  return keyBlocksByLayer(flagged.layers.map(({ layer, positions }) => ({
+    layer, keys: images.flatMap((v) => mapCells(positions, flagged.grid, v, gridMatch).map((cell) => v.positions[cell])),
+  })));
+}
+
+/** The BlockSpec list blocking `flagged` in one prompt (see flaggedKeyBlocks), for the given or default queries. */
+export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], opts: BlockSpecOptions & { length: number }): BlockSpec[] {
+  const blocks = flaggedKeyBlocks(flagged, images, opts.gridMatch);
   const lastKey = Math.max(...images.flatMap((v) => Array.from(v.positions)));
   let queries: number[];
   if (opts.queries) queries = [...opts.queries];
@@ -115,35 +123,13 @@ export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], 
     queries = Array.from({ length: Math.max(0, opts.length - opts.imageEnd) }, (_, i) => opts.imageEnd! + i);
   }
   if (queries.length === 0) throw new KvlensUsageError('blockSpecs: no query positions (the prompt ends with the image)');
-  const groups = new Map<string, { layers: number[]; keys: number[] }>();
-  for (const { layer, positions } of flagged.layers) {
-    if (positions.length === 0) continue;
-    const keys: number[] = [];
-    for (const v of images) {
-      for (const cell of mapCells(positions, flagged.grid, v, opts.gridMatch ?? 'exact')) keys.push(v.positions[cell]);
-    }
-    keys.sort((a, b) => a - b);
-    const id = keys.join(',');
-    const g = groups.get(id);
-    if (g) g.layers.push(layer);
-    else groups.set(id, { layers: [layer], keys });
-  }
-  return [...groups.values()].map((g) => ({ layers: g.layers, queries, keys: g.keys }));
+  return blockSpecsFor(blocks, queries);
 }
 
 /** Convenience: block specs for a prompt prepared by the processor (its token map). */
 export function blockSpecsForPrompt(flagged: FlaggedKeys, map: TokenMap, opts: BlockSpecOptions = {}): BlockSpec[] {
   const imageEnd = Math.max(...map.runs.map((r) => r.end));
   return blockSpecs(flagged, viewTokensFromTokenMap(map, flagged.view), { imageEnd, ...opts, length: opts.length ?? map.length });
-}
-
-/**
- * The same blocks for a decode step / continuation covering sequence positions [start, end): the engine only accepts
- * queries of the current call, and every generated token is a text query after the image.
- */
-export function blockSpecsForStep(specs: readonly BlockSpec[], start: number, end: number): BlockSpec[] {
-  const queries = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
-  return specs.map((s) => ({ layers: s.layers, keys: s.keys, queries }));
 }
 
 /** Total blocked image keys per layer (for benchmarks.json's blockedPositions and the report). */

@@ -6,8 +6,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  blockSpecs, blockSpecsForPrompt, blockSpecsForStep, blockedCount, mapCells, randomControl, viewTokensFromTokenMap, type FlaggedKeys,
+  blockSpecs, blockSpecsForPrompt, blockedCount, flaggedKeyBlocks, mapCells, randomControl, viewTokensFromTokenMap, type FlaggedKeys,
 } from '../../../src/experiments/keys/blocking.js';
+import { blockSpecsFor } from '../../../src/eval/blocks.js';
 import { LlavaOnevisionProcessor, type Prepared } from '../../../src/preprocess/processor.js';
 import { KvlensInputError } from '../../../src/util/errors.js';
 import { tinyModel, writeImages } from '../../extract/helpers.js';
@@ -49,7 +50,7 @@ test('flagged base cells map to the prompt positions of exactly those image toke
     assert.ok(s.queries.every((q) => map.entries[q] === null), 'queries are text tokens');
   }
   assert.ok(specs[0].queries!.length > 5, 'the question and the assistant turn follow the image');
-  const step = blockSpecsForStep(specs, map.length, map.length + 1);
+  const step = blockSpecsFor(flaggedKeyBlocks(flagged, [base]), [map.length]);
   assert.deepEqual(step.map((s) => [s.layers, s.keys, s.queries]), specs.map((s) => [s.layers, s.keys, [map.length]]));
   // bare ViewTokens do not say where the image ends: the caller must give queries or imageEnd
   assert.throws(() => blockSpecs(flagged, [base], { length: map.length }), /imageEnd/);
