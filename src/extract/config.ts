@@ -45,8 +45,10 @@ export const ExtractConfigSchema = z.object({
   systemPrompt: z.string().nullable().optional(),
   /** Images per forward pass (the LM runs them batched only when their prompts have equal length). */
   batchSize: z.number().int().positive().default(1),
-  /** "i/n"; otherwise SLURM / Kubernetes indexed-job variables; otherwise everything. */
+  /** "i/n"; "auto": SLURM / Kubernetes indexed-job variables (everything when none is set); undefined: everything. */
   shard: z.string().optional(),
+  /** How the weights enter the store identity: each safetensors file's header + size (default), or its whole content. */
+  weightsHash: z.enum(['header', 'content']).default('header'),
   onError: z.enum(['skip', 'stop']).default('stop'),
   device: z.enum(DEVICES).default('cpu'),
   /** Resize every image to this square size first, so all images give the same token grid and positions. */

@@ -51,7 +51,7 @@ export class LlavaExtractor {
     private readonly model: LlavaOnevision,
     private readonly lm: DecoderLM,
     private readonly processor: LlavaOnevisionProcessor,
-    private readonly siglip: { model: SiglipVisionModel; image: SquashImageConfig; identity: Record<string, string> } | undefined,
+    private readonly siglip: { model: SiglipVisionModel; image: SquashImageConfig; identity: Record<string, unknown> } | undefined,
     readonly plan: TapPlan,
   ) {}
 
@@ -67,7 +67,7 @@ export class LlavaExtractor {
         const image = parseSiglipImageConfig(JSON.parse(readFileSync(pre, 'utf8')), pre);
         const sm = await SiglipVisionModel.load(cfg.siglip, { device: cfg.device });
         disposables.push(sm);
-        siglip = { model: sm, image, identity: { ...modelIdentity(cfg.siglip), preprocessorSha256: sha256File(pre) } };
+        siglip = { model: sm, image, identity: { ...modelIdentity(cfg.siglip, cfg.weightsHash), preprocessorSha256: sha256File(pre) } };
       }
       const dims: HookDims = { ...model.dims, ...(siglip ? { siglipLayers: siglip.model.dims.layers } : {}) };
       const plan = planTaps(tapPatterns(cfg), dims);

@@ -7,7 +7,7 @@
 // image is always computed in the same company. With --on-error stop, the run aborts the writer (the open shard is
 // dropped and redone next time) rather than closing a shard at a data-dependent boundary.
 
-import { resolveShard, selectShard } from '../store/selection.js';
+import { listIdentity, resolveShard, selectShard } from '../store/selection.js';
 import { StoreWriter, type WriterEvent } from '../store/writer.js';
 import type { StoreIdentity } from '../store/format.js';
 import { modelIdentity } from '../store/provenance.js';
@@ -65,7 +65,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
   let added = 0;
   try {
     const identity: StoreIdentity = {
-      model: modelIdentity(cfg.model),
+      model: modelIdentity(cfg.model, cfg.weightsHash),
       processor: engine.processorIdentity(),
       prompt: { template: engine.promptTemplate(), prefix: cfg.prefix, ...(cfg.perImagePrefix !== undefined ? { perImage: cfg.perImagePrefix } : {}) },
       taps: engine.plan.all,
@@ -73,7 +73,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
       views: engine.views,
     };
     writer = StoreWriter.open(cfg.out, {
-      identity, selection, maxShardBytes: cfg.maxShardBytes, maxImagesPerShard: cfg.maxImagesPerShard ?? null, onEvent: hooks.onWriterEvent,
+      identity, selection, list: listIdentity(all.map((it) => it.id)), maxShardBytes: cfg.maxShardBytes, maxImagesPerShard: cfg.maxImagesPerShard ?? null, onEvent: hooks.onWriterEvent,
     });
     const alreadyStored = mine.filter((it) => writer!.has(it.id)).length;
     hooks.onStart?.({ total: mine.length, alreadyStored, taps: engine.plan.all });

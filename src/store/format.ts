@@ -42,6 +42,10 @@ const ViewGridSchema = z.object({ rows: int.positive(), cols: int.positive() });
 const TapDimsSchema = z.object({ heads: int.positive(), headDim: int.positive(), dim: int.positive() });
 const SelectionSchema = z.object({ index: int.nonnegative(), count: int.positive() });
 
+const WeightsSchema = z.object({ method: z.enum(['header', 'content']), files: int.nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+/** The full input list of the run (before sharding): its length and the sha256 of its image ids joined by newlines. */
+const ListSchema = z.object({ images: int.nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
 const ImageEntrySchema = z.object({
   id: z.string().min(1),
   source: z.string(),
@@ -65,7 +69,11 @@ export const ManifestSchema = z.object({
   format: z.literal(FORMAT_NAME),
   formatVersion: z.literal(FORMAT_VERSION),
   kvlensVersion: z.string(),
-  model: z.object({ path: z.string(), configSha256: z.string() }),
+  /**
+   * weights: sha256 over every *.safetensors file of the model directory (name, size and header bytes; or every byte
+   * with method "content"), so a store is never resumed or merged over other weights behind the same config.json.
+   */
+  model: z.object({ path: z.string(), configSha256: z.string(), weights: WeightsSchema.optional() }),
   /** Processor settings as given by the extractor, keys sorted (canonical JSON). */
   processor: z.record(z.string(), z.unknown()),
   /**
@@ -80,6 +88,8 @@ export const ManifestSchema = z.object({
   views: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).min(1),
   /** Which deterministic subsets of the image list this store holds ([{index: 0, count: 1}] for an unsharded run). */
   selection: z.array(SelectionSchema).min(1),
+  /** The list every selection was cut from (null: written through the API without a list, e.g. tests). */
+  list: ListSchema.nullable().default(null),
   sharding: z.object({ maxShardBytes: int.positive(), maxImagesPerShard: int.positive().nullable() }),
   tensorNaming: z.literal(TENSOR_NAMING),
   shards: z.array(ShardEntrySchema),
@@ -91,10 +101,12 @@ export type ImageEntry = z.infer<typeof ImageEntrySchema>;
 export type ShardEntry = z.infer<typeof ShardEntrySchema>;
 export type TapDims = z.infer<typeof TapDimsSchema>;
 export type ShardSelection = z.infer<typeof SelectionSchema>;
+export type WeightsIdentity = z.infer<typeof WeightsSchema>;
+export type ListIdentity = z.infer<typeof ListSchema>;
 
 /** What makes two stores (or a store and a new run) compatible: features computed the same way. */
 export interface StoreIdentity {
-  readonly model: { readonly path: string; readonly configSha256: string };
+  readonly model: { readonly path: string; readonly configSha256: string; readonly weights?: WeightsIdentity };
   readonly processor: Readonly<Record<string, unknown>>;
   readonly prompt: { readonly template: string; readonly prefix: string; readonly perImage?: string };
   readonly taps: readonly string[];
@@ -182,6 +194,7 @@ export function identityDifference(a: StoreIdentity & { kvlensVersion: string },
   const fields: Array<[string, unknown, unknown]> = [
     ['model.path', a.model.path, b.model.path],
     ['model.configSha256', a.model.configSha256, b.model.configSha256],
+    ['model.weights', a.model.weights ?? null, b.model.weights ?? null],
     ['prompt.template', a.prompt.template, b.prompt.template],
     ['prompt.prefix', a.prompt.prefix, b.prompt.prefix],
     ['prompt.perImage', a.prompt.perImage ?? null, b.prompt.perImage ?? null],

@@ -1,35 +1,55 @@
-// Merge the stores of a sharded run (or any stores with one identity) into one store. Shard files are copied
-// byte-for-byte under new sequential names; the output appears only when complete (built in a temp directory, renamed).
+// Merge the stores of a sharded run into one store. Inputs must be shards of one run: one identity (model and weights,
+// processor, prompt, taps, dtype, views, version), one image list (size + hash) and one shard count; they are ordered by
+// shard index (not by the order given, so `store-10` never lands before `store-2`). Each shard file is copied while
+// its sha256 is checked against its manifest; the output appears only when complete (built in a temp directory,
+// renamed). An incomplete set is refused unless allowPartial, and a partial result says so in its selection.
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, rmdirSync, statSync, fsyncSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
-import { diskError, moveAtomic, writeFileAtomic } from './atomic.js';
+import { closeQuietly, diskError, moveAtomic, writeFileAtomic, writeFully } from './atomic.js';
 import {
   LOCK_FILE, MANIFEST_FILE, SHARDS_DIR, canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName,
-  type ImageEntry, type Manifest, type ShardEntry, type ShardSelection, type TapDims,
+  type ImageEntry, type ListIdentity, type Manifest, type ShardEntry, type ShardSelection, type TapDims,
 } from './format.js';
+import { missingParts, shardRange } from './selection.js';
+
+export interface MergeOptions {
+  /** Write the merge even when shards of the run are missing; the result's selection then lacks them (partial). */
+  readonly allowPartial?: boolean;
+}
 
 export interface MergeResult {
   readonly images: number;
   readonly shards: number;
-  /** Shards i/n of the run that no input holds (empty when the inputs cover the whole image list). */
+  /** Shards i/n of the run that no input holds (non-empty only with allowPartial). */
   readonly missing: string[];
+  /** The inputs in the order they were merged (by shard index). */
+  readonly order: string[];
 }
 
-export function mergeStores(out: string, inputs: readonly string[]): MergeResult {
+export function mergeStores(out: string, inputs: readonly string[], opts: MergeOptions = {}): MergeResult {
   if (inputs.length === 0) throw new KvlensUsageError('store merge: give at least one input store');
   const outDir = resolve(out);
-  const roots = inputs.map((r) => resolve(r));
-  if (roots.includes(outDir)) throw new KvlensUsageError(`store merge: the output ${outDir} is also an input`);
+  const given = inputs.map((r) => resolve(r));
+  if (given.includes(outDir)) throw new KvlensUsageError(`store merge: the output ${outDir} is also an input`);
   if (existsSync(outDir) && (!statSync(outDir).isDirectory() || readdirSync(outDir).length > 0)) {
     throw new KvlensInputError('output exists and is not an empty directory; merge writes a new store', outDir);
   }
-  const manifests = roots.map((r) => {
-    if (existsSync(join(r, LOCK_FILE))) throw new KvlensInputError(`a writer is running on this store or was killed; finish (rerun) it before merging`, join(r, LOCK_FILE));
-    return readManifest(r);
+  const loaded = given.map((root) => {
+    if (existsSync(join(root, LOCK_FILE))) throw new KvlensInputError(`a writer is running on this store or was killed; finish (rerun) it before merging`, join(root, LOCK_FILE));
+    return { root, manifest: readManifest(root) };
   });
+  loaded.sort((a, b) => firstIndex(a.manifest) - firstIndex(b.manifest));
+  const roots = loaded.map((l) => l.root);
+  const manifests = loaded.map((l) => l.manifest);
   const merged = mergeManifests(roots, manifests);
+  const missing = missingParts(merged.selection);
+  if (missing.length && !opts.allowPartial) {
+    throw new KvlensInputError(`incomplete set: shards ${missing.join(', ')} of the run are not among the inputs (${describeImages(missing, merged.list)}); ` +
+      'finish those tasks and merge again, or pass --allow-partial to write a store marked partial', roots[0]);
+  }
 
   const tmp = join(dirname(outDir), `.${basename(outDir)}.merge.tmp`);
   rmSync(tmp, { recursive: true, force: true });
@@ -37,19 +57,7 @@ export function mergeStores(out: string, inputs: readonly string[]): MergeResult
   try {
     let next = 0;
     manifests.forEach((m, i) => {
-      for (const s of m.shards) {
-        const src = join(roots[i], SHARDS_DIR, s.file);
-        const dst = join(tmp, SHARDS_DIR, shardFileName(next++));
-        try {
-          copyFileSync(src, dst);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT' || code === 'EACCES') throw new KvlensInputError(`cannot read shard (${code})`, src);
-          throw diskError(e, dst);
-        }
-        const size = statSync(dst).size;
-        if (size !== s.bytes) throw new KvlensInputError(`shard has ${size} bytes, its manifest says ${s.bytes}`, src);
-      }
+      for (const s of m.shards) copyVerified(join(roots[i], SHARDS_DIR, s.file), join(tmp, SHARDS_DIR, shardFileName(next++)), s);
     });
     writeFileAtomic(join(tmp, MANIFEST_FILE), serializeManifest(merged));
     if (existsSync(outDir)) rmdirSync(outDir);
@@ -58,10 +66,58 @@ export function mergeStores(out: string, inputs: readonly string[]): MergeResult
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  return { images: merged.images.length, shards: merged.shards.length, missing: missingParts(merged.selection) };
+  return { images: merged.images.length, shards: merged.shards.length, missing, order: roots };
 }
 
-/** One manifest for the inputs in order; throws naming the input and the field when identities differ. */
+function firstIndex(m: Manifest): number {
+  return Math.min(...m.selection.map((s) => s.index));
+}
+
+/** Copy one shard in chunks, hashing what is read; a size or sha256 other than the manifest's refuses the merge. */
+function copyVerified(src: string, dst: string, entry: ShardEntry): void {
+  let inFd: number | undefined;
+  let outFd: number | undefined;
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    try {
+      inFd = openSync(src, 'r');
+    } catch (e) {
+      throw new KvlensInputError(`cannot read shard (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, src);
+    }
+    try {
+      outFd = openSync(dst, 'w');
+    } catch (e) {
+      throw diskError(e, dst);
+    }
+    const buf = Buffer.allocUnsafe(Math.min(8 * 1024 * 1024, Math.max(1, entry.bytes)));
+    for (;;) {
+      const n = readSync(inFd, buf, 0, buf.length, size);
+      if (n <= 0) break;
+      const chunk = buf.subarray(0, n);
+      hash.update(chunk);
+      try {
+        writeFully(outFd, chunk, size);
+      } catch (e) {
+        throw diskError(e, dst);
+      }
+      size += n;
+      if (size > entry.bytes) break; // longer than recorded: refused below without copying the rest
+    }
+    fsyncSync(outFd);
+  } finally {
+    if (inFd !== undefined) closeQuietly(inFd);
+    if (outFd !== undefined) closeSync(outFd);
+  }
+  if (size !== entry.bytes) throw new KvlensInputError(`shard has ${size > entry.bytes ? 'more than ' : ''}${size} bytes, its manifest says ${entry.bytes}; the store is damaged`, src);
+  const digest = hash.digest('hex');
+  if (digest !== entry.sha256) throw new KvlensInputError(`shard content does not match its manifest (sha256 ${digest} vs ${entry.sha256}); the store is damaged`, src);
+}
+
+/**
+ * One manifest for the inputs in the given order; throws naming the input and the field when they are not shards of one
+ * run (identity, image list, shard count), when an image or a shard index is held twice, or when tap shapes differ.
+ */
 export function mergeManifests(roots: readonly string[], manifests: readonly Manifest[]): Manifest {
   const first = manifests[0];
   const tapDims: Record<string, TapDims> = {};
@@ -69,9 +125,23 @@ export function mergeManifests(roots: readonly string[], manifests: readonly Man
   const images: ImageEntry[] = [];
   const seen = new Map<string, string>();
   const selection: ShardSelection[] = [];
+  const count = first.selection[0].count;
   manifests.forEach((m, i) => {
     const diff = identityDifference(identityOf(first), identityOf(m));
     if (diff) throw new KvlensInputError(`cannot merge with ${roots[0]}: ${diff}`, roots[i]);
+    if (JSON.stringify(m.list) !== JSON.stringify(first.list)) {
+      throw new KvlensInputError(`cannot merge with ${roots[0]}: field "list" differs (${fmtList(m.list)} vs ${fmtList(first.list)}): ` +
+        'the shards were cut from different image lists, so images could be in no shard or in two', roots[i]);
+    }
+    for (const s of m.selection) {
+      if (s.count !== count) {
+        throw new KvlensInputError(`cannot merge with ${roots[0]}: field "selection" has shard ${s.index}/${s.count}, ${roots[0]} is a shard of ${count}; ` +
+          'shards of different shard counts do not partition the list', roots[i]);
+      }
+      const holder = selection.findIndex((x) => x.index === s.index);
+      if (holder >= 0) throw new KvlensInputError(`field "selection": shard ${s.index}/${s.count} is also held by another input`, roots[i]);
+      selection.push(s);
+    }
     for (const [tap, d] of Object.entries(m.tapDims)) {
       const known = tapDims[tap];
       if (known && (known.heads !== d.heads || known.headDim !== d.headDim)) throw new KvlensInputError(`tap "${tap}" is ${d.heads} x ${d.headDim}, an earlier input has ${known.heads} x ${known.headDim}`, roots[i]);
@@ -85,20 +155,23 @@ export function mergeManifests(roots: readonly string[], manifests: readonly Man
       seen.set(img.id, roots[i]);
       images.push({ ...img, shard: img.shard + offset });
     }
-    for (const s of m.selection) {
-      if (selection.some((x) => x.index === s.index && x.count === s.count)) throw new KvlensInputError(`selection ${s.index}/${s.count} is held by two inputs`, roots[i]);
-      selection.push(s);
-    }
   });
   selection.sort((a, b) => a.count - b.count || a.index - b.index);
   return { ...first, tapDims: canonicalize(tapDims) as Record<string, TapDims>, selection, shards, images };
 }
 
-/** For selections of one run (all i/n with one n): the parts not present, as "i/n". Mixed counts cannot be checked. */
-export function missingParts(selection: readonly ShardSelection[]): string[] {
-  const counts = new Set(selection.map((s) => s.count));
-  if (counts.size !== 1) return [];
-  const n = selection[0].count;
-  const have = new Set(selection.map((s) => s.index));
-  return Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i)).map((i) => `${i}/${n}`);
+function fmtList(l: ListIdentity | null): string {
+  return l ? `${l.images} images, sha256 ${l.sha256.slice(0, 12)}` : 'no list recorded';
+}
+
+/** "12 of 40 images" for missing i/n parts when the list size is known. */
+function describeImages(missing: readonly string[], list: ListIdentity | null): string {
+  if (!list) return 'image count unknown: no list recorded';
+  let n = 0;
+  for (const m of missing) {
+    const [i, c] = m.split('/').map(Number);
+    const [b, e] = shardRange(list.images, { index: i, count: c });
+    n += e - b;
+  }
+  return `${n} of ${list.images} images`;
 }

@@ -3,7 +3,6 @@
 // memory stays proportional to what is asked.
 
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseHook } from '../taps/names.js';
 import { tapViews } from './gather.js';
@@ -14,6 +13,8 @@ import {
   LOCK_FILE, SHARDS_DIR, identityDifference, identityOf, readManifest, tensorName,
   type ImageEntry, type Manifest, type ShardEntry, type StoreIdentity, type TapDims,
 } from './format.js';
+import { missingParts } from './selection.js';
+import { hashWhole } from './provenance.js';
 
 /** One image's grid for one tap and view: data is [rows, cols, dim] (dim = headDim when one head was asked). */
 export interface Grid {
@@ -160,7 +161,7 @@ export class FeatureStore {
    * expected shape and dtype; with `hashes`, also the sha256 of its bytes. Returns the problems found (empty: healthy).
    */
   verify(opts: { hashes?: boolean } = {}): string[] {
-    const problems: string[] = [];
+    const problems: string[] = [...this.coverageProblems()];
     this.manifests.forEach((m, i) => {
       const root = this.roots[i];
       if (existsSync(join(root, LOCK_FILE))) problems.push(`${join(root, LOCK_FILE)}: a writer is running or was killed; the store may be incomplete`);
@@ -188,13 +189,46 @@ export class FeatureStore {
             }
           }
           if (opts.hashes) {
-            const digest = this.hashFile(file);
+            const digest = hashWhole(file).toString('hex');
             if (digest !== s.sha256) problems.push(`${file}: sha256 ${digest} differs from the manifest's ${s.sha256}`);
           }
         } catch (e) {
           problems.push(e instanceof KvlensInputError ? e.message : `${file}: ${(e as Error).message}`);
         }
       });
+    });
+    return problems;
+  }
+
+  /** The shards of the run that none of the roots hold, as "i/n" (or uncovered image ranges); empty when complete. */
+  missing(): string[] {
+    const lists = new Set(this.manifests.map((m) => JSON.stringify(m.list)));
+    return missingParts(this.manifests.flatMap((m) => m.selection), lists.size === 1 ? this.manifests[0].list : null);
+  }
+
+  /** Partial data and mixed image lists: reasons the store does not hold the whole run. */
+  coverageProblems(): string[] {
+    const problems: string[] = [];
+    const lists = new Set(this.manifests.map((m) => JSON.stringify(m.list)));
+    if (lists.size > 1) problems.push(`the roots were cut from different image lists (field "list" differs between ${this.roots.join(', ')})`);
+    const missing = this.missing();
+    if (missing.length) problems.push(`partial: ${missing.join(', ')} of the run ${missing.length === 1 ? 'is' : 'are'} not in this store`);
+    return problems;
+  }
+
+  /** Cheap check for plain `store info`: every shard present with the size its manifest records. */
+  checkSizes(): string[] {
+    const problems: string[] = [];
+    this.manifests.forEach((m, i) => {
+      for (const s of m.shards) {
+        const file = join(this.roots[i], SHARDS_DIR, s.file);
+        try {
+          const size = fileSize(file);
+          if (size !== s.bytes) problems.push(`${file}: ${size} bytes, the manifest says ${s.bytes}`);
+        } catch (e) {
+          problems.push((e as Error).message);
+        }
+      }
     });
     return problems;
   }
@@ -277,23 +311,6 @@ export class FeatureStore {
       done += n;
     }
     return this.scratch.subarray(0, length);
-  }
-
-  private hashFile(file: string): string {
-    const hash = createHash('sha256');
-    const fd = openSync(file, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
-      for (let pos = 0; ;) {
-        const n = readSync(fd, buf, 0, buf.length, pos);
-        if (n <= 0) break;
-        hash.update(buf.subarray(0, n));
-        pos += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return hash.digest('hex');
   }
 }
 

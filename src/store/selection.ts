@@ -2,15 +2,16 @@
 // Shard i of n takes the contiguous block [floor(i*N/n), floor((i+1)*N/n)), so merging shards 0..n-1 in order restores
 // the input order.
 
+import { createHash } from 'node:crypto';
 import { KvlensUsageError } from '../util/errors.js';
-import type { ShardSelection } from './format.js';
+import type { ListIdentity, ShardSelection } from './format.js';
 
 export type { ShardSelection } from './format.js';
 
 /** Parse "i/n" (0-based i). */
 export function parseShardSpec(spec: string, source = '--shard'): ShardSelection {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(spec);
-  if (!m) throw new KvlensUsageError(`${source}: expected "i/n" (0-based shard i of n), got "${spec}"`);
+  if (!m) throw new KvlensUsageError(`${source}: expected "i/n" (0-based shard i of n) or "auto", got "${spec}"`);
   return checked(Number(m[1]), Number(m[2]), source);
 }
 
@@ -28,13 +29,16 @@ function intVar(env: Readonly<Record<string, string | undefined>>, name: string)
 }
 
 /**
- * Which shard this process handles. Precedence: an explicit `shard` ("i/n"); then SLURM job arrays
- * (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, offset by SLURM_ARRAY_TASK_MIN and divided by SLURM_ARRAY_TASK_STEP
- * when set, so `--array=1-8` gives shards 0..7); then Kubernetes indexed jobs (JOB_COMPLETION_INDEX with the count
- * from KVLENS_SHARD_COUNT or JOB_COMPLETIONS); otherwise the whole list (0/1).
+ * Which shard this process handles. `shard` is "i/n" (0-based), "auto" (read the scheduler's variables, below) or
+ * undefined (the whole list: nothing is read from the environment, so a command inside an array job that was not asked
+ * to shard never shards silently). "auto": SLURM job arrays (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, offset by
+ * SLURM_ARRAY_TASK_MIN and divided by SLURM_ARRAY_TASK_STEP when set, so `--array=1-8` gives shards 0..7); then
+ * Kubernetes indexed jobs (JOB_COMPLETION_INDEX with the count from KVLENS_SHARD_COUNT or JOB_COMPLETIONS); with none
+ * of them set, the whole list (0/1).
  */
 export function resolveShard(opts: { shard?: string }, env: Readonly<Record<string, string | undefined>> = process.env): ShardSelection {
-  if (opts.shard !== undefined) return parseShardSpec(opts.shard);
+  if (opts.shard === undefined) return { index: 0, count: 1 };
+  if (opts.shard.trim() !== 'auto') return parseShardSpec(opts.shard);
   const taskId = intVar(env, 'SLURM_ARRAY_TASK_ID');
   if (taskId !== undefined) {
     const count = intVar(env, 'SLURM_ARRAY_TASK_COUNT');
@@ -62,4 +66,35 @@ export function shardRange(total: number, sel: ShardSelection): [number, number]
 export function selectShard<T>(items: readonly T[], sel: ShardSelection): T[] {
   const [b, e] = shardRange(items.length, sel);
   return items.slice(b, e);
+}
+
+/**
+ * The parts of the run that the selections do not cover. One shard count: the missing "i/n". Mixed counts (stores read
+ * together): the uncovered image ranges "images a-b of N" when the list size is known, else one line saying coverage
+ * cannot be checked. Empty when complete.
+ */
+export function missingParts(selection: readonly ShardSelection[], list: ListIdentity | null = null): string[] {
+  const counts = new Set(selection.map((s) => s.count));
+  if (counts.size === 1) {
+    const n = selection[0].count;
+    const have = new Set(selection.map((s) => s.index));
+    return Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i)).map((i) => `${i}/${n}`);
+  }
+  if (!list) return [`coverage unknown (shards of counts ${[...counts].join(', ')} and no image list recorded)`];
+  const ranges = selection.map((s) => shardRange(list.images, s)).sort((a, b) => a[0] - b[0]);
+  const gaps: string[] = [];
+  let at = 0;
+  for (const [b, e] of ranges) {
+    if (b > at) gaps.push(`images ${at}-${b - 1} of ${list.images}`);
+    at = Math.max(at, e);
+  }
+  if (at < list.images) gaps.push(`images ${at}-${list.images - 1} of ${list.images}`);
+  return gaps;
+}
+
+/** The identity of a run's full image list (before sharding): its length and the sha256 of its ids, one per line. */
+export function listIdentity(ids: readonly string[]): ListIdentity {
+  const h = createHash('sha256');
+  for (const id of ids) h.update(`${id}\n`);
+  return { images: ids.length, sha256: h.digest('hex') };
 }

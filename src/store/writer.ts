@@ -17,7 +17,7 @@ import { acquireLock, releaseLock, removeQuietly, writeFileAtomic } from './atom
 import {
   DEFAULT_MAX_SHARD_BYTES, FORMAT_NAME, FORMAT_VERSION, LOCK_FILE, MANIFEST_FILE, SHARDS_DIR, SHARD_FILE_RE, TENSOR_NAMING,
   canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName, tensorName,
-  type ImageEntry, type Manifest, type ShardSelection, type StoreIdentity, type TapDims,
+  type ImageEntry, type ListIdentity, type Manifest, type ShardSelection, type StoreIdentity, type TapDims,
 } from './format.js';
 import { checkStorableTap, checkViewTokens, gatherGrid, tapLayout, tapViews, type ImageRecord, type TapLayout, type TapTensor } from './gather.js';
 import { kvlensVersion } from './provenance.js';
@@ -27,6 +27,8 @@ export interface WriterOptions {
   readonly identity: StoreIdentity;
   /** The deterministic subset of the image list this run handles (default: all, {index: 0, count: 1}). */
   readonly selection?: ShardSelection;
+  /** The full image list the selection is cut from (size + hash of the ids); merge refuses stores of other lists. */
+  readonly list?: ListIdentity;
   /** Finalise a shard before it would pass this many data bytes (default 256 MiB). */
   readonly maxShardBytes?: number;
   /** Also finalise after this many images (default: no limit). */
@@ -82,6 +84,7 @@ export class StoreWriter {
     }
     if (new Set(opts.identity.taps).size !== opts.identity.taps.length) throw new KvlensUsageError('store taps must be unique');
     const fresh = freshManifest(opts);
+    refuseOrphanShards(root);
     mkdirSync(join(root, SHARDS_DIR), { recursive: true });
     acquireLock(join(root, LOCK_FILE));
     try {
@@ -241,9 +244,11 @@ export class StoreWriter {
 
   /** Remove temp files and shard files the manifest does not list (renamed just before a kill; they are redone). */
   private cleanLeftovers(): void {
-    const listed = new Set(this.manifest.shards.map((s) => s.file));
+    const listed = this.manifest.shards.length;
     for (const name of readdirSync(this.shardsDir)) {
-      if ((name.startsWith('.') && name.endsWith('.tmp')) || (SHARD_FILE_RE.test(name) && !listed.has(name))) removeQuietly(join(this.shardsDir, name));
+      // Only what a writer of this store makes: its temp files and shards numbered past the manifest's last one.
+      const m = SHARD_FILE_RE.exec(name);
+      if ((name.startsWith('.shard-') && name.endsWith('.tmp')) || (m && Number(m[1]) >= listed)) removeQuietly(join(this.shardsDir, name));
     }
     removeQuietly(join(this.root, `.${MANIFEST_FILE}.tmp`));
     for (const s of this.manifest.shards) {
@@ -285,7 +290,7 @@ function freshManifest(opts: WriterOptions): Manifest {
     format: FORMAT_NAME,
     formatVersion: FORMAT_VERSION,
     kvlensVersion: opts.kvlensVersion ?? kvlensVersion(),
-    model: { path: id.model.path, configSha256: id.model.configSha256 },
+    model: { path: id.model.path, configSha256: id.model.configSha256, ...(id.model.weights ? { weights: { ...id.model.weights } } : {}) },
     processor: canonicalize(id.processor) as Record<string, unknown>,
     prompt: { template: id.prompt.template, prefix: id.prompt.prefix, ...(id.prompt.perImage !== undefined ? { perImage: id.prompt.perImage } : {}) },
     taps: [...id.taps],
@@ -293,6 +298,7 @@ function freshManifest(opts: WriterOptions): Manifest {
     dtype: id.dtype,
     views: [...id.views],
     selection: [{ index: sel.index, count: sel.count }],
+    list: opts.list ? { images: opts.list.images, sha256: opts.list.sha256 } : null,
     sharding: { maxShardBytes, maxImagesPerShard: maxImages },
     tensorNaming: TENSOR_NAMING,
     shards: [],
@@ -308,9 +314,36 @@ function checkCompatible(existing: Manifest, run: Manifest, where: string): void
   if (JSON.stringify(existing.selection) !== JSON.stringify(run.selection)) {
     throw refuse(`selection differs: ${fmtSel(existing.selection)} vs ${fmtSel(run.selection)}`);
   }
+  if (JSON.stringify(existing.list) !== JSON.stringify(run.list)) {
+    throw refuse(`the image list differs (list: ${fmtList(existing.list)} when the store was started vs ${fmtList(run.list)} now); ` +
+      'a shard of a changed list would leave images in no shard or in two');
+  }
   if (JSON.stringify(existing.sharding) !== JSON.stringify(run.sharding)) {
     throw refuse(`sharding differs: ${JSON.stringify(existing.sharding)} vs ${JSON.stringify(run.sharding)}`);
   }
+}
+
+function fmtList(l: ListIdentity | null): string {
+  return l ? `${l.images} images, sha256 ${l.sha256.slice(0, 12)}` : 'none recorded';
+}
+
+/**
+ * A directory with shard files but no manifest is not ours to clean: its manifest was lost or it is another tool's.
+ * Refuse rather than delete what we did not create.
+ */
+function refuseOrphanShards(root: string): void {
+  if (existsSync(join(root, MANIFEST_FILE))) return;
+  let names: string[];
+  try {
+    names = readdirSync(join(root, SHARDS_DIR));
+  } catch {
+    return; // no shards/ directory: a new store
+  }
+  if (names.length === 0) return;
+  const shards = names.filter((n) => SHARD_FILE_RE.test(n));
+  throw new KvlensInputError(`this directory has no ${MANIFEST_FILE} but ${SHARDS_DIR}/ holds ${names.length} files ` +
+    `(${shards.length} shard files${shards.length ? `: ${shards.slice(0, 3).join(', ')}${shards.length > 3 ? ', ...' : ''}` : ''}); ` +
+    'refusing to write here: restore the manifest, or choose a new --out', root);
 }
 
 function fmtSel(s: readonly ShardSelection[]): string {

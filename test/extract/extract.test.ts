@@ -209,7 +209,11 @@ test('a store made with another prefix or model is refused, naming the field; sh
   await assert.rejects(extractFeatures({ ...base, dtype: 'float32' }), /dtype differs/);
 
   const part = join(tmp(), 'part');
-  const s = await extractFeatures({ ...base, out: part, limit: 10 }, { env: { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' } });
+  const env = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' };
+  const s = await extractFeatures({ ...base, out: part, limit: 10, shard: 'auto' }, { env });
+  // Not asked to shard (the API default, as experiments call it): the array variables are ignored.
+  const whole = await extractFeatures({ ...base, out: join(tmp(), 'whole'), limit: 2 }, { env });
+  assert.deepEqual([whole.shard, whole.selected], [{ index: 0, count: 1 }, 2]);
   assert.deepEqual([s.shard, s.selected], [{ index: 1, count: 2 }, 5]);
   const st = FeatureStore.open(part);
   assert.deepEqual(st.images(), (await listImages(images)).slice(5, 10).map((i) => i.id));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveShard, selectShard, parseShardSpec } from '../../src/store/selection.js';
+import { listIdentity, resolveShard, selectShard, parseShardSpec } from '../../src/store/selection.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { FeatureStore } from '../../src/store/reader.js';
 import { mergeStores } from '../../src/store/merge.js';
@@ -17,18 +17,21 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'kvlens-merge-'));
 
 test('resolveShard: --shard wins, then SLURM arrays (min/step offsets), then indexed jobs; bad values refused', () => {
   assert.deepEqual(resolveShard({}, {}), { index: 0, count: 1 });
+  assert.deepEqual(resolveShard({ shard: 'auto' }, {}), { index: 0, count: 1 });
+  // Not asked to shard: the scheduler's variables are not read (run/demo inside an array job take the whole list).
+  assert.deepEqual(resolveShard({}, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' }), { index: 0, count: 1 });
   assert.deepEqual(resolveShard({ shard: '2/5' }, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 2, count: 5 });
-  assert.deepEqual(resolveShard({}, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' }), { index: 3, count: 4 });
+  assert.deepEqual(resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' }), { index: 3, count: 4 });
   // sbatch --array=1-8: ids 1..8 map to shards 0..7
-  assert.deepEqual(resolveShard({}, { SLURM_ARRAY_TASK_ID: '8', SLURM_ARRAY_TASK_COUNT: '8', SLURM_ARRAY_TASK_MIN: '1' }), { index: 7, count: 8 });
+  assert.deepEqual(resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '8', SLURM_ARRAY_TASK_COUNT: '8', SLURM_ARRAY_TASK_MIN: '1' }), { index: 7, count: 8 });
   // sbatch --array=0-12:4: ids 0,4,8,12 map to shards 0..3
-  assert.deepEqual(resolveShard({}, { SLURM_ARRAY_TASK_ID: '8', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_STEP: '4' }), { index: 2, count: 4 });
-  assert.deepEqual(resolveShard({}, { JOB_COMPLETION_INDEX: '1', KVLENS_SHARD_COUNT: '3' }), { index: 1, count: 3 });
-  assert.deepEqual(resolveShard({}, { JOB_COMPLETION_INDEX: '0', JOB_COMPLETIONS: '2' }), { index: 0, count: 2 });
-  assert.throws(() => resolveShard({}, { SLURM_ARRAY_TASK_ID: '1' }), /SLURM_ARRAY_TASK_COUNT is not/);
-  assert.throws(() => resolveShard({}, { JOB_COMPLETION_INDEX: '1' }), /KVLENS_SHARD_COUNT/);
-  assert.throws(() => resolveShard({}, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '4' }), /outside 0..3/);
-  assert.throws(() => resolveShard({}, { SLURM_ARRAY_TASK_ID: 'x', SLURM_ARRAY_TASK_COUNT: '4' }), /not a non-negative integer/);
+  assert.deepEqual(resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '8', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_STEP: '4' }), { index: 2, count: 4 });
+  assert.deepEqual(resolveShard({ shard: 'auto' }, { JOB_COMPLETION_INDEX: '1', KVLENS_SHARD_COUNT: '3' }), { index: 1, count: 3 });
+  assert.deepEqual(resolveShard({ shard: 'auto' }, { JOB_COMPLETION_INDEX: '0', JOB_COMPLETIONS: '2' }), { index: 0, count: 2 });
+  assert.throws(() => resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '1' }), /SLURM_ARRAY_TASK_COUNT is not/);
+  assert.throws(() => resolveShard({ shard: 'auto' }, { JOB_COMPLETION_INDEX: '1' }), /KVLENS_SHARD_COUNT/);
+  assert.throws(() => resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '4' }), /outside 0..3/);
+  assert.throws(() => resolveShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: 'x', SLURM_ARRAY_TASK_COUNT: '4' }), /not a non-negative integer/);
   assert.throws(() => parseShardSpec('3'), KvlensUsageError);
   assert.throws(() => parseShardSpec('0/0'), /count must be >= 1/);
 });
@@ -46,7 +49,8 @@ test('selectShard: contiguous blocks that partition the list in order, sizes dif
 
 function writeShardStore(root: string, sel: { index: number; count: number }, total: number, over = {}): void {
   const ids = selectShard(Array.from({ length: total }, (_, i) => i), sel);
-  const w = StoreWriter.open(root, { identity: identity({ dtype: 'float16', ...over }), selection: sel, maxShardBytes: 10_000, kvlensVersion: '0.0.0-test' });
+  const list = listIdentity(Array.from({ length: total }, (_, i) => imageId(i)));
+  const w = StoreWriter.open(root, { identity: identity({ dtype: 'float16', ...over }), selection: sel, list, maxShardBytes: 10_000, kvlensVersion: '0.0.0-test' });
   for (const i of ids) w.add(imageId(i), record(i), tensors(i));
   w.close();
 }
@@ -80,8 +84,10 @@ test('merge: three shard stores become one store with every image; multi-root re
   mergedFiles.forEach((b, k) => assert.ok(b.equals(partFiles[k])));
 
   // Missing parts are reported; overlapping and mismatched inputs are refused; the output must be new.
-  assert.deepEqual(mergeStores(join(d, 'partial'), [parts[0], parts[2]]).missing, ['1/3']);
-  assert.throws(() => mergeStores(join(d, 'dup'), [parts[0], parts[0]]), /is also in|held by two inputs/);
+  assert.throws(() => mergeStores(join(d, 'partial'), [parts[0], parts[2]]), /incomplete set: shards 1\/3 .*\(7 of 20 images\)/);
+  assert.equal(existsSync(join(d, 'partial')), false);
+  assert.deepEqual(mergeStores(join(d, 'partial'), [parts[0], parts[2]], { allowPartial: true }).missing, ['1/3']);
+  assert.throws(() => mergeStores(join(d, 'dup'), [parts[0], parts[0]]), /is also in|also held by another input/);
   assert.throws(() => mergeStores(out, parts), /not an empty directory/);
   const other = join(d, 'other');
   writeShardStore(other, { index: 1, count: 3 }, 20, { prompt: { template: identity().prompt.template, prefix: 'A photo. ' } });

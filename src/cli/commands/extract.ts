@@ -26,7 +26,12 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
                          e.g. with --resolution)
   --resolution <px>      resize every image to <px> x <px> first so all images share one token layout
   --siglip <dir>         un-finetuned SigLIP vision model for the siglip.* baseline taps (stored in view "siglip")
-  --shard <i/n>          this process handles shard i of n (also SLURM_ARRAY_TASK_ID/_COUNT, JOB_COMPLETION_INDEX)
+  --shard <i/n|auto>     this process handles shard i of n (0-based) of the list. Default auto: a SLURM array task
+                         takes its shard from SLURM_ARRAY_TASK_ID/_COUNT/_MIN/_STEP, a Kubernetes Indexed Job pod from
+                         JOB_COMPLETION_INDEX and KVLENS_SHARD_COUNT (or JOB_COMPLETIONS); elsewhere the whole list.
+                         Give each shard its own --out, then kvlens store merge (README "Running on a cluster").
+  --weights-hash <header|content>  how the model's weights enter the store identity: each safetensors file's
+                         header and size (default, reads kilobytes) or every byte (reads the whole checkpoint)
   --on-error <stop|skip> an unreadable / unprocessable image stops the run (default) or is reported and skipped
   --device <cpu|cuda|webgpu>   (default cpu)
   --limit <n>            only the first n images of the list
@@ -34,7 +39,8 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
   --no-progress          no progress output
   --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 10; 0 = every image)
 
-Rerunning the same command resumes a killed run; a store made with other settings is refused.
+Rerunning the same command resumes a killed run; a store made with other settings (model, weights, image list,
+shard, taps...) is refused, and so is an --out directory holding shard files but no manifest.json (nothing is deleted).
 Exit status: 0 all images stored; 1 finished but some images were skipped (listed on stderr); 2 bad input, or an
 image failed with --on-error stop (named in the message).`;
 
@@ -50,7 +56,7 @@ export default async function extract(args: string[]): Promise<number> {
       views: { type: 'string' }, dtype: { type: 'string' }, prefix: { type: 'string' }, question: { type: 'string' }, system: { type: 'string' },
       'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' },
       shard: { type: 'string' }, 'on-error': { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' },
-      'max-shard-mb': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'progress-interval': { type: 'string' },
+      'max-shard-mb': { type: 'string' }, 'weights-hash': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'progress-interval': { type: 'string' },
     },
   });
   if (positionals.length) throw new KvlensUsageError(`extract: unexpected argument "${positionals[0]}"\n${USAGE}`);
@@ -61,7 +67,7 @@ export default async function extract(args: string[]): Promise<number> {
   const input: Record<string, unknown> = {
     model: v.model, images: v.images, out: v.out, taps: list(v.taps), layers: v.layers, views: list(v.views), dtype,
     prefix: v.prefix, question: v.question, systemPrompt: v['no-system'] ? null : v.system, batchSize: int(v['batch-size'], '--batch-size'),
-    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard, onError: v['on-error'], device: v.device,
+    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard ?? 'auto', weightsHash: v['weights-hash'], onError: v['on-error'], device: v.device,
     limit: int(v.limit, '--limit'), maxShardBytes: v['max-shard-mb'] === undefined ? undefined : Math.round(Number(v['max-shard-mb']) * 2 ** 20),
   };
   for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];

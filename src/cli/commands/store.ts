@@ -4,14 +4,26 @@ import { parseArgs } from 'node:util';
 import { parseHook } from '../../taps/names.js';
 import { KvlensUsageError } from '../../util/errors.js';
 import { FeatureStore } from '../../store/reader.js';
-import { mergeStores, missingParts } from '../../store/merge.js';
+import { mergeStores } from '../../store/merge.js';
 
 const USAGE = `usage:
   kvlens store info <store> [<store>...] [--verify] [--hashes] [--json]
-      Summarise a feature store (several shard stores of one run are read together).
-      --verify  check every shard's header holds the expected tensors; --hashes also checks sha256 (reads everything)
-  kvlens store merge <out> <in> [<in>...]
-      Merge shard stores (e.g. from --shard i/n runs) into a new store <out>.`;
+      Summarise a feature store (several shard stores of one run are read together) and check every shard file is
+      present with the size the manifest records.
+      --verify  also check every shard's header holds the expected tensors, and that the store holds the whole run
+                (a shard store alone, or an --allow-partial merge, is partial); --hashes also checks each shard's
+                sha256 (reads everything)
+      Exit status: 0 healthy (and, with --verify, complete); 1 a shard is missing, truncated or damaged, the store is
+      partial (--verify), or a writer's lock is present (--verify); 2 not a store / unreadable manifest.
+  kvlens store merge <out> <in> [<in>...] [--allow-partial]
+      Merge the shard stores of one sharded run (extract --shard i/n, or a job array) into a new store <out>.
+      Inputs are ordered by shard index, whatever order they are given in. Refused (exit 2, naming the input and the
+      field): stores of another model or weights, processor, prompt, taps, dtype, views or kvlens version; stores cut
+      from another image list; another shard count; a shard held twice; a shard whose bytes do not match its sha256;
+      a store with a writer's lock. Reads no environment variables.
+      --allow-partial  merge even when shards of the run are missing: <out> is marked partial (its selection lacks
+                       them; store info shows MISSING, --verify fails) and the exit status is 1.
+      Exit status: 0 complete; 1 written but partial (--allow-partial); 2 refused.`;
 
 export default async function store(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -29,35 +41,41 @@ function info(args: string[]): number {
   if (positionals.length === 0) throw new KvlensUsageError(`store info: give a store directory\n${USAGE}`);
   const fs = FeatureStore.open(positionals);
   try {
-    const problems = values.verify || values.hashes ? fs.verify({ hashes: values.hashes }) : undefined;
+    const verifying = Boolean(values.verify || values.hashes);
+    const problems = verifying ? fs.verify({ hashes: values.hashes }) : fs.checkSizes();
     const shards = fs.manifests.reduce((a, m) => a + m.shards.length, 0);
     const bytes = fs.manifests.reduce((a, m) => a + m.shards.reduce((b, s) => b + s.bytes, 0), 0);
     const selection = fs.manifests.flatMap((m) => m.selection);
+    const missing = fs.missing();
+    const list = fs.manifests[0].list;
     const viewCounts = Object.fromEntries(fs.views.map((v) => [v, fs.images().filter((id) => fs.image(id).views[v]).length]));
     const summary = {
       roots: fs.roots, kvlensVersion: fs.identity.kvlensVersion, model: fs.identity.model, prompt: fs.identity.prompt,
       processor: fs.identity.processor, dtype: fs.dtype, views: viewCounts, taps: summariseTaps(fs.taps),
       tapDims: Object.fromEntries(fs.taps.map((t) => [t, fs.manifests.find((m) => m.tapDims[t])?.tapDims[t] ?? null])),
-      images: fs.images().length, shards, bytes, selection: selection.map((s) => `${s.index}/${s.count}`), missingParts: missingParts(selection),
-      ...(problems ? { problems } : {}),
+      images: fs.images().length, list, shards, bytes, selection: selection.map((s) => `${s.index}/${s.count}`), missingParts: missing,
+      partial: missing.length > 0, problems,
     };
     if (values.json) {
       console.log(JSON.stringify(summary, null, 2));
     } else {
       const lines = [
         `store      ${fs.roots.join(', ')}`,
-        `model      ${fs.identity.model.path} (config sha256 ${fs.identity.model.configSha256.slice(0, 12)})`,
+        `model      ${fs.identity.model.path} (config sha256 ${fs.identity.model.configSha256.slice(0, 12)}` +
+          `${fs.identity.model.weights ? `; weights ${fs.identity.model.weights.method} sha256 ${fs.identity.model.weights.sha256.slice(0, 12)} over ${fs.identity.model.weights.files} files` : '; weights not recorded'})`,
         `prompt     prefix ${JSON.stringify(fs.identity.prompt.prefix)}; template ${JSON.stringify(clip(fs.identity.prompt.template, 60))}`,
         `kvlens     ${fs.identity.kvlensVersion}; dtype ${fs.dtype}`,
         `taps       ${summary.taps.join('; ')}`,
-        `images     ${summary.images} (${Object.entries(viewCounts).map(([v, n]) => `${v}: ${n}`).join(', ')})`,
+        `images     ${summary.images} (${Object.entries(viewCounts).map(([v, n]) => `${v}: ${n}`).join(', ')})` +
+          (list ? `; list of ${list.images} images (sha256 ${list.sha256.slice(0, 12)})` : ''),
         `shards     ${shards} files, ${(bytes / 2 ** 20).toFixed(1)} MiB; selection ${summary.selection.join(',')}` +
-          (summary.missingParts.length ? `; MISSING ${summary.missingParts.join(',')}` : ''),
+          (missing.length ? `; MISSING ${missing.join(',')} (partial)` : ''),
       ];
-      if (problems) lines.push(problems.length ? `problems   ${problems.length}:\n  ${problems.join('\n  ')}` : 'verify     ok');
+      if (problems.length) lines.push(`problems   ${problems.length}:\n  ${problems.join('\n  ')}`);
+      else lines.push(verifying ? 'verify     ok (every shard checked, the whole run present)' : 'files      ok (every shard present, sizes match; --verify checks contents)');
       console.log(lines.join('\n'));
     }
-    return problems && problems.length ? 1 : 0;
+    return problems.length ? 1 : 0;
   } finally {
     fs.close();
   }
@@ -94,11 +112,14 @@ function clip(s: string, n: number): string {
 }
 
 function merge(args: string[]): number {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'allow-partial': { type: 'boolean' } } });
   if (positionals.length < 2) throw new KvlensUsageError(`store merge: give <out> and at least one input\n${USAGE}`);
   const [out, ...inputs] = positionals;
-  const r = mergeStores(out, inputs);
+  const r = mergeStores(out, inputs, { allowPartial: values['allow-partial'] });
   console.log(`merged ${inputs.length} stores into ${out}: ${r.images} images in ${r.shards} shards`);
-  if (r.missing.length) console.error(`warning: the run's shards ${r.missing.join(', ')} are not among the inputs`);
+  if (r.missing.length) {
+    console.error(`store merge: PARTIAL: the run's shards ${r.missing.join(', ')} are not among the inputs; ${out} is marked partial (exit 1)`);
+    return 1;
+  }
   return 0;
 }
