@@ -38,6 +38,17 @@ export function parseHfConfig<S extends z.ZodType>(schema: S, raw: unknown, wher
   throw special === undefined ? zodFieldError(r.error, where) : new KvlensInputError(special, where);
 }
 
+/**
+ * A config class's attribute_map: alias -> the name it saves. transformers reads a config.json that spells a
+ * field by its alias (LlavaConfig: image_token_id for image_token_index); the saved name wins when both appear.
+ */
+export function withAttributeMap(raw: unknown, map: Readonly<Record<string, string>>): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const [alias, name] of Object.entries(map)) if (out[name] === undefined && out[alias] !== undefined) out[name] = out[alias];
+  return out;
+}
+
 /** `field "model_type" is "x"` (the value as given, for errors about an unsupported family). */
 export function modelTypeGiven(raw: unknown): string {
   return `field "model_type" is ${JSON.stringify((raw as Record<string, unknown> | undefined)?.model_type)}`;

@@ -153,14 +153,37 @@ function viewAs(dtype: DType, buf: ArrayBuffer) {
 }
 
 /**
+ * Maps a tensor name to the name it is indexed under, applied to the checkpoint's names and to every lookup alike
+ * (a model family's layouts, src/models/weight-names.ts). Two checkpoint tensors mapping to one name are refused.
+ */
+export type WeightKeyMapping = (name: string) => string;
+
+export interface WeightSetOptions {
+  readonly keyMapping?: WeightKeyMapping;
+}
+
+/**
  * A set of safetensors files viewed as one name -> tensor map: a single `model.safetensors`, or the shards
  * listed in `model.safetensors.index.json`. Works on read-only directories and hub-cache snapshots whose
  * files are symlinks into ../../blobs (entries carry the resolved real path; nothing is copied).
  */
 export class WeightSet {
-  private constructor(readonly dir: string, readonly files: readonly SafetensorsHeader[], private readonly index: ReadonlyMap<string, TensorEntry>) {}
+  private readonly byKey: ReadonlyMap<string, TensorEntry>;
+  private readonly key: WeightKeyMapping;
 
-  static open(dir: string): WeightSet {
+  private constructor(readonly dir: string, readonly files: readonly SafetensorsHeader[], private readonly index: ReadonlyMap<string, TensorEntry>, opts: WeightSetOptions, source: string) {
+    this.key = opts.keyMapping ?? ((n) => n);
+    const byKey = new Map<string, TensorEntry>();
+    for (const [name, e] of index) {
+      const k = this.key(name);
+      const prior = byKey.get(k);
+      if (prior) throw new KvlensInputError(`tensors "${prior.name}" and "${name}" are the same weight "${k}" in two layouts; a checkpoint must hold one`, source);
+      byKey.set(k, e);
+    }
+    this.byKey = byKey;
+  }
+
+  static open(dir: string, opts: WeightSetOptions = {}): WeightSet {
     const indexPath = join(dir, 'model.safetensors.index.json');
     const single = join(dir, 'model.safetensors');
     if (existsSync(indexPath)) {
@@ -181,27 +204,30 @@ export class WeightSet {
         if (!e) throw new KvlensInputError(`index says tensor "${tname}" is in ${shard}, but that shard does not contain it`, indexPath);
         all.set(tname, e);
       }
-      return new WeightSet(dir, headers, all);
+      return new WeightSet(dir, headers, all, opts, indexPath);
     }
     if (existsSync(single)) {
       const h = readSafetensorsHeader(single);
-      return new WeightSet(dir, [h], h.tensors);
+      return new WeightSet(dir, [h], h.tensors, opts, single);
     }
     throw new KvlensInputError('no model.safetensors or model.safetensors.index.json found', dir);
   }
 
+  /** Whether the weight exists under `name` or any spelling of it the key mapping resolves to the same weight. */
   has(name: string): boolean {
-    return this.index.has(name);
+    return this.byKey.has(this.key(name));
   }
 
+  /** The tensor names as stored in the checkpoint. */
   names(): string[] {
     return [...this.index.keys()];
   }
 
-  /** Entry of a required weight; the error names the checkpoint and the missing tensor. */
+  /** Entry of a required weight; the error names the checkpoint and the missing tensor (and its other spelling). */
   entry(name: string): TensorEntry {
-    const e = this.index.get(name);
-    if (!e) throw new KvlensInputError(`missing weight "${name}"`, this.dir);
+    const k = this.key(name);
+    const e = this.byKey.get(k);
+    if (!e) throw new KvlensInputError(`missing weight "${name}"${k === name ? '' : ` (also looked for "${k}")`}`, this.dir);
     return e;
   }
 
@@ -209,7 +235,7 @@ export class WeightSet {
   expect(name: string, shape: readonly number[]): TensorEntry {
     const e = this.entry(name);
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw new KvlensInputError(`weight "${name}" has shape [${e.shape.join(', ')}], the config implies [${shape.join(', ')}]`, basename(e.file) === e.file ? this.dir : e.file);
+      throw new KvlensInputError(`weight "${e.name}" has shape [${e.shape.join(', ')}], the config implies [${shape.join(', ')}]`, basename(e.file) === e.file ? this.dir : e.file);
     }
     return e;
   }

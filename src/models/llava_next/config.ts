@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { parseClipVisionConfig, type ClipVisionConfig } from '../clip/config.js';
-import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema } from '../hf-config.js';
+import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema, withAttributeMap } from '../hf-config.js';
 
 export const LLAVA_NEXT_MODEL_TYPE = 'llava_next';
 
@@ -44,7 +44,7 @@ export interface LlavaNextConfig {
 }
 
 export function parseLlavaNextConfig(raw: unknown, where = 'config.json'): LlavaNextConfig {
-  const c = parseHfConfig(llavaNextSchema, raw, where, (field) => {
+  const c = parseHfConfig(llavaNextSchema, withAttributeMap(raw, { image_token_id: 'image_token_index' }), where, (field) => {
     if (field === 'model_type') return `${modelTypeGiven(raw)}, expected "${LLAVA_NEXT_MODEL_TYPE}"`;
     if (field === 'vision_feature_select_strategy') return 'field "vision_feature_select_strategy": only "default" (CLS dropped) is supported by LLaVA-NeXT feature packing';
     return undefined;

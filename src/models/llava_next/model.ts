@@ -10,12 +10,12 @@
 
 import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
-import { WeightSet } from '../../tensor/safetensors.js';
 import { f32, toF32, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import type { DecoderLM } from '../lm/decoder.js';
 import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
+import { openModelWeights } from '../weight-names.js';
 import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
 import { parseLlamaConfig } from '../llama/config.js';
 import { parseQwen2Config } from '../qwen2/config.js';
@@ -65,7 +65,7 @@ export class LlavaNext extends VisionLanguageModel {
     const cfgPath = join(dir, 'config.json');
     const config = parseLlavaNextConfig(readConfigJson(cfgPath), cfgPath);
     const text = parseTextConfig(config.textConfigRaw, `${cfgPath} (text_config)`);
-    const ws = WeightSet.open(dir);
+    const ws = openModelWeights(dir, 'llava_next');
     const newline = toF32(ws.read('image_newline'));
     if (newline.length !== text.hiddenSize) throw new KvlensInputError(`"image_newline" has ${newline.length} values, text hidden_size is ${text.hiddenSize}`, dir);
     const vision = await LlavaNextVision.create(config, ws, text.hiddenSize, { device: opts.device, attentionProbs: opts.visionAttentionProbs, tileBatch: opts.tileBatch });

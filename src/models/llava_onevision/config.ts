@@ -3,7 +3,7 @@
 // Omitted fields get the transformers defaults (save_pretrained drops default-valued nested fields).
 
 import { z } from 'zod';
-import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema } from '../hf-config.js';
+import { featureLayerList, modelTypeGiven, nestedTextConfig, parseHfConfig, pinpointSchema, withAttributeMap } from '../hf-config.js';
 import { parseSiglipVisionConfig, type SiglipVisionConfig } from '../siglip/config.js';
 
 export const LLAVA_ONEVISION_MODEL_TYPE = 'llava_onevision';
@@ -54,7 +54,7 @@ export interface LlavaOnevisionConfig {
 }
 
 export function parseLlavaOnevisionConfig(raw: unknown, where = 'config.json'): LlavaOnevisionConfig {
-  const c = parseHfConfig(llavaOnevisionSchema, raw, where, (field) =>
+  const c = parseHfConfig(llavaOnevisionSchema, withAttributeMap(raw, { image_token_id: 'image_token_index', video_token_id: 'video_token_index' }), where, (field) =>
     (field === 'model_type' ? `${modelTypeGiven(raw)}, expected "${LLAVA_ONEVISION_MODEL_TYPE}"` : undefined));
   const vision = parseSiglipVisionConfig({ ...DEFAULT_VISION, ...(c.vision_config ?? {}) }, `${where} (vision_config)`);
   const textConfigRaw = nestedTextConfig(c.text_config, 'qwen2', c.tie_word_embeddings);

@@ -1,39 +1,29 @@
 // LLaVA-OneVision: SigLIP tower + projector (one ORT session over tiles), anyres packing in JS, image features
 // scattered into the token embeddings at the <image> positions (HF masked_scatter), then the Qwen2 decoder
-// driven with inputs_embeds (the shared plumbing of src/models/vlm-base.ts). Weight layouts of transformers
-// <= 4.51 ("vision_tower.*", "language_model.model.*") and >= 4.52 ("model.vision_tower.*",
-// "model.language_model.*", "lm_head.weight") are both recognised.
+// driven with inputs_embeds (the shared plumbing of src/models/vlm-base.ts). Every weight layout transformers
+// loads resolves through src/models/weight-names.ts.
 
 import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
-import { WeightSet } from '../../tensor/safetensors.js';
+import type { WeightSet } from '../../tensor/safetensors.js';
 import { f32, toF32, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import type { DecoderLM } from '../lm/index.js';
 import type { DecoderConfig, DecoderWeightNames } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
+import { openModelWeights } from '../weight-names.js';
 import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
 import { parseQwen2Config } from '../qwen2/config.js';
 import { parseLlavaOnevisionConfig, type LlavaOnevisionConfig } from './config.js';
 import { imageSizesFrom, packAllImages, realTiles, tilesForImage } from './features.js';
 import { LlavaVisionPath, type VisionPrefixes } from './vision.js';
 
-interface Layout {
-  readonly vision: VisionPrefixes;
-  readonly newline: string;
-  readonly lm: DecoderWeightNames;
-}
-
-/** Which of the two HF weight layouts a checkpoint uses. */
-function detectLayout(ws: WeightSet): Layout {
-  if (ws.has('vision_tower.vision_model.embeddings.patch_embedding.weight')) {
-    return { vision: { tower: 'vision_tower.vision_model.', projector: 'multi_modal_projector.' }, newline: 'image_newline', lm: { model: 'language_model.model.', lmHead: 'language_model.lm_head.weight' } };
-  }
-  if (ws.has('model.vision_tower.vision_model.embeddings.patch_embedding.weight')) {
-    return { vision: { tower: 'model.vision_tower.vision_model.', projector: 'model.multi_modal_projector.' }, newline: 'model.image_newline', lm: { model: 'model.language_model.', lmHead: 'lm_head.weight' } };
-  }
-  throw new KvlensInputError('no LLaVA-OneVision vision tower weights (looked for vision_tower.vision_model.* and model.vision_tower.vision_model.*)', ws.dir);
-}
+/** Tensor names in the legacy layout; the weight set resolves the >= 4.52 spelling (src/models/weight-names.ts). */
+const LAYOUT: { vision: VisionPrefixes; newline: string; lm: DecoderWeightNames } = {
+  vision: { tower: 'vision_tower.vision_model.', projector: 'multi_modal_projector.' },
+  newline: 'image_newline',
+  lm: { model: 'language_model.model.', lmHead: 'language_model.lm_head.weight' },
+};
 
 export interface ImageFeatures extends EncodedImages {
   /** real (unpadded) tiles per image */
@@ -60,12 +50,11 @@ export class LlavaOnevision extends VisionLanguageModel {
   static async load(dir: string, opts: { device?: Device; tileBatch?: number; threads?: number } = {}): Promise<LlavaOnevision> {
     const cfgPath = join(dir, 'config.json');
     const config = parseLlavaOnevisionConfig(readConfigJson(cfgPath), cfgPath);
-    const ws = WeightSet.open(dir);
-    const layout = detectLayout(ws);
-    const text = parseQwen2Config(config.textConfigRaw, { where: `${cfgPath} (text_config)`, weights: layout.lm });
-    const newline = toF32(ws.read(layout.newline));
-    if (newline.length !== text.hiddenSize) throw new KvlensInputError(`"${layout.newline}" has ${newline.length} values, text hidden_size is ${text.hiddenSize}`, dir);
-    const vision = await LlavaVisionPath.create(config, ws, layout.vision, text.hiddenSize, opts);
+    const ws = openModelWeights(dir, 'llava_onevision');
+    const text = parseQwen2Config(config.textConfigRaw, { where: `${cfgPath} (text_config)`, weights: LAYOUT.lm });
+    const newline = toF32(ws.read(LAYOUT.newline));
+    if (newline.length !== text.hiddenSize) throw new KvlensInputError(`"${LAYOUT.newline}" has ${newline.length} values, text hidden_size is ${text.hiddenSize}`, dir);
+    const vision = await LlavaVisionPath.create(config, ws, LAYOUT.vision, text.hiddenSize, opts);
     const lm = await loadDecoderBeside(vision, ws, text, opts);
     return new LlavaOnevision(dir, config, text, ws, vision, lm, Float32Array.from(newline));
   }

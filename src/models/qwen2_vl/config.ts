@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { KvlensInputError } from '../../util/errors.js';
 import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
 import { modelTypeGiven, parseHfConfig, posInt } from '../hf-config.js';
-import { parseQwen2Config } from '../qwen2/config.js';
+import { parseQwen2VlTextConfig } from '../qwen2/config.js';
 
 export const QWEN2_VL_MODEL_TYPES = ['qwen2_vl', 'qwen2_5_vl'] as const;
 export type Qwen2VlVariant = (typeof QWEN2_VL_MODEL_TYPES)[number];
@@ -52,8 +52,10 @@ const topSchema = z.object({
   video_token_id: z.number().int().nonnegative().default(151656),
   vision_start_token_id: z.number().int().nonnegative().default(151652),
   vision_end_token_id: z.number().int().nonnegative().default(151653),
-  rope_scaling: z.object({ mrope_section: z.array(posInt).min(1), type: z.string().optional(), rope_type: z.string().optional() }).passthrough(),
   vision_config: z.record(z.string(), z.unknown()).optional(),
+  // transformers >= 4.52 nests the language model's fields here (model_type qwen2_vl_text / qwen2_5_vl_text);
+  // older saves keep them at the top level.
+  text_config: z.record(z.string(), z.unknown()).nullish(),
 }).passthrough();
 
 /** The vision tower as data. */
@@ -95,12 +97,6 @@ export interface Qwen2VlConfig {
   readonly text: DecoderConfig;
 }
 
-/** Qwen2VLConfig / Qwen2_5_VLConfig text defaults (the 72B-sized defaults of the config classes). */
-const TEXT_DEFAULTS = {
-  vocab_size: 152064, hidden_size: 8192, intermediate_size: 29568, num_hidden_layers: 80, num_attention_heads: 64,
-  num_key_value_heads: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 1000000, tie_word_embeddings: false,
-};
-
 function visionSpec(variant: Qwen2VlVariant, raw: unknown, where: string): QwenVisionSpec {
   if (variant === 'qwen2_vl') {
     const v = parseHfConfig(qwen2VisionSchema, raw ?? {}, where);
@@ -131,24 +127,24 @@ function finishVision(s: QwenVisionSpec, where: string): QwenVisionSpec {
   return s;
 }
 
+/**
+ * Where the language model's fields are, as the config classes decide it: text_config when present (transformers
+ * >= 4.52 saves), else the top level (older saves: Qwen2VLConfig then took its text fields from there). The
+ * nested form inherits tie_word_embeddings and eos_token_id from the top level when it leaves them out.
+ */
+function textFields(raw: Record<string, unknown>, textConfig: Record<string, unknown> | null | undefined, where: string): { fields: Record<string, unknown>; where: string } {
+  if (!textConfig) return { fields: raw, where };
+  const fields: Record<string, unknown> = { ...textConfig };
+  for (const k of ['tie_word_embeddings', 'eos_token_id']) if (fields[k] === undefined && raw[k] !== undefined) fields[k] = raw[k];
+  return { fields, where: `${where} (text_config)` };
+}
+
 export function parseQwen2VlConfig(raw: unknown, where = 'config.json'): Qwen2VlConfig {
-  const c = parseHfConfig(topSchema, raw, where, (field) => {
-    if (field === 'model_type') return `${modelTypeGiven(raw)}, expected one of ${QWEN2_VL_MODEL_TYPES.join(', ')}`;
-    if (field.startsWith('rope_scaling')) return 'field "rope_scaling.mrope_section" is required: Qwen2-VL models use M-RoPE';
-    return undefined;
-  });
-  const ropeType = c.rope_scaling.rope_type ?? c.rope_scaling.type ?? 'default';
-  if (!['default', 'mrope'].includes(ropeType)) throw new KvlensInputError(`field "rope_scaling": rope type "${ropeType}" is not supported (only M-RoPE without scaling)`, where);
+  const c = parseHfConfig(topSchema, raw, where, (field) =>
+    (field === 'model_type' ? `${modelTypeGiven(raw)}, expected one of ${QWEN2_VL_MODEL_TYPES.join(', ')}` : undefined));
   const vision = visionSpec(c.model_type, c.vision_config, `${where} (vision_config)`);
-  // The text fields live at the top level; parse them as a Qwen2 decoder with the VL config classes' defaults.
-  const textRaw: Record<string, unknown> = { ...TEXT_DEFAULTS };
-  for (const k of Object.keys(TEXT_DEFAULTS)) if ((raw as Record<string, unknown>)[k] !== undefined) textRaw[k] = (raw as Record<string, unknown>)[k];
-  textRaw.eos_token_id = (raw as Record<string, unknown>).eos_token_id;
-  const base = parseQwen2Config(textRaw, { where, weights: weightNamesUnder('') });
-  const section = c.rope_scaling.mrope_section;
-  if (section.reduce((a, b) => a + b, 0) !== base.headDim / 2) {
-    throw new KvlensInputError(`field "rope_scaling.mrope_section": [${section.join(', ')}] must sum to head_dim / 2 = ${base.headDim / 2}`, where);
-  }
+  const text = textFields(raw as Record<string, unknown>, c.text_config, where);
+  const base = parseQwen2VlTextConfig(c.model_type, text.fields, { where: text.where, weights: weightNamesUnder('') });
   if (vision.outDim !== base.hiddenSize) {
     throw new KvlensInputError(`the vision merger outputs ${vision.outDim} features but the language model's hidden_size is ${base.hiddenSize}`, where);
   }
@@ -159,6 +155,6 @@ export function parseQwen2VlConfig(raw: unknown, where = 'config.json'): Qwen2Vl
     visionStartTokenId: c.vision_start_token_id,
     visionEndTokenId: c.vision_end_token_id,
     vision,
-    text: { ...base, arch: c.model_type, mropeSection: section },
+    text: base,
   };
 }

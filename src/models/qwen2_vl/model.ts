@@ -9,12 +9,12 @@
 
 import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
-import { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensUsageError } from '../../util/errors.js';
 import type { DecoderLM, ForwardRequest, Rows } from '../lm/decoder.js';
 import type { DecoderConfig } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
+import { openModelWeights } from '../weight-names.js';
 import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
 import type { ModelForwardRequest } from '../types.js';
 import { parseQwen2VlConfig, type Qwen2VlConfig } from './config.js';
@@ -48,7 +48,7 @@ export class Qwen2Vl extends VisionLanguageModel {
   static async load(dir: string, opts: Qwen2VlLoadOptions = {}): Promise<Qwen2Vl> {
     const cfgPath = join(dir, 'config.json');
     const config = parseQwen2VlConfig(readConfigJson(cfgPath), cfgPath);
-    const ws = WeightSet.open(dir);
+    const ws = openModelWeights(dir, config.variant);
     const vision = await QwenVisionTower.create(config.vision, ws, { device: opts.device, attentionProbs: opts.visionAttentionProbs });
     const lm = await loadDecoderBeside(vision, ws, config.text, opts);
     return new Qwen2Vl(dir, config, lm, vision);
