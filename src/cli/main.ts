@@ -1,5 +1,5 @@
 // kvlens command-line entry. Each subcommand lives in its own module under src/cli/commands.
-import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { errorMessage, inputErrorFromErrno, KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import { commandEntries } from './registry.js';
 
 export type { Command } from './registry.js';
@@ -29,6 +29,14 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`kvlens ${cmd}: ${e.message}`);
       return 2;
     }
-    throw e;
+    // A file-system error on a path the user gave (a non-writable or file --out, a missing folder): exit 2, path named.
+    const fsError = inputErrorFromErrno(e);
+    if (fsError) {
+      console.error(`kvlens ${cmd}: ${fsError.message}`);
+      return 2;
+    }
+    // Anything else is a kvlens bug: one line, no stack unless asked for.
+    console.error(`kvlens ${cmd}: internal error: ${errorMessage(e)}${process.env.KVLENS_DEBUG ? `\n${(e as Error)?.stack ?? ''}` : ' (set KVLENS_DEBUG=1 for the stack trace; please report it)'}`);
+    return 1;
   }
 }

@@ -4,8 +4,8 @@ import { readFile, readdir, stat, writeFile, rename, mkdir } from 'node:fs/promi
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
-import { KvlensInputError } from '../util/errors.js';
-import { decodeBmp, type RgbImage } from './bmp.js';
+import { describeValue, errorMessage, KvlensInputError } from '../util/errors.js';
+import { checkPixelCount, isPng, readJpegHeader, readPngHeader } from '../util/image-bounds.js';
 import type { ImageSource, LabelGrid, LoaderOptions } from './types.js';
 
 export async function isDirectory(path: string): Promise<boolean> {
@@ -82,48 +82,33 @@ export function describeImage(src: ImageSource): string {
   return src.kind === 'path' ? src.path : src.name;
 }
 
-async function sourceBytesOrPath(src: ImageSource): Promise<Uint8Array | string> {
-  return src.kind === 'path' ? src.path : src.bytes;
-}
-
 function isBmp(b: Uint8Array): boolean { return b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d; }
 
-async function headBytes(path: string, n: number): Promise<Uint8Array> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
-  try { const buf = new Uint8Array(n); const { bytesRead } = await fh.read(buf, 0, n, 0); return buf.subarray(0, bytesRead); } finally { await fh.close(); }
-}
-
-/** Width/height from the image header (no full decode). EXIF orientation is ignored, as PIL does. BMP (MSRC) included. */
-export async function imageSize(src: ImageSource): Promise<{ width: number; height: number }> {
-  try {
-    const head = src.kind === 'path' ? await headBytes(src.path, 26) : src.bytes.subarray(0, 26);
-    if (isBmp(head) && head.length >= 26) {
-      const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
-      return { width: dv.getInt32(18, true), height: Math.abs(dv.getInt32(22, true)) };
-    }
-    const meta = await sharp(await sourceBytesOrPath(src)).metadata();
-    if (!meta.width || !meta.height) throw new Error('no size in header');
-    return { width: meta.width, height: meta.height };
-  } catch (e) {
-    throw new KvlensInputError(`cannot read image header (${(e as Error).message})`, describeImage(src));
-  }
-}
-
 /**
- * Decodes an image to RGB bytes [height * width * 3] (libjpeg-turbo via sharp, or the BMP decoder for MSRC's BMPs;
- * sharp cannot read BMP). Alpha is dropped; EXIF orientation is not applied (PIL does not apply it either).
+ * Width/height from the image header (no full decode), checked against the file: PNG/JPEG sizes must be plausible for
+ * the file's length and every size within the IMAGE_PIXELS limit, since mask buffers are sized from it. EXIF
+ * orientation is ignored, as PIL does. BMP (MSRC) included.
  */
-export async function readImageRgb(src: ImageSource): Promise<RgbImage> {
+export async function imageSize(src: ImageSource): Promise<{ width: number; height: number }> {
+  const where = describeImage(src);
   const bytes = src.kind === 'path' ? await readBytes(src.path, 'image') : src.bytes;
-  if (isBmp(bytes)) return decodeBmp(bytes, describeImage(src));
+  if (isPng(bytes)) return readPngHeader(bytes, where);
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return readJpegHeader(bytes, where);
+  let size: { width: number; height: number };
   try {
-    const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    if (isBmp(bytes) && bytes.length >= 26) {
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      size = { width: dv.getInt32(18, true), height: Math.abs(dv.getInt32(22, true)) };
+    } else {
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+      if (!meta.width || !meta.height) throw new Error('no size in header');
+      size = { width: meta.width, height: meta.height };
+    }
   } catch (e) {
-    throw new KvlensInputError(`cannot decode image (${(e as Error).message})`, describeImage(src));
+    throw new KvlensInputError(`cannot read image header (${errorMessage(e)})`, where);
   }
+  checkPixelCount(size.width, size.height, where);
+  return size;
 }
 
 /** A mask must cover its image pixel for pixel; names both files when it does not. */
@@ -165,12 +150,12 @@ export function expectNumber(obj: Record<string, unknown>, key: string, where: s
   const v = obj[key];
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  throw new KvlensInputError(`field "${key}" must be a number, got ${JSON.stringify(v)}`, where);
+  throw new KvlensInputError(`field "${key}" must be a number, got ${describeValue(v)}`, where);
 }
 
 export function expectString(obj: Record<string, unknown>, key: string, where: string): string {
   const v = obj[key];
-  if (typeof v !== 'string') throw new KvlensInputError(`field "${key}" must be a string, got ${JSON.stringify(v)}`, where);
+  if (typeof v !== 'string') throw new KvlensInputError(`field "${key}" must be a string, got ${describeValue(v)}`, where);
   return v;
 }
 

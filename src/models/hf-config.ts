@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { KvlensInputError } from '../util/errors.js';
+import { describeValue, KvlensInputError } from '../util/errors.js';
 
 export const posInt = z.number().int().positive();
 
@@ -24,7 +24,8 @@ export function readConfigJson(path: string, failure = 'cannot read'): unknown {
 /** The error for a zod failure: its first issue, as `field "a.b": message`. */
 export function zodFieldError(err: z.ZodError, where: string): KvlensInputError {
   const issue = err.issues[0];
-  return new KvlensInputError(`field "${issue.path.join('.')}": ${issue.message}`, where);
+  if (issue.path.length === 0) return new KvlensInputError(`expected a JSON object of config fields (${issue.message})`, where);
+  return new KvlensInputError(`field "${issue.path.map(String).join('.')}": ${issue.message}`, where);
 }
 
 /**
@@ -34,7 +35,7 @@ export function zodFieldError(err: z.ZodError, where: string): KvlensInputError 
 export function parseHfConfig<S extends z.ZodType>(schema: S, raw: unknown, where: string, explain?: (field: string) => string | undefined): z.output<S> {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
-  const special = explain?.(r.error.issues[0].path.join('.'));
+  const special = explain?.(r.error.issues[0].path.map(String).join('.'));
   throw special === undefined ? zodFieldError(r.error, where) : new KvlensInputError(special, where);
 }
 
@@ -51,7 +52,8 @@ export function withAttributeMap(raw: unknown, map: Readonly<Record<string, stri
 
 /** `field "model_type" is "x"` (the value as given, for errors about an unsupported family). */
 export function modelTypeGiven(raw: unknown): string {
-  return `field "model_type" is ${JSON.stringify((raw as Record<string, unknown> | undefined)?.model_type)}`;
+  const type = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).model_type : undefined;
+  return `field "model_type" is ${describeValue(type)}`;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../runtime/index.js';
-import { KvlensInputError } from '../util/errors.js';
+import { describeValue, KvlensInputError, ownValue } from '../util/errors.js';
 import { LlavaOnevision } from './llava_onevision/model.js';
 import { LlavaNext } from './llava_next/model.js';
 import { Qwen2Vl } from './qwen2_vl/model.js';
@@ -37,22 +37,28 @@ export function supportedModelTypes(): string[] {
 
 export function readModelType(dir: string): string {
   const path = join(dir, 'config.json');
-  let raw: Record<string, unknown>;
+  let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new KvlensInputError(`cannot read model config (${(e as Error).message})`, path);
   }
-  if (typeof raw.model_type !== 'string') throw new KvlensInputError('field "model_type" is missing', path);
-  return raw.model_type;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new KvlensInputError(`expected a JSON object with a "model_type" field, got ${describeValue(raw)}`, path);
+  }
+  const type = (raw as Record<string, unknown>).model_type;
+  if (typeof type !== 'string') {
+    throw new KvlensInputError(type === undefined ? 'field "model_type" is missing' : `field "model_type" must be a string, got ${describeValue(type)}`, path);
+  }
+  return type;
 }
 
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<KvlensModel> {
   const type = readModelType(dir);
-  const load = LOADERS[type];
+  const load = ownValue(LOADERS, type);
   if (!load) {
     const hint = /^siglip/.test(type) ? ' (a vision-only SigLIP tower: open it with SiglipVisionModel)' : '';
-    throw new KvlensInputError(`field "model_type" is "${type}"${hint}; supported values: ${supportedModelTypes().join(', ')}`, join(dir, 'config.json'));
+    throw new KvlensInputError(`field "model_type" is ${describeValue(type)}${hint}; supported values: ${supportedModelTypes().join(', ')}`, join(dir, 'config.json'));
   }
   return load(dir, opts);
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { FoundTemplate } from '../tokenizer/chat-template.js';
-import { KvlensInputError } from '../util/errors.js';
+import { describeValue, KvlensInputError, ownValue } from '../util/errors.js';
 import { LlavaOnevisionProcessor, type PrepareInput } from './processor.js';
 import { LlavaNextProcessor } from './llava-next-processor.js';
 import { Qwen2VLProcessor } from './qwen2vl-processor.js';
@@ -45,13 +45,15 @@ export function processorModelTypes(): string[] {
 
 export async function loadProcessor(dir: string): Promise<KvlensProcessor> {
   const path = join(dir, 'config.json');
-  let type: unknown;
+  let raw: unknown;
   try {
-    type = (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>).model_type;
+    raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new KvlensInputError(`cannot read model config (${(e as Error).message})`, path);
   }
-  const load = typeof type === 'string' ? LOADERS[type] : undefined;
-  if (!load) throw new KvlensInputError(`field "model_type" is ${JSON.stringify(type)}; processors exist for ${processorModelTypes().join(', ')}`, path);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KvlensInputError(`expected a JSON object, got ${describeValue(raw)}`, path);
+  const type = (raw as Record<string, unknown>).model_type;
+  const load = typeof type === 'string' ? ownValue(LOADERS, type) : undefined;
+  if (!load) throw new KvlensInputError(`field "model_type" is ${describeValue(type)}; processors exist for ${processorModelTypes().join(', ')}`, path);
   return load(dir);
 }

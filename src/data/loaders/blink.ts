@@ -1,7 +1,7 @@
 // BLINK (HF BLINK-Benchmark/BLINK): <Config>/<split>-*.parquet per sub-task, columns idx, question, sub_task,
 // image_1..image_4 (struct {bytes, path}, null when unused), choices, answer ("(A)"), prompt, explanation.
 import { join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import { isDirectory, listDir, loadEach } from '../io.js';
 import { cellString, cellStringList, imageFromStruct, openParquet, parquetRows, requireColumns } from '../parquet.js';
 import type { BlinkSample, ImageSource, LoaderOptions } from '../types.js';
@@ -52,7 +52,7 @@ export async function* iterateBlink(root: string, opts: BlinkOptions = {}): Asyn
     }
     const choices = cellStringList(row.choices, 'choices', where);
     const answer = cellString(row.answer, 'answer', where, true);
-    if (split === 'val' && !/^\([A-Z]\)$/.test(answer)) throw new KvlensInputError(`answer must look like "(A)", got ${JSON.stringify(answer)}`, where);
+    if (split === 'val' && !/^\([A-Z]\)$/.test(answer)) throw new KvlensInputError(`answer must look like "(A)", got ${describeValue(answer)}`, where);
     if (answer && answer.charCodeAt(1) - 65 >= choices.length) {
       throw new KvlensInputError(`answer ${answer} is beyond the ${choices.length} choices`, where);
     }

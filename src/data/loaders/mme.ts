@@ -3,7 +3,7 @@
 //  FLAT:  <task>/<stem>.<ext> next to <task>/<stem>.txt
 // Each .txt holds `question<TAB>Yes|No` lines (two per image; CRLF and trailing blank lines tolerated).
 import { extname, join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import { isDirectory, isFile, listDir, loadEach, readLines } from '../io.js';
 import type { LoaderOptions, MmeSample } from '../types.js';
 
@@ -50,7 +50,7 @@ export async function loadMmeImage(e: MmeEntry): Promise<MmeSample[]> {
     const tab = line.lastIndexOf('\t');
     const answer = tab < 0 ? '' : line.slice(tab + 1).trim();
     if (tab < 0 || (answer !== 'Yes' && answer !== 'No')) {
-      throw new KvlensInputError(`line ${i + 1}: expected "question<TAB>Yes|No", got ${JSON.stringify(line)}`, e.txtPath);
+      throw new KvlensInputError(`line ${i + 1}: expected "question<TAB>Yes|No", got ${describeValue(line)}`, e.txtPath);
     }
     return {
       dataset: 'mme', task: e.task, questionId: `${e.task}/${imageFile}`, image: { kind: 'path', path: join(e.imageDir, imageFile as string) },

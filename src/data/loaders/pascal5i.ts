@@ -1,7 +1,7 @@
 // Pascal-5i (HSNet protocol): VOC2012 JPEGs + SegmentationClassAug masks + fold files of `<voc id>__<class 2 digits>`.
 // One sample per (image, class) line; an image with two classes of the fold appears twice.
 import { join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import { checkMaskMatchesImage, loadEach, readBytes, readLines, requireDirectory } from '../io.js';
 import { decodeLabelPng } from '../png.js';
 import type { LoaderOptions, Pascal5iSample } from '../types.js';
@@ -28,7 +28,7 @@ export async function readFoldFile(path: string, fold: number): Promise<Pascal5i
   return lines.map((raw, k) => {
     const line = raw.trim();
     const m = /^(.+)__(\d+)$/.exec(line);
-    if (!m) throw new KvlensInputError(`line ${k + 1}: expected "<voc id>__<class id>", got ${JSON.stringify(line)}`, path);
+    if (!m) throw new KvlensInputError(`line ${k + 1}: expected "<voc id>__<class id>", got ${describeValue(line)}`, path);
     const cls = Number(m[2]);
     if (cls < 5 * fold + 1 || cls > 5 * fold + 5) {
       throw new KvlensInputError(`line ${k + 1}: class ${cls} is not one of fold ${fold}'s classes ${5 * fold + 1}..${5 * fold + 5}`, path);

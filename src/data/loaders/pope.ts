@@ -1,7 +1,7 @@
 // POPE: output/coco/coco_pope_<split>.json, which are JSON LINES ({"question_id", "image", "text", "label"} per line),
 // over COCO val2014 images. Images are looked up under imageRoot by the 2014 name, then by id in val2017/train2017.
 import { join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import { expectNumber, expectObject, expectString, isFile, loadEach, streamLines } from '../io.js';
 import type { LoaderOptions, PopeSample, PopeSplit } from '../types.js';
 import { resolveCocoImage } from './coco.js';
@@ -32,7 +32,7 @@ export async function* iteratePope(root: string, opts: PopeOptions = {}): AsyncG
     }
     const o = expectObject(raw, where, 'question');
     const label = expectString(o, 'label', where).trim().toLowerCase();
-    if (label !== 'yes' && label !== 'no') throw new KvlensInputError(`label must be "yes" or "no", got ${JSON.stringify(o.label)}`, where);
+    if (label !== 'yes' && label !== 'no') throw new KvlensInputError(`label must be "yes" or "no", got ${describeValue(o.label)}`, where);
     const imageFile = expectString(o, 'image', where);
     const imagePath = await resolveCocoImage(imageRoot, imageFile);
     if (!imagePath) throw new KvlensInputError(`image ${imageFile} not found under ${imageRoot} (nor val2014/, val2017/, train2017/)`, where);

@@ -2,7 +2,7 @@
 // data-only unpickler) + <root>/<dataset>/instances.json; images are COCO train2014 under
 // <root>/images/mscoco/images/train2014/ (the refs' `file_name` carries a fake "_<ann_id>" suffix and is ignored).
 import { join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import { decodeSegmentation } from '../coco-mask.js';
 import { expectArray, expectNumber, expectObject, expectString, loadEach, readBytes } from '../io.js';
 import { unpickle } from '../pickle.js';
@@ -42,7 +42,7 @@ export async function readRefs(path: string): Promise<RefEntry[]> {
     const sentences = expectArray(o, 'sentences', where).map((s, k) => {
       const sw = `${where}.sentences[${k}]`;
       const so = expectObject(s, sw, 'sentence');
-      const tokens = Array.isArray(so.tokens) ? so.tokens.map(String) : [];
+      const tokens = Array.isArray(so.tokens) ? so.tokens.map((t) => (typeof t === 'string' ? t : describeValue(t))) : [];
       return { sentId: expectNumber(so, 'sent_id', sw), sent: expectString(so, 'sent', sw), raw: typeof so.raw === 'string' ? so.raw : expectString(so, 'sent', sw), tokens };
     });
     return {
@@ -66,7 +66,8 @@ export async function* iterateRefCoco(root: string, opts: RefCocoOptions = {}): 
     if (!img) throw new KvlensInputError(`image_id ${r.imageId} is not in ${index.path}`, r.where);
     const path = join(imageDir, img.fileName);
     await checkCocoImageSize(img, path, index.path);
-    const mask = decodeSegmentation(ann.segmentation, img.height, img.width, `${index.path} annotation ${ann.id}`);
+    // LAVT's ground truth: the polygons' masks summed, pixels equal to 1 kept (see MultiPolygonRule).
+    const mask = decodeSegmentation(ann.segmentation, img.height, img.width, `${index.path} annotation ${ann.id}`, 'exactly-once');
     return {
       dataset: 'refcoco', refId: r.refId, annId: r.annId, imageId: r.imageId, categoryId: r.categoryId, split: r.split,
       image: { kind: 'path', path }, width: img.width, height: img.height, sentences: r.sentences, bbox: ann.bbox, mask,

@@ -1,7 +1,7 @@
 // SPair-71k: Layout/<large|small>/<split>.txt lists pair names `<idx>-<src>-<trg>:<category>` (a colon in the file name);
 // PairAnnotation/<split>/<pair>.json holds keypoints matched by order, boxes [x1,y1,x2,y2] and `*_imsize` = [W, H, depth].
 import { join } from 'node:path';
-import { KvlensInputError } from '../../util/errors.js';
+import { describeValue, KvlensInputError } from '../../util/errors.js';
 import {
   expectArray, expectNumber, expectNumberArray, expectObject, expectString, imageSize, loadEach, readJson, readLines,
 } from '../io.js';
@@ -23,7 +23,7 @@ export interface SpairOptions extends LoaderOptions {
 export function parsePairName(name: string, where: string): { index: string; src: string; trg: string; category: string } {
   const colon = name.lastIndexOf(':');
   const m = /^(\d+)-([^-]+)-([^-]+)$/.exec(colon < 0 ? '' : name.slice(0, colon));
-  if (colon < 0 || !m) throw new KvlensInputError(`pair name ${JSON.stringify(name)} is not "<idx>-<src>-<trg>:<category>"`, where);
+  if (colon < 0 || !m) throw new KvlensInputError(`pair name ${describeValue(name)} is not "<idx>-<src>-<trg>:<category>"`, where);
   return { index: m[1], src: m[2], trg: m[3], category: name.slice(colon + 1) };
 }
 
