@@ -2,7 +2,8 @@
 // pixel: RLE is column-major runs starting with zeros; the compressed string form is a 6-bit ASCII varint code
 // (offset 48, counts after the second stored as differences to the count two places back); polygons are rasterised
 // by walking the boundary at 5x resolution and keeping the column crossings (rleFrPoly), not by a scanline fill.
-import { KvlensInputError } from '../util/errors.js';
+import { describeValue, KvlensInputError } from '../util/errors.js';
+import { limit, limitError } from '../util/limits.js';
 import type { CocoSegmentation, LabelGrid } from './types.js';
 
 export interface Rle { height: number; width: number; counts: number[] }
@@ -14,7 +15,7 @@ export function rleFromString(s: string, height: number, width: number): Rle {
   while (p < s.length) {
     let x = 0, k = 0, more = true;
     while (more) {
-      if (p >= s.length) throw new KvlensInputError(`compressed RLE string ends inside a count (at character ${p})`);
+      if (p >= s.length) throw new KvlensInputError(`compressed RLE string ends inside a count (at character ${p})`, 'RLE counts');
       const c = s.charCodeAt(p) - 48;
       x += (c & 0x1f) * 2 ** (5 * k); // arithmetic, not <<: counts can exceed 2^30
       more = (c & 0x20) !== 0;
@@ -131,25 +132,70 @@ export function rleEncode(grid: LabelGrid): Rle {
 }
 
 /**
- * Any COCO `segmentation` (list of polygons, uncompressed RLE, compressed RLE) -> 0/1 mask of height x width.
- * Several polygons are united, as annToMask and refer's getMask (sum then > 0) do.
+ * How several polygons of one annotation combine. 'union': pycocotools annToMask (and refer's getMask followed by > 0).
+ * 'exactly-once': LAVT's RefCOCO ground truth, which sums the polygon masks into uint8 and keeps pixels equal to 1, so
+ * pixels covered by two overlapping parts (or by 257) are background.
  */
-export function decodeSegmentation(seg: CocoSegmentation, height: number, width: number, where: string): LabelGrid {
-  if (Array.isArray(seg)) {
-    const out = new Uint8Array(height * width);
-    for (const [pi, poly] of seg.entries()) {
-      if (!Array.isArray(poly) || poly.length < 6 || poly.length % 2 || poly.some((c) => typeof c !== 'number' || !Number.isFinite(c))) {
-        throw new KvlensInputError(`segmentation polygon ${pi} must be an even-length list of >= 6 numbers`, where);
-      }
-      const m = rleDecode(rleFromPolygon(poly, height, width), where);
-      for (let i = 0; i < out.length; i++) out[i] |= m.data[i];
+export type MultiPolygonRule = 'union' | 'exactly-once';
+
+/** Mask sizes come from the image (checked against its file); refuse sizes no real image has before allocating. */
+function checkMaskSize(height: number, width: number, where: string): void {
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height <= 0 || width <= 0) {
+    throw new KvlensInputError(`mask size must be positive integers, got ${describeValue(height)}x${describeValue(width)}`, where);
+  }
+  if (height * width > limit('IMAGE_PIXELS')) throw limitError('IMAGE_PIXELS', `mask size ${width}x${height}`, where);
+}
+
+/**
+ * Validates a polygon before rasterising: numbers, even length >= 6, every vertex within one image size of the image
+ * (a coordinate like 1e8 is corruption; walking its boundary would take minutes and gigabytes) and a boundary short
+ * enough to walk (limit POLYGON_STEPS_PER_SIDE_PIXEL x (width + height) upsampled steps). Polygons that only stick out
+ * a little, as real annotations do, are rasterised exactly as pycocotools does.
+ */
+function checkPolygon(poly: unknown, pi: number, height: number, width: number, where: string): number[] {
+  if (!Array.isArray(poly) || poly.length < 6 || poly.length % 2 || poly.some((c) => typeof c !== 'number' || !Number.isFinite(c))) {
+    throw new KvlensInputError(`segmentation polygon ${pi} must be an even-length list of >= 6 numbers`, where);
+  }
+  const margin = Math.max(width, height);
+  let steps = 0;
+  for (let j = 0; j < poly.length; j += 2) {
+    const x = poly[j] as number, y = poly[j + 1] as number;
+    if (x < -margin || x > width + margin || y < -margin || y > height + margin) {
+      throw new KvlensInputError(`segmentation polygon ${pi} point ${j / 2} (${x}, ${y}) lies more than one image size outside the ${width}x${height} image`, where);
     }
+    const k = (j + 2) % poly.length;
+    steps += 5 * Math.max(Math.abs((poly[k] as number) - x), Math.abs((poly[k + 1] as number) - y)) + 2;
+  }
+  if (steps > limit('POLYGON_STEPS_PER_SIDE_PIXEL') * (width + height)) {
+    throw limitError('POLYGON_STEPS_PER_SIDE_PIXEL', `segmentation polygon ${pi}: a boundary of ${Math.round(steps / 5)} px on a ${width}x${height} image`, where);
+  }
+  return poly as number[];
+}
+
+/**
+ * Any COCO `segmentation` (list of polygons, uncompressed RLE, compressed RLE) -> 0/1 mask of height x width.
+ * Several polygons combine by `rule` (default: united, as annToMask does).
+ */
+export function decodeSegmentation(seg: CocoSegmentation, height: number, width: number, where: string, rule: MultiPolygonRule = 'union'): LabelGrid {
+  checkMaskSize(height, width, where);
+  if (Array.isArray(seg)) {
+    const polys = seg.map((poly, pi) => checkPolygon(poly, pi, height, width, where));
+    const out = new Uint8Array(height * width);
+    for (const poly of polys) {
+      const m = rleDecode(rleFromPolygon(poly, height, width), where);
+      if (rule === 'union') for (let i = 0; i < out.length; i++) out[i] |= m.data[i];
+      else for (let i = 0; i < out.length; i++) out[i] = (out[i] + m.data[i]) & 0xff; // np.sum(...).astype(uint8)
+    }
+    if (rule === 'exactly-once') for (let i = 0; i < out.length; i++) out[i] = out[i] === 1 ? 1 : 0;
     return { width, height, data: out };
   }
   if (seg && typeof seg === 'object' && Array.isArray(seg.size)) {
     const [h, w] = seg.size;
     if (h !== height || w !== width) {
-      throw new KvlensInputError(`RLE size [${h}, ${w}] disagrees with the image size [${height}, ${width}]`, where);
+      throw new KvlensInputError(`RLE size ${describeValue(seg.size)} disagrees with the image size [${height}, ${width}]`, where);
+    }
+    if (typeof seg.counts !== 'string' && !(Array.isArray(seg.counts) && seg.counts.every((c) => typeof c === 'number' && Number.isInteger(c)))) {
+      throw new KvlensInputError('RLE counts must be a string or a list of integers', where);
     }
     const rle = typeof seg.counts === 'string' ? rleFromString(seg.counts, h, w) : { height: h, width: w, counts: seg.counts };
     return rleDecode(rle, where);
