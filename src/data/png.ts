@@ -3,9 +3,11 @@
 import { decode, encode } from 'fast-png';
 import type { DecodedPng } from 'fast-png';
 import { KvlensInputError } from '../util/errors.js';
+import { checkPngBeforeDecode } from '../util/image-bounds.js';
 import type { LabelGrid } from './types.js';
 
 function decodePngOrThrow(bytes: Uint8Array, path: string): DecodedPng {
+  checkPngBeforeDecode(bytes, path);
   try {
     return decode(bytes);
   } catch (e) {

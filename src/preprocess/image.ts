@@ -3,11 +3,16 @@
 //
 // PNG goes through fast-png so every PIL mode rule can be honoured exactly (palette, sub-byte grey, 16-bit);
 // JPEG / WebP / GIF / TIFF go through sharp (libvips) with the embedded ICC profile ignored, as PIL does.
+// CMYK and YCCK JPEGs: libjpeg gives PIL's CMYK samples (Adobe-inverted, YCCK converted); sharp would then apply a
+// colour profile, so the raw CMYK samples are taken instead and converted with PIL's arithmetic (cmykToRgb).
+// Headers are checked against the file first (util/image-bounds): no buffer is sized from a size the file cannot hold.
 
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { decode as decodePng, type DecodedPng } from 'fast-png';
-import { KvlensInputError } from '../util/errors.js';
+import { errorMessage, KvlensInputError } from '../util/errors.js';
+import { checkPngBeforeDecode, readJpegHeader } from '../util/image-bounds.js';
+import { limit } from '../util/limits.js';
 
 /** A packed RGB image: data is [height, width, 3] uint8, row-major. */
 export interface RgbImage {
@@ -121,6 +126,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<image bytes>'): Pr
     throw new KvlensInputError(`unsupported or unrecognised image format (supported: ${SUPPORTED_FORMATS.join(', ')})`, name);
   }
   if (format === 'png') {
+    checkPngBeforeDecode(bytes, name);
     let png: DecodedPng;
     try {
       png = decodePng(bytes, { checkCrc: true });
@@ -132,14 +138,37 @@ export async function decodeImage(bytes: Uint8Array, name = '<image bytes>'): Pr
     }
     return pngToRgb(png);
   }
+  const cmyk = format === 'jpeg' && readJpegHeader(bytes, name).components === 4;
   try {
-    const { data, info } = await sharp(bytes, { ignoreIcc: true, failOn: 'truncated', autoOrient: false })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    const input = sharp(bytes, { ignoreIcc: true, failOn: 'truncated', autoOrient: false, limitInputPixels: limit('IMAGE_PIXELS') });
+    if (cmyk) {
+      const { data, info } = await input.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`CMYK JPEG decoded to ${info.channels} channels`);
+      return cmykToRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
+    }
+    const { data, info } = await input.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return rawToRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
   } catch (e) {
-    throw new KvlensInputError(`corrupt or truncated ${format.toUpperCase()} (${(e as Error).message.split('\n')[0]})`, name);
+    throw new KvlensInputError(`corrupt or truncated ${format.toUpperCase()} (${errorMessage(e).split('\n')[0]})`, name);
   }
+}
+
+/**
+ * PIL's CMYK -> RGB (Convert.c cmyk2rgb, no colour management): with nk = 255 - K, each channel is
+ * nk - round(C * nk / 255), the rounding done as PIL's MULDIV255 ((t + (t >> 8)) >> 8 with t = C * nk + 128).
+ * Real black (K = 255) is 0 whatever C, M, Y are.
+ */
+export function cmykToRgb(cmyk: Uint8Array, width: number, height: number): RgbImage {
+  const n = width * height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - cmyk[4 * i + 3];
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[4 * i + c] * nk + 128;
+      out[3 * i + c] = nk - (((t >> 8) + t) >> 8);
+    }
+  }
+  return { width, height, data: out };
 }
 
 /** Read and decode an image file. */
