@@ -123,20 +123,64 @@ export function llavaHfFormat(template: FoundTemplate, variables: Record<string,
 /** One Qwen2.5-VL image as the chat template writes it; the processor expands <|image_pad|> to the image's tokens. */
 export const QWEN2_5_VL_IMAGE = '<|vision_start|><|image_pad|><|vision_end|>';
 
+/** `--model qwen2_5_vl` / `--model qwen2_vl`: the system message, every image before the text in one user turn. */
+function qwenVlFormat(name: string): PromptFormat {
+  return {
+    name,
+    imagePlaceholder: QWEN2_5_VL_IMAGE,
+    render(context, nImages) {
+      const images = Array.from({ length: nImages }, () => QWEN2_5_VL_IMAGE).join('');
+      const full = `<|im_start|>system\n${QWEN_1_5_SYSTEM}<|im_end|>\n<|im_start|>user\n${images}${context}<|im_end|>\n<|im_start|>assistant\n`;
+      return splitAtLastImage(full, this.imagePlaceholder, nImages, this.name);
+    },
+  };
+}
+
 /**
  * `--model qwen2_5_vl`: explicit system message, all images before the text in one user turn, no separator between
- * the last image and the text. Prompt data for when a Qwen2.5-VL model is wired in (lmms-eval's defaults there:
- * min_pixels 256*28*28, max_pixels 1605632).
+ * the last image and the text (lmms-eval's image-size defaults there, min_pixels 256*28*28 and max_pixels 1605632,
+ * are the processor's business, not the prompt's).
  */
-export const QWEN2_5_VL: PromptFormat = {
-  name: 'qwen2_5_vl',
-  imagePlaceholder: QWEN2_5_VL_IMAGE,
+export const QWEN2_5_VL: PromptFormat = qwenVlFormat('qwen2_5_vl');
+/** `--model qwen2_vl`: the same rendering as Qwen2.5-VL (processor.apply_chat_template over the same messages). */
+export const QWEN2_VL: PromptFormat = qwenVlFormat('qwen2_vl');
+
+/** conv_llava_llama_3's system message (LLaVA-NeXT llava/conversation.py). */
+export const LLAVA_LLAMA_3_SYSTEM = 'You are a helpful language and vision assistant. You are able to understand the visual content that the user provides, ' +
+  'and assist the user with a variety of tasks using natural language.';
+
+/**
+ * `--model llava --model_args pretrained=lmms-lab/llama3-llava-next-8b,conv_template=llava_llama_3` (the paper's
+ * Llama-3-LLaVA-NeXT): the images as "<image> <image>\n" before the context (lmms-eval's llava wrapper), then
+ * sep_style LLAMA_3, i.e. Meta-Llama-3-Instruct's chat template over [system, user] with the generation prompt:
+ * BOS, then per message "<|start_header_id|>role<|end_header_id|>\n\n" + content.strip() + "<|eot_id|>", then the
+ * assistant header.
+ */
+export const LLAVA_LLAMA_3: PromptFormat = {
+  name: 'llava/llava_llama_3',
+  imagePlaceholder: '<image>',
   render(context, nImages) {
-    const images = Array.from({ length: nImages }, () => QWEN2_5_VL_IMAGE).join('');
-    const full = `<|im_start|>system\n${QWEN_1_5_SYSTEM}<|im_end|>\n<|im_start|>user\n${images}${context}<|im_end|>\n<|im_start|>assistant\n`;
+    const turn = (role: string, content: string) => `<|start_header_id|>${role}<|end_header_id|>\n\n${content.trim()}<|eot_id|>`;
+    const user = withImagePlaceholders(context, nImages, this.imagePlaceholder);
+    const full = `<|begin_of_text|>${turn('system', LLAVA_LLAMA_3_SYSTEM)}${turn('user', user)}<|start_header_id|>assistant<|end_header_id|>\n\n`;
     return splitAtLastImage(full, this.imagePlaceholder, nImages, this.name);
   },
 };
+
+/** lmms-eval's prompt format for each family's reference checkpoint: what the paper's benchmark numbers use. */
+const LMMS_EVAL_FORMATS: Readonly<Record<string, PromptFormat>> = {
+  llava_onevision: LLAVA_ONEVISION_QWEN_1_5,
+  llava_next: LLAVA_LLAMA_3,
+  qwen2_vl: QWEN2_VL,
+  qwen2_5_vl: QWEN2_5_VL,
+};
+
+/** The lmms-eval prompt format of a model family (config.json model_type); names the families that have one. */
+export function lmmsEvalFormat(family: string): PromptFormat {
+  const f = LMMS_EVAL_FORMATS[family];
+  if (!f) throw new KvlensInputError(`no lmms-eval prompt format for model family "${family}"; formats exist for ${Object.keys(LMMS_EVAL_FORMATS).join(', ')}`);
+  return f;
+}
 
 /** Convenience: prefix + suffix. */
 export const fullPrompt = (p: RenderedPrompt) => p.prefix + p.suffix;

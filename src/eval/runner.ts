@@ -13,8 +13,8 @@
 // Raw outputs go to JSONL as they are produced; only O(images) counters stay in memory.
 
 import { argmaxRows, span, type KvCache } from '../models/lm/index.js';
-import type { KvlensModel } from '../models/types.js';
-import type { LlavaOnevisionProcessor } from '../preprocess/processor.js';
+import type { KvlensModel, ModelForwardRequest } from '../models/types.js';
+import type { KvlensProcessor, PreparedInputs } from '../preprocess/load.js';
 import type { TokenMap } from '../preprocess/token-map.js';
 import type { AnySample } from '../data/types.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -23,11 +23,11 @@ import { blockedGridPositions, blockedLayers, resolveBlocks, validateConditions,
 import { JsonlWriter } from './jsonl.js';
 import type { BlinkMetrics, MmeMetrics, PopeSplitMetrics } from './metrics.js';
 import { BLINK_PARSER_NAME, MME_PARSER_NAME, type PopeParserName } from './parsers.js';
-import { LLAVA_ONEVISION_QWEN_1_5, type PromptFormat } from './prompts.js';
+import { lmmsEvalFormat, type PromptFormat } from './prompts.js';
 import { BenchmarkScorer, LMMS_MAX_NEW_TOKENS, toEvalItems, type BenchmarkName, type EvalItem, type TaskPromptOptions } from './tasks.js';
 
-export type EvalModel = Pick<KvlensModel, 'forward' | 'continue' | 'eosTokenIds' | 'dims'>;
-export type EvalProcessor = Pick<LlavaOnevisionProcessor, 'prepare' | 'tokenizer'>;
+export type EvalModel = Pick<KvlensModel, 'family' | 'forward' | 'continue' | 'eosTokenIds' | 'dims'>;
+export type EvalProcessor = Pick<KvlensProcessor, 'prepare' | 'tokenizer'>;
 
 export interface EvaluateOptions {
   readonly model: EvalModel;
@@ -35,7 +35,7 @@ export interface EvaluateOptions {
   /** Dataset samples (iterateDataset('pope' | 'mme' | 'blink', root)) or ready EvalItems; consumed lazily. */
   readonly samples: AsyncIterable<AnySample | EvalItem> | Iterable<AnySample | EvalItem>;
   readonly conditions: readonly EvalCondition[];
-  /** Default: LLaVA-OneVision with conv_template qwen_1_5 (lmms-eval's reference command). */
+  /** Default: the model family's lmms-eval format (lmmsEvalFormat(model.family), e.g. llava_onevision/qwen_1_5). */
   readonly format?: PromptFormat;
   readonly taskPrompts?: TaskPromptOptions;
   /** One number for every benchmark, or per benchmark; default lmms-eval's (POPE 128, MME 16, BLINK 1024). */
@@ -91,7 +91,7 @@ function maxTokensFor(o: EvaluateOptions['maxNewTokens'], b: BenchmarkName): num
 export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateResult> {
   if (o.greedy === false) throw new KvlensUsageError('evaluateBenchmark: only greedy decoding is implemented (greedy: true)');
   validateConditions(o.conditions, o.model.dims.lmLayers);
-  const format = o.format ?? LLAVA_ONEVISION_QWEN_1_5;
+  const format = o.format ?? lmmsEvalFormat(o.model.family);
   const capacity = o.prefixCacheSize ?? 2;
   if (!Number.isInteger(capacity) || capacity < 1) throw new KvlensUsageError(`prefixCacheSize must be a positive integer, got ${capacity}`);
   const eos = new Set(o.eos ?? o.model.eosTokenIds);
@@ -111,7 +111,7 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
       return hit;
     }
     const prepared = await o.processor.prepare({ images: item.images, text: prefixText });
-    const out = await o.model.forward({ inputIds: prepared.inputIds, pixelValues: prepared.pixelValues, imageSizes: prepared.imageSizes, logitsAt: 'none' });
+    const out = await o.model.forward({ ...modelInputs(prepared), logitsAt: 'none' });
     prefills++;
     const entry: PrefixEntry = {
       key, cache: out.cache, rawIds: tok.encode(prefixText), tokenMap: prepared.tokenMap,
@@ -162,6 +162,16 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
     };
   });
   return { format: format.name, conditions, items, prefills, prompts };
+}
+
+/** The model inputs of a prepared prompt, whatever the family's image fields (imageSizes or imageGridThw). */
+export function modelInputs(p: PreparedInputs): Pick<ModelForwardRequest, 'inputIds' | 'pixelValues' | 'imageSizes' | 'imageGridThw'> {
+  return {
+    inputIds: p.inputIds,
+    ...(p.pixelValues ? { pixelValues: p.pixelValues } : {}),
+    ...(p.imageSizes ? { imageSizes: p.imageSizes } : {}),
+    ...(p.imageGridThw ? { imageGridThw: p.imageGridThw } : {}),
+  };
 }
 
 /**

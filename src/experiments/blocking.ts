@@ -5,12 +5,10 @@
 
 import { join } from 'node:path';
 import { iterateDataset, type AnySample } from '../data/index.js';
-import { evaluateBenchmark, type ConditionResult, type EvaluateResult } from '../eval/runner.js';
+import { evaluateBenchmark, type ConditionResult, type EvalModel, type EvalProcessor, type EvaluateResult } from '../eval/runner.js';
 import type { EvalCondition } from '../eval/conditions.js';
 import { toBenchmarks } from '../eval/results.js';
 import type { BenchmarkName } from '../eval/tasks.js';
-import type { KvlensModel } from '../models/types.js';
-import type { LlavaOnevisionProcessor } from '../preprocess/processor.js';
 import { readJsonValidated } from '../results/io.js';
 import { KeyVarianceSchema, type Benchmarks, type KeyVariance } from '../results/schema.js';
 import { selectLayers } from '../taps/names.js';
@@ -77,7 +75,7 @@ export interface BlockingRun {
 
 export async function runBlockingBenchmarks(
   cfg: Pick<BlockingConfig, 'benchmarks' | 'conditions' | 'blockLayers' | 'gridMatch' | 'maxNewTokens' | 'popeParser' | 'prefixCacheSize' | 'seed'>,
-  kv: KeyVariance, model: KvlensModel, processor: LlavaOnevisionProcessor, out: string, modelName: string,
+  kv: KeyVariance, model: EvalModel, processor: EvalProcessor, out: string, modelName: string,
   onItem?: (benchmark: string, done: number) => void,
 ): Promise<BlockingRun> {
   const sets = blockingSets(kv, model.dims.lmLayers, cfg.blockLayers, cfg.seed);

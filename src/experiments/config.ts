@@ -22,7 +22,7 @@ const path = z.string().min(1);
 const Common = {
   /** Run name (manifest.experiment); default "<experiment>: <file name>". */
   name: z.string().min(1).optional(),
-  /** LLaVA-OneVision checkpoint directory (Hugging Face layout). */
+  /** Model checkpoint directory (Hugging Face layout) of any supported family: llava_onevision, llava_next, qwen2_vl, qwen2_5_vl. */
   model: path,
   /** Name written in result rows (default: the model directory's name). */
   modelName: z.string().min(1).optional(),
@@ -54,8 +54,11 @@ export type ProbeTaskConfig = z.infer<typeof ProbeTaskSchema>;
 const Extraction = {
   /** Layers of the LM taps: "*", "3-5", "0,7,14", "-10:". */
   layers: z.string().min(1).default('*'),
-  /** Store view the LM taps are probed on ('base': the 384 px overview tile; 'highres': the anyres grid). */
-  view: z.enum(['base', 'highres']).default('base'),
+  /**
+   * Store view the LM taps are probed on ('base': the overview tile; 'highres': the anyres grid, or Qwen's one native
+   * grid). Default: 'base' where the model has it, else its one grid ('highres').
+   */
+  view: z.enum(['base', 'highres']).optional(),
   /** Square resize before the processor (every image the same grid). */
   resolution: z.number().int().positive().optional(),
   /** Where the feature stores go (default <out>/stores); an existing matching store is resumed. */
@@ -82,7 +85,8 @@ const KeysFields = {
   n: z.number().int().positive().default(1000),
   /** Square resize so every image gives the same grid. */
   resolution: z.number().int().positive().default(384),
-  view: z.enum(['base', 'highres']).default('base'),
+  /** Grid whose keys are compared across images; default 'base' where the model has it, else its one grid ('highres'). */
+  view: z.enum(['base', 'highres']).optional(),
   statistic: z.enum(['sum', 'mean']).default('sum'),
   /** A fixed τ (e.g. 450 for LLaVA-OneVision 7B, statistic sum) or 'auto' (valley of the bimodal distribution). */
   threshold: z.union([z.number().nonnegative(), z.literal('auto')]).default('auto'),

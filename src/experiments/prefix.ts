@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageItem } from '../extract/sources.js';
-import { LlavaOnevisionProcessor } from '../preprocess/processor.js';
+import { loadProcessor } from '../preprocess/load.js';
 import type { ResultRow } from '../probes/results.js';
 import type { PrefixResults } from '../results/schema.js';
 import { renderPrompt } from '../tokenizer/prompt.js';
@@ -19,6 +19,7 @@ import { KvlensInputError } from '../util/errors.js';
 import { Rng } from '../util/random.js';
 import type { PrefixConfig } from './config.js';
 import type { Timings } from './manifest.js';
+import { resolveView } from './model.js';
 import { taskLabels, type TaskLabels } from './prefix-labels.js';
 import { extractStore, probeStore, taskImages } from './stores.js';
 
@@ -92,9 +93,10 @@ export interface PrefixRun {
 export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: Timings, say: (m: string) => void = () => undefined): Promise<PrefixRun> {
   const images: ImageItem[] = await timings.time('list', () => taskImages(cfg.task));
   const labels = needsLabels(cfg.prefixes) ? await timings.time('list', () => taskLabels(cfg.task, { classNames: cfg.prefixes.classNames })) : undefined;
-  const proc = await LlavaOnevisionProcessor.fromPretrained(cfg.model);
+  const proc = await loadProcessor(cfg.model);
   const render = (prefix: string) => renderPrompt({ question: '', prefix }, 1, proc.template, proc.tokenizer);
   const storesDir = cfg.stores ?? join(cfg.out, 'stores');
+  const view = resolveView(cfg.model, cfg.view);
   const conditions: PrefixResults['conditions'] = [];
   const prompts: Record<string, string> = {};
   const missing = new Set<string>();
@@ -105,7 +107,7 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
     const items = rule === undefined ? images : images.map((it) => ({ ...it, prefix: withSep(prefixFor(name, it.id, cfg.prefixes, { seed: cfg.seed, randomWords: cfg.randomWords, labels })) }));
     const prefix = rule === undefined ? withSep(prefixFor(name, '', cfg.prefixes, cfg)) : withSep(cfg.prefixes.template);
     const spec = {
-      model: cfg.model, out: join(storesDir, `prefix-${name}`), lmTaps: cfg.lmTaps, layers: cfg.layers, view: cfg.view, projector: false,
+      model: cfg.model, out: join(storesDir, `prefix-${name}`), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: false,
       dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, ...(rule === undefined ? { prefix } : { perImagePrefix: rule }),
     };
     say(`prefix ${name}${rule ? ` (${rule})` : prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);

@@ -17,7 +17,7 @@ import { basename, join, relative } from 'node:path';
 import { listImages, parseDatasetSpec } from '../extract/sources.js';
 import { loadModel } from '../models/index.js';
 import type { KvlensModel } from '../models/types.js';
-import { LlavaOnevisionProcessor } from '../preprocess/processor.js';
+import { loadProcessor, type KvlensProcessor } from '../preprocess/load.js';
 import { writeFileAtomic } from '../results/io.js';
 import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { KeyVariance, Manifest } from '../results/schema.js';
@@ -26,6 +26,7 @@ import { KvlensInputError } from '../util/errors.js';
 import { readKeyVariance, runBlockingBenchmarks } from './blocking.js';
 import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type ExperimentConfig, type FlowConfig, type KeysExperimentConfig, type LoadedExperiment, type PrefixConfig, type UnderutilConfig } from './config.js';
 import { runKeyVariance } from './keys/index.js';
+import { resolveView } from './model.js';
 import { buildManifest, datasetEntry, Timings, type DatasetEntry } from './manifest.js';
 import { runPrefix } from './prefix.js';
 import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
@@ -92,6 +93,7 @@ export async function runExperimentResults(cfg: ExperimentConfig, modelName: str
 
 async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
   const storesDir = cfg.stores ?? join(cfg.out, 'stores');
+  const view = resolveView(cfg.model, cfg.view);
   const rows = [];
   const protocol: Record<string, unknown> = {};
   const prompts: Record<string, string> = {};
@@ -104,7 +106,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
     for (let i = 2; names.has(key); i++) key = `${t.task}-${i}`;
     names.add(key);
     const images = await timings.time('list', () => taskImages(t));
-    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view: cfg.view, projector: cfg.projector, siglip: cfg.siglip, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
+    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: cfg.projector, siglip: cfg.siglip, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
     say(`${key}: extracting ${cfg.lmTaps.join(' + ')} of layers ${cfg.layers}${cfg.projector ? ' + projector.out' : ''}${cfg.siglip ? ' + siglip.post_norm' : ''} for ${images.length} images`);
     const ex = await timings.time('extract', () => extractStore(spec, images));
     firstStore ??= ex.store;
@@ -120,7 +122,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   await writeRun.probes(cfg.out, rows, { ...protocol, curves });
   if (firstStore) linkStore(cfg.out, firstStore);
   if (cfg.siglip) notes.push(`Reference encoder: un-finetuned SigLIP at ${cfg.siglip}.`);
-  notes.push(`view: ${cfg.view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
+  notes.push(`view: ${view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
   return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes };
 }
 
@@ -143,12 +145,13 @@ type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | '
 async function computeKeys(
   k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing' }, modelName: string, timings: Timings, say: (m: string) => void,
 ): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
-  say(`key variance over up to ${k.n} images at ${k.resolution} px (${k.view} view)`);
+  const view = resolveView(common.model, k.view, 'keys.view');
+  say(`key variance over up to ${k.n} images at ${k.resolution} px (${view} view)`);
   let last = 0;
   const run = await timings.time('keys', () => runKeyVariance(
     { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device } },
     {
-      layers: '*', view: k.view, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
+      layers: '*', view, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
       histogramBins: k.histogramBins, perHead: k.perHead, state: k.state ?? join(common.out, 'key_variance.state'), limit: k.n,
       model: modelName, imageSource: k.images, out: common.out,
     },
@@ -157,7 +160,7 @@ async function computeKeys(
   const kv = run.result;
   const spec = k.images.startsWith('dataset:') ? parseDatasetSpec(k.images) : undefined;
   const dataset = await timings.time('hash', () => datasetEntry(spec?.name ?? 'images', spec?.root ?? k.images, common.hashData, { count: kv.nImages, ...(spec?.options.split ? { split: spec.options.split } : {}) }));
-  const proc = await LlavaOnevisionProcessor.fromPretrained(common.model);
+  const proc = await loadProcessor(common.model);
   const prompt = renderPrompt({ question: '', prefix: '' }, 1, proc.template, proc.tokenizer);
   const flagged = kv.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
   const notes = [
@@ -177,11 +180,10 @@ async function runKeys(cfg: KeysExperimentConfig, modelName: string, timings: Ti
 
 // ---- blocking ----
 
-async function withModel<T>(cfg: ExperimentConfig, timings: Timings, f: (m: KvlensModel, p: LlavaOnevisionProcessor) => Promise<T>): Promise<T> {
+async function withModel<T>(cfg: ExperimentConfig, timings: Timings, f: (m: KvlensModel, p: KvlensProcessor) => Promise<T>): Promise<T> {
   const model = await timings.time('model', () => loadModel(cfg.model, { device: cfg.device, ...(cfg.threads ? { threads: cfg.threads } : {}) }));
   try {
-    const proc = await LlavaOnevisionProcessor.fromPretrained(cfg.model);
-    return await f(model, proc);
+    return await f(model, await loadProcessor(cfg.model));
   } finally {
     await model.dispose();
   }

@@ -26,10 +26,7 @@ import { parseExperimentConfig, type ExperimentConfig, type ExperimentName } fro
 import { buildManifest, Timings, type DatasetEntry } from './manifest.js';
 import { runExperimentResults, type Outcome } from './run.js';
 
-/**
- * Tiny models the whole suite runs on (names as `kvlens demo --family`). Only LLaVA-OneVision for now: the keys,
- * blocking and underutil steps render their prompts with the LLaVA-OneVision processor.
- */
+/** Tiny models the whole suite runs on (names as `kvlens demo --family`). */
 export const SUITE_FAMILIES = { llava_onevision: TINY_MODELS.llava_onevision } as const;
 export type SuiteFamily = keyof typeof SUITE_FAMILIES;
 
@@ -69,8 +66,11 @@ export interface SuiteSummary {
 
 export const SUITE_ORDER: readonly ExperimentName[] = ['flow', 'keys', 'blocking', 'prefix', 'underutil'];
 
-/** The five experiment configs of the suite (validated like experiment files). */
-export function suiteConfigs(paths: { model: string; runDir: string; stores: string; data: Record<string, string> }, seed: number, counts: Pick<SuiteSizes, 'coco'>, threads?: number): Record<ExperimentName, ExperimentConfig> {
+/** The suite's experiment configs (validated like experiment files): the chosen ones, default all five. */
+export function suiteConfigs(
+  paths: { model: string; runDir: string; stores: string; data: Record<string, string> }, seed: number, counts: Pick<SuiteSizes, 'coco'>, threads?: number,
+  experiments: readonly ExperimentName[] = SUITE_ORDER,
+): Partial<Record<ExperimentName, ExperimentConfig>> {
   const common = { model: paths.model, out: paths.runDir, seed, dtype: 'float32', threads, stores: paths.stores };
   const { stores: _stores, ...noStores } = common;
   const fewshot = { task: 'fewshot-seg', data: paths.data.pascal5i, fold: 'all', shots: 1 };
@@ -89,7 +89,7 @@ export function suiteConfigs(paths: { model: string; runDir: string; stores: str
     underutil: { experiment: 'underutil', ...noStores, data: paths.data.blink, maxNewTokens: 8 },
   };
   const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  return Object.fromEntries(SUITE_ORDER.map((e) => [e, parseExperimentConfig(strip(raw[e]), `suite ${e}`)])) as Record<ExperimentName, ExperimentConfig>;
+  return Object.fromEntries(experiments.map((e) => [e, parseExperimentConfig(strip(raw[e]), `suite ${e}`)]));
 }
 
 /** Datasets each experiment reads. */
@@ -125,13 +125,14 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteSummary> {
     }
   });
 
-  const configs = suiteConfigs(paths, seed, sizes, opts.threads);
+  const configs = suiteConfigs(paths, seed, sizes, opts.threads, experiments);
+  mkdirSync(paths.runDir, { recursive: true }); // the first step need not be flow (keys writes its state file there)
   const outcomes: Array<{ name: ExperimentName; outcome: Outcome }> = [];
   const seconds: Record<string, number> = {};
   for (const name of experiments) {
     say(`== ${name}`);
     const t0 = performance.now();
-    const outcome = await runExperimentResults(configs[name], modelName, timings, (m) => say(`${name}: ${m}`));
+    const outcome = await runExperimentResults(configs[name]!, modelName, timings, (m) => say(`${name}: ${m}`));
     seconds[name] = (performance.now() - t0) / 1000;
     outcomes.push({ name, outcome });
   }

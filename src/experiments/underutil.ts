@@ -12,13 +12,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { iterateDataset, type BlinkSample } from '../data/index.js';
-import { greedyOnPrefix } from '../eval/runner.js';
+import { greedyOnPrefix, modelInputs, type EvalModel, type EvalProcessor } from '../eval/runner.js';
 import { JsonlWriter } from '../eval/jsonl.js';
 import { parseBlinkLetter } from '../eval/parsers.js';
-import { LLAVA_ONEVISION_QWEN_1_5 } from '../eval/prompts.js';
+import { lmmsEvalFormat } from '../eval/prompts.js';
 import { blinkItem, LMMS_MAX_NEW_TOKENS } from '../eval/tasks.js';
-import type { KvlensModel } from '../models/types.js';
-import type { LlavaOnevisionProcessor } from '../preprocess/processor.js';
 import type { TokenMap } from '../preprocess/token-map.js';
 import type { Underutil, UnderutilTable } from '../results/schema.js';
 import { selectLayers } from '../taps/names.js';
@@ -109,7 +107,7 @@ export function bestLayer(items: readonly QuestionOutcome[], nLayers: number): n
   return best;
 }
 
-function suffixIds(tok: LlavaOnevisionProcessor['tokenizer'], prefix: string, full: string, where: string): number[] {
+function suffixIds(tok: EvalProcessor['tokenizer'], prefix: string, full: string, where: string): number[] {
   const p = tok.encode(prefix);
   const ids = tok.encode(full);
   if (!(ids.length > p.length && p.every((id, i) => ids[i] === id))) throw new KvlensInputError('the prompt does not tokenize as prefix + suffix at the last image', where);
@@ -134,12 +132,12 @@ export function underutilSubtasks(cfg: Pick<UnderutilConfig, 'subtasks' | 'data'
 }
 
 export async function runUnderutil(
-  cfg: UnderutilConfig, model: KvlensModel, processor: LlavaOnevisionProcessor, out: string, modelName: string,
+  cfg: UnderutilConfig, model: EvalModel, processor: EvalProcessor, out: string, modelName: string,
   onItem?: (done: number) => void,
 ): Promise<UnderutilRun> {
   const layers = selectLayers(cfg.layers, model.dims.lmLayers, `layers ${cfg.layers}`);
   const taps = layers.map((l) => `lm.${l}.attn.v`);
-  const format = LLAVA_ONEVISION_QWEN_1_5;
+  const format = lmmsEvalFormat(model.family);
   const tok = processor.tokenizer;
   const eos = new Set(model.eosTokenIds);
   const maxNew = cfg.maxNewTokens ?? LMMS_MAX_NEW_TOKENS.blink;
@@ -158,7 +156,7 @@ export async function runUnderutil(
         const rendered = format.render(item.context, item.images.length);
         prompt ??= rendered.prefix + rendered.suffix;
         const prepared = await processor.prepare({ images: item.images, text: rendered.prefix });
-        const fwd = await model.forward({ inputIds: prepared.inputIds, pixelValues: prepared.pixelValues, imageSizes: prepared.imageSizes, taps, logitsAt: 'none' });
+        const fwd = await model.forward({ ...modelInputs(prepared), taps, logitsAt: 'none' });
         const valueAnswers = taps.map((tap) => {
           const t = fwd.taps.get(tap);
           if (!t) throw new KvlensInputError(`the forward returned no ${tap}`, s.idx);

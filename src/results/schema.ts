@@ -100,6 +100,11 @@ export const KeyVarianceSchema = z.object({
   blockedLayers: z.array(layerIndex),
   /** The token-map view the grid belongs to ('base' or 'highres'); absent = 'base'. */
   view: z.string().min(1).optional(),
+  /**
+   * The fixed resize every image got before the processor so that all give the same grid (a family with native
+   * dynamic resolution, Qwen2-VL / Qwen2.5-VL, would otherwise give each image its own grid); absent = none.
+   */
+  resize: z.object({ width: z.number().int().positive(), height: z.number().int().positive(), filter: z.string().min(1), note: z.string().min(1) }).optional(),
   /** The statistic's definition in words (which keys, population variance, pre/post RoPE). */
   definition: z.string().min(1).optional(),
   /** The seeded control: per blocked layer as many random (non-flagged) positions as flagged. */

@@ -2,6 +2,8 @@
 // is still two modules that cannot be understood apart), and nothing above src/models names a family's folder
 // (experiments, eval and probes talk to the model interface only).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { importCycles, importGraph, repoRoot } from './import-graph.js';
 
@@ -25,6 +27,8 @@ test('the cycle finder finds a planted cycle', () => {
 
 /** Modules under src/models that code above it may import: the interface, the loader, the shared LM types, the tiny-model table. */
 const SHARED_MODEL_MODULES = /^src\/models\/(index\.ts|types\.ts|lm\/|synthetic\/index\.ts)/;
+/** Names of family-specific classes (processors, models, extractors) that must not appear above the interface. */
+const FAMILY_NAMES = /\b(LlavaOnevision\w*|LlavaNext\w*|Qwen2V[Ll]\w*|LlavaExtractor|FamilyExtractor|SiglipVisionModel|ClipVisionModel)\b/;
 const ABOVE = /^src\/(experiments|eval|probes)\//;
 
 test('no file under src/experiments, src/eval or src/probes imports from a family folder', () => {
@@ -32,6 +36,18 @@ test('no file under src/experiments, src/eval or src/probes imports from a famil
   for (const [file, deps] of graph) {
     if (!ABOVE.test(file)) continue;
     for (const d of deps) if (d.startsWith('src/models/') && !SHARED_MODEL_MODULES.test(d)) bad.push(`${file} -> ${d}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('no file under src/experiments, src/eval or src/probes names a family class', () => {
+  const bad: string[] = [];
+  for (const file of graph.keys()) {
+    if (!ABOVE.test(file)) continue;
+    readFileSync(join(repoRoot, file), 'utf8').split('\n').forEach((line, i) => {
+      const m = FAMILY_NAMES.exec(line);
+      if (m) bad.push(`${file}:${i + 1} ${m[1]}`);
+    });
   }
   assert.deepEqual(bad, []);
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  blinkContext, fullPrompt, LLAVA_ONEVISION_QWEN_1_5, llavaHfFormat, mmeContext, popeContext, QWEN2_5_VL, splitAtLastImage,
+  blinkContext, fullPrompt, LLAVA_LLAMA_3, LLAVA_ONEVISION_QWEN_1_5, llavaHfFormat, lmmsEvalFormat, mmeContext, popeContext, QWEN2_5_VL, splitAtLastImage,
 } from '../../src/eval/prompts.js';
 import { BUILTIN_CHATML_TEMPLATE } from '../../src/tokenizer/chat-template.js';
 
@@ -84,4 +84,23 @@ test('placeholders already in the context are used as given; counts are checked'
   assert.equal(p.prefix, `${SYSTEM}<|im_start|>user\nLook: <image>`);
   assert.throws(() => LLAVA_ONEVISION_QWEN_1_5.render('<image> and <image>', 1), /2 image placeholder\(s\) <image> for 1 image/);
   assert.throws(() => splitAtLastImage('no image here', '<image>', 1, 'x'), /0 image placeholder/);
+});
+
+test('Llama-3-LLaVA-NeXT (lmms-eval llava, conv_template llava_llama_3): Llama-3 chat turns with conv_llava_llama_3\'s system message', () => {
+  const p = LLAVA_LLAMA_3.render(popeContext('Is there a dog?'), 1);
+  assert.equal(fullPrompt(p),
+    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful language and vision assistant. You are able to understand the visual ' +
+    'content that the user provides, and assist the user with a variety of tasks using natural language.<|eot_id|>' +
+    '<|start_header_id|>user<|end_header_id|>\n\n<image>\nIs there a dog?\nAnswer the question using a single word or phrase.<|eot_id|>' +
+    '<|start_header_id|>assistant<|end_header_id|>\n\n');
+  assert.ok(p.prefix.endsWith('<image>'));
+  assert.equal(LLAVA_LLAMA_3.render('Q', 3).prefix.split('<image>').length - 1, 3, 'images space-joined before the context');
+});
+
+test('each family gets its lmms-eval format; an unknown family is named', () => {
+  assert.equal(lmmsEvalFormat('llava_onevision'), LLAVA_ONEVISION_QWEN_1_5);
+  assert.equal(lmmsEvalFormat('llava_next'), LLAVA_LLAMA_3);
+  assert.equal(lmmsEvalFormat('qwen2_5_vl'), QWEN2_5_VL);
+  assert.equal(fullPrompt(lmmsEvalFormat('qwen2_vl').render('Q', 1)), fullPrompt(QWEN2_5_VL.render('Q', 1)));
+  assert.throws(() => lmmsEvalFormat('qwen2'), /no lmms-eval prompt format for model family "qwen2".*llava_onevision, llava_next/);
 });

@@ -39,7 +39,7 @@ before(async () => {
   proc = await LlavaOnevisionProcessor.fromPretrained(dir);
   // Count the calls that run the image path, independently of the runner's own counter.
   counted = {
-    dims: model.dims, eosTokenIds: model.eosTokenIds,
+    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds,
     forward: (r) => { if (r.pixelValues) imageForwards++; return model.forward(r); },
     continue: (c, ids, o) => model.continue(c, ids, o),
   };
@@ -153,7 +153,7 @@ test('the runner blocks exactly: text queries of every call x every image key x 
   let prefixLength = 0;
   let imageRun = { start: 0, end: 0 };
   const spy: EvalModel = {
-    dims: model.dims, eosTokenIds: model.eosTokenIds,
+    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds,
     forward: async (r) => {
       const out = await model.forward(r);
       prefixLength = out.cache.length;

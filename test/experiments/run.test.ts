@@ -50,7 +50,8 @@ test('config: relative paths resolve against the file, defaults are filled, bad 
   assert.equal(config.out, join(root, 'runs', 'cfg'));
   if (config.experiment !== 'keys') return;
   assert.equal(config.images, `dataset:coco:${join(root, 'data', 'coco')}`);
-  assert.deepEqual([config.threshold, config.blockLayers, config.view, config.statistic, config.seed], ['auto', '-10:', 'base', 'sum', 0]);
+  // view unset: resolved against the model at run time ('base' where it has one, else its one grid; experiments/model.ts)
+  assert.deepEqual([config.threshold, config.blockLayers, config.view, config.statistic, config.seed], ['auto', '-10:', undefined, 'sum', 0]);
   assert.match(sha256, /^[0-9a-f]{64}$/);
   assert.throws(() => loadExperimentFile(experiment('bad1', { experiment: 'keys', images: 'x', n: -1 })), /field "n"/);
   assert.throws(() => loadExperimentFile(experiment('bad2', { experiment: 'nope' })), /field "experiment" must be one of flow, keys, blocking/);

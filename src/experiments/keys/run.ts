@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseExtractConfig } from '../../extract/config.js';
-import { LlavaExtractor } from '../../extract/engine.js';
+import { openExtractor } from '../../extract/family-engine.js';
 import { listImages, type ImageItem } from '../../extract/sources.js';
 import { writeRun } from '../../results/rundir.js';
 import type { KeyVariance } from '../../results/schema.js';
@@ -66,7 +66,7 @@ export type KeySource =
   | { readonly store: FeatureStore | string | readonly string[]; readonly images?: readonly string[] }
   | {
     readonly live: {
-      /** LLaVA-OneVision model directory. */
+      /** Model directory (any family loadModel opens). */
       readonly model: string;
       /** Image spec as for `kvlens extract` (directory, list file, dataset:...), or pre-listed items. */
       readonly images: string | readonly ImageItem[];
@@ -121,6 +121,8 @@ interface SourceInfo {
   readonly imageSource: string;
   /** The model's LM layer count ('-10:' is relative to it). */
   readonly lmLayers: number;
+  /** The fixed resize of a live run (recorded in the result). */
+  readonly resize?: KeyVariance['resize'];
 }
 
 // ---- store: a layer at a time over every image ----
@@ -185,7 +187,7 @@ async function accumulateLive(
   let items = typeof live.images === 'string' ? await listImages(live.images) : [...live.images];
   if (cfg.limit !== undefined) items = items.slice(0, cfg.limit);
   if (items.length === 0) throw new KvlensInputError('no images to analyse', typeof live.images === 'string' ? live.images : 'images');
-  const engine = await LlavaExtractor.open(extractCfg);
+  const engine = await openExtractor(extractCfg);
   try {
     let state: KeyVarianceState | undefined = cfg.state && existsSync(cfg.state) ? KeyVarianceState.load(cfg.state) : undefined;
     let first: { imageId: string; rows: number; cols: number } | undefined;
@@ -216,7 +218,10 @@ async function accumulateLive(
     if (cfg.state) state!.save(cfg.state);
     return {
       state: state!,
-      info: { model: cfg.model ?? basename(live.model), imageSource: cfg.imageSource ?? (typeof live.images === 'string' ? live.images : `${items.length} listed images`), lmLayers },
+      info: {
+        model: cfg.model ?? basename(live.model), imageSource: cfg.imageSource ?? (typeof live.images === 'string' ? live.images : `${items.length} listed images`), lmLayers,
+        ...(live.resolution ? { resize: fixedResize(live.resolution) } : {}),
+      },
     };
   } finally {
     await engine.dispose();
@@ -267,6 +272,14 @@ function checkResumable(state: KeyVarianceState, meta: Pick<KeyVarianceState['me
   }
 }
 
+/** The square resize every image gets before the processor in a live run (extract/config's --resolution: bicubic). */
+export function fixedResize(side: number): NonNullable<KeyVariance['resize']> {
+  return {
+    width: side, height: side, filter: 'bicubic',
+    note: `every image resized to ${side}x${side} px before the processor, so all give the same grid (native-resolution families such as Qwen2.5-VL would otherwise give each image its own)`,
+  };
+}
+
 /** text_config.num_hidden_layers of a checkpoint's config.json, when readable. */
 function modelLayerCount(dir: string): number | undefined {
   try {
@@ -309,6 +322,7 @@ export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info:
     threshold: { value: threshold.value, method: threshold.method, note: threshold.note },
     blockedLayers: blockLayers,
     view: state.meta.view,
+    ...(info.resize ? { resize: info.resize } : {}),
     definition: VARIANCE_DEFINITION,
     randomControl: { seed: cfg.randomSeed, layers: random.layers.map((l) => ({ layer: l.layer, positions: [...l.positions] })) },
     layers: maps.map((m) => ({
