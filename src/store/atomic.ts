@@ -1,7 +1,6 @@
-// Small crash-safety primitives: write-temp-then-rename, directory fsync, the writer lock, disk-full wrapping.
+// Small crash-safety primitives: write-temp-then-rename, directory fsync, disk-full wrapping (the writer lock: lock.ts).
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, unlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 
@@ -65,47 +64,6 @@ export function diskError(e: unknown, path: string): unknown {
   if (code === 'ENOSPC' || code === 'EDQUOT') return new KvlensInputError(`disk full while writing (${code}); the temporary file was removed`, path);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new KvlensInputError(`cannot write (${code})`, path);
   return e;
-}
-
-/**
- * The writer lock: `<store>/.lock` holding "host pid". A lock left by a killed run (same host, dead pid) is taken
- * over; a live one is refused, so two runs never interleave shards in one store.
- */
-export function acquireLock(lockPath: string): void {
-  const me = `${hostname()} ${process.pid}\n`;
-  try {
-    const fd = openSync(lockPath, 'wx');
-    writeFully(fd, Buffer.from(me), 0);
-    closeSync(fd);
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw diskError(e, lockPath);
-  }
-  const [host, pidText] = readFileSync(lockPath, 'utf8').trim().split(/\s+/);
-  const pid = Number(pidText);
-  if (host !== hostname()) {
-    throw new KvlensInputError(`the store is locked by a writer on host ${host} (pid ${pidText}); if no run is active there, delete the lock file`, lockPath);
-  }
-  if (pid === process.pid) {
-    // Every writer releases its lock on close, failure or abort, so our own pid means a writer here is still open.
-    throw new KvlensInputError('this process already has the store open for writing; close that writer first', lockPath);
-  }
-  if (isAlive(pid)) throw new KvlensInputError(`another kvlens run (pid ${pid}) is writing this store`, lockPath);
-  writeFileAtomic(lockPath, me);
-}
-
-export function releaseLock(lockPath: string): void {
-  rmSync(lockPath, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function moveAtomic(from: string, to: string): void {

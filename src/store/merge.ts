@@ -13,7 +13,7 @@ import {
   LOCK_FILE, MANIFEST_FILE, SHARDS_DIR, canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName,
   type ImageEntry, type ListIdentity, type Manifest, type ShardEntry, type ShardSelection, type TapDims,
 } from './format.js';
-import { missingParts, shardRange } from './selection.js';
+import { missingParts, shardRange, shortfall } from './selection.js';
 
 export interface MergeOptions {
   /** Write the merge even when shards of the run are missing; the result's selection then lacks them (partial). */
@@ -23,7 +23,7 @@ export interface MergeOptions {
 export interface MergeResult {
   readonly images: number;
   readonly shards: number;
-  /** Shards i/n of the run that no input holds (non-empty only with allowPartial). */
+  /** Shards i/n of the run that no input holds, and inputs short of images (non-empty only with allowPartial). */
   readonly missing: string[];
   /** The inputs in the order they were merged (by shard index). */
   readonly order: string[];
@@ -45,7 +45,14 @@ export function mergeStores(out: string, inputs: readonly string[], opts: MergeO
   const roots = loaded.map((l) => l.root);
   const manifests = loaded.map((l) => l.manifest);
   const merged = mergeManifests(roots, manifests);
-  const missing = missingParts(merged.selection);
+  const short = manifests.map((m, i) => {
+    const s = shortfall(m.selection, m.list, m.images.length);
+    return s && `${roots[i]}: ${s}`;
+  }).filter((s): s is string => s !== null);
+  if (short.length && !opts.allowPartial) {
+    throw new KvlensInputError(`incomplete input: ${short.join('; ')}. Or pass --allow-partial to write a store marked partial`, roots[0]);
+  }
+  const missing = [...missingParts(merged.selection), ...short];
   if (missing.length && !opts.allowPartial) {
     throw new KvlensInputError(`incomplete set: shards ${missing.join(', ')} of the run are not among the inputs (${describeImages(missing, merged.list)}); ` +
       'finish those tasks and merge again, or pass --allow-partial to write a store marked partial', roots[0]);

@@ -13,7 +13,7 @@ import {
   LOCK_FILE, SHARDS_DIR, identityDifference, identityOf, readManifest, tensorName,
   type ImageEntry, type Manifest, type ShardEntry, type StoreIdentity, type TapDims,
 } from './format.js';
-import { missingParts } from './selection.js';
+import { missingParts, shortfall } from './selection.js';
 import { hashWhole } from './provenance.js';
 
 /** One image's grid for one tap and view: data is [rows, cols, dim] (dim = headDim when one head was asked). */
@@ -203,7 +203,11 @@ export class FeatureStore {
   /** The shards of the run that none of the roots hold, as "i/n" (or uncovered image ranges); empty when complete. */
   missing(): string[] {
     const lists = new Set(this.manifests.map((m) => JSON.stringify(m.list)));
-    return missingParts(this.manifests.flatMap((m) => m.selection), lists.size === 1 ? this.manifests[0].list : null);
+    const short = this.manifests.map((m, i) => {
+      const s = shortfall(m.selection, m.list, m.images.length);
+      return s && (this.roots.length > 1 ? `${this.roots[i]}: ${s}` : s);
+    }).filter((s): s is string => s !== null);
+    return [...missingParts(this.manifests.flatMap((m) => m.selection), lists.size === 1 ? this.manifests[0].list : null), ...short];
   }
 
   /** Partial data and mixed image lists: reasons the store does not hold the whole run. */

@@ -98,3 +98,19 @@ export function listIdentity(ids: readonly string[]): ListIdentity {
   for (const id of ids) h.update(`${id}\n`);
   return { images: ids.length, sha256: h.digest('hex') };
 }
+
+/**
+ * Images a store's selections should hold but do not (a writer stopped early, or images skipped with --on-error skip):
+ * "shards 0/4,1/4 hold 18 of 20 images", or null when complete or when no list is recorded.
+ */
+export function shortfall(selection: readonly ShardSelection[], list: ListIdentity | null, stored: number): string | null {
+  if (!list) return null;
+  const expected = selection.reduce((a, s) => {
+    const [b, e] = shardRange(list.images, s);
+    return a + e - b;
+  }, 0);
+  if (stored >= expected) return null;
+  const parts = selection.map((s) => `${s.index}/${s.count}`).join(',');
+  return `shard${selection.length > 1 ? 's' : ''} ${parts} hold${selection.length > 1 ? '' : 's'} ${stored} of ${expected} images ` +
+    `(${expected - stored} not extracted: the run stopped early or skipped images; rerun it to finish)`;
+}

@@ -13,7 +13,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'no
 import { join } from 'node:path';
 import { f32ToF16 } from '../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
-import { acquireLock, releaseLock, removeQuietly, writeFileAtomic } from './atomic.js';
+import { removeQuietly, writeFileAtomic } from './atomic.js';
 import {
   DEFAULT_MAX_SHARD_BYTES, FORMAT_NAME, FORMAT_VERSION, LOCK_FILE, MANIFEST_FILE, SHARDS_DIR, SHARD_FILE_RE, TENSOR_NAMING,
   canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName, tensorName,
@@ -21,6 +21,7 @@ import {
 } from './format.js';
 import { checkStorableTap, checkViewTokens, gatherGrid, tapLayout, tapViews, type ImageRecord, type TapLayout, type TapTensor } from './gather.js';
 import { kvlensVersion } from './provenance.js';
+import { StoreLock, type LockOptions } from './lock.js';
 import { ShardBuilder } from './shard-file.js';
 
 export interface WriterOptions {
@@ -39,6 +40,8 @@ export interface WriterOptions {
   readonly runLogPath?: string;
   /** Override the recorded kvlens version (tests); defaults to package.json's. */
   readonly kvlensVersion?: string;
+  /** Lease settings of the writer lock (stale time, heartbeat, where take-over warnings go). */
+  readonly lock?: LockOptions;
 }
 
 export type WriterEvent =
@@ -59,14 +62,12 @@ export class StoreWriter {
   private open: OpenShard | undefined;
   private tapDims: Record<string, TapDims>;
   private state: 'open' | 'closed' | 'failed' = 'open';
-  private readonly lockPath: string;
   private readonly shardsDir: string;
 
-  private constructor(readonly root: string, manifest: Manifest, private readonly opts: WriterOptions) {
+  private constructor(readonly root: string, manifest: Manifest, private readonly opts: WriterOptions, private readonly lock: StoreLock) {
     this.manifest = manifest;
     this.tapDims = { ...manifest.tapDims };
     for (const img of manifest.images) this.done.add(img.id);
-    this.lockPath = join(root, LOCK_FILE);
     this.shardsDir = join(root, SHARDS_DIR);
   }
 
@@ -86,7 +87,7 @@ export class StoreWriter {
     const fresh = freshManifest(opts);
     refuseOrphanShards(root);
     mkdirSync(join(root, SHARDS_DIR), { recursive: true });
-    acquireLock(join(root, LOCK_FILE));
+    const lock = StoreLock.acquire(join(root, LOCK_FILE), opts.lock);
     try {
       const manifestPath = join(root, MANIFEST_FILE);
       let manifest = fresh;
@@ -94,12 +95,12 @@ export class StoreWriter {
         manifest = readManifest(root);
         checkCompatible(manifest, fresh, manifestPath);
       }
-      const w = new StoreWriter(root, manifest, opts);
+      const w = new StoreWriter(root, manifest, opts, lock);
       w.cleanLeftovers();
       if (!existsSync(manifestPath)) w.commit(manifest);
       return w;
     } catch (e) {
-      releaseLock(join(root, LOCK_FILE));
+      lock.release();
       throw e;
     }
   }
@@ -124,6 +125,7 @@ export class StoreWriter {
     let imageBytes = 0;
     for (const tap of this.manifest.taps) for (const v of tapViews(tap, views)) imageBytes += record.views[v].rows * record.views[v].cols * layouts.get(tap)!.dim * elem;
 
+    this.lock.heartbeat();
     const maxBytes = this.manifest.sharding.maxShardBytes;
     if (this.open && this.open.images.length > 0 && this.open.builder.dataBytes + imageBytes > maxBytes) this.finaliseOpenShard();
     const shard = this.open ?? this.startShard();
@@ -166,7 +168,7 @@ export class StoreWriter {
       this.open = undefined;
     } finally {
       if (this.state === 'open') this.state = 'closed';
-      releaseLock(this.lockPath);
+      this.lock.release();
     }
   }
 
@@ -210,6 +212,7 @@ export class StoreWriter {
     const started = Date.now();
     let written;
     try {
+      this.lock.assertHeld(); // nothing becomes visible in the store unless this writer still holds it
       written = shard.builder.finalise({ format: 'pt', 'kvlens.format': `${FORMAT_NAME}/${FORMAT_VERSION}` });
     } catch (e) {
       this.fail();
@@ -238,6 +241,7 @@ export class StoreWriter {
   }
 
   private commit(m: Manifest): void {
+    this.lock.assertHeld();
     writeFileAtomic(join(this.root, MANIFEST_FILE), serializeManifest(m));
     this.manifest = m;
   }
@@ -272,7 +276,7 @@ export class StoreWriter {
     this.state = 'failed';
     this.open?.builder.discard();
     this.open = undefined;
-    releaseLock(this.lockPath);
+    this.lock.release();
   }
 }
 

@@ -89,7 +89,7 @@ test('a missing shard: merge exits 2; --allow-partial writes a store marked part
   assert.equal(existsSync(join(d, 'm')), false);
   const partial = await cli(['store', 'merge', join(d, 'm'), ...some, '--allow-partial']);
   assert.equal(partial.code, 1);
-  assert.match(partial.err, /PARTIAL: the run's shards 2\/4/);
+  assert.match(partial.err, /PARTIAL: missing 2\/4/);
   const info = await cli(['store', 'info', join(d, 'm'), '--verify', '--hashes']);
   assert.equal(info.code, 1, info.out);
   assert.match(info.out, /MISSING 2\/4 \(partial\)/);

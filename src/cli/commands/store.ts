@@ -118,7 +118,7 @@ function merge(args: string[]): number {
   const r = mergeStores(out, inputs, { allowPartial: values['allow-partial'] });
   console.log(`merged ${inputs.length} stores into ${out}: ${r.images} images in ${r.shards} shards`);
   if (r.missing.length) {
-    console.error(`store merge: PARTIAL: the run's shards ${r.missing.join(', ')} are not among the inputs; ${out} is marked partial (exit 1)`);
+    console.error(`store merge: PARTIAL: missing ${r.missing.join('; ')}; ${out} is marked partial (exit 1)`);
     return 1;
   }
   return 0;
