@@ -8,6 +8,8 @@ parentPort?.on('message', async (msg: { id: number; job: ProbeJob }) => {
     const result = await runJobInline(msg.job);
     parentPort!.postMessage({ id: msg.id, ok: true, result });
   } catch (e) {
-    parentPort!.postMessage({ id: msg.id, ok: false, error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) });
+    // The error's kind travels with it, so bad input stays a user error (exit 2, no stack) on the main thread.
+    const err = e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: 'Error', message: String(e) };
+    parentPort!.postMessage({ id: msg.id, ok: false, error: err });
   }
 });

@@ -5,6 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 
 export interface ProbeJob {
   /** Absolute file URL of an ES module (e.g. new URL('./x.js', import.meta.url).href). */
@@ -43,6 +44,17 @@ export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }
 
+interface WorkerError { name: string; message: string; stack?: string }
+
+/** A job's error as the main thread's own kind: bad input stays KvlensInputError/KvlensUsageError (exit 2, no stack). */
+function workerError(e: WorkerError, where: string): Error {
+  if (e.name === 'KvlensInputError') return new KvlensInputError(e.message);
+  if (e.name === 'KvlensUsageError') return new KvlensUsageError(e.message);
+  const err = new Error(`${where} failed: ${e.message}`);
+  if (e.stack) err.stack = `${err.message}\n(worker) ${e.stack}`;
+  return err;
+}
+
 /** Run jobs on up to `threads` workers; results in job order. Rejects with the first failing job's error. */
 export async function runJobs<T = unknown>(jobs: readonly ProbeJob[], threads = defaultThreads()): Promise<T[]> {
   const n = Math.min(threads, jobs.length);
@@ -63,8 +75,8 @@ export async function runJobs<T = unknown>(jobs: readonly ProbeJob[], threads = 
         const id = next++;
         w.postMessage({ id, job: jobs[id] });
       };
-      w.on('message', (msg: { id: number; ok: boolean; result?: T; error?: string }) => {
-        if (!msg.ok) { reject(new Error(`probe job ${msg.id} (${jobs[msg.id].fn}) failed: ${msg.error}`)); return; }
+      w.on('message', (msg: { id: number; ok: boolean; result?: T; error?: WorkerError }) => {
+        if (!msg.ok) { reject(workerError(msg.error!, `probe job ${msg.id} (${jobs[msg.id].fn})`)); return; }
         results[msg.id] = msg.result as T;
         feed();
       });

@@ -8,6 +8,7 @@ import { iteratePascal5i } from '../../src/data/loaders/pascal5i.js';
 import { encodePalettePng } from '../../src/data/png.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 import { runData } from '../../src/cli/commands/data.js';
+import { CliUsageError } from '../../src/cli/args.js';
 import { collect, tempDir } from './tmp.js';
 
 const dir = tempDir('check');
@@ -75,11 +76,22 @@ test('a refs pickle with a forbidden opcode is refused, naming file, offset and 
   assert.match(r.fatal ?? '', /refs\(unc\)\.p: pickle: opcode GLOBAL \(0x63\) is refused.*\(byte offset 2\)/);
 });
 
-test('unknown dataset and bad flags are usage errors (exit status 2)', async () => {
+test('unknown dataset and bad flags are usage errors (exit status 2 via the CLI), with "did you mean"', async () => {
   const out: string[] = [];
-  assert.equal(await runData(['check', 'imagenet', '/x'], (s) => out.push(s)), 2);
-  assert.match(out[0], /unknown dataset "imagenet"/);
-  assert.equal(await runData(['check', 'pascal5i', '/x', '--fold', 'one'], (s) => out.push(s)), 2);
-  assert.match(out[1], /--fold must be an integer/);
-  assert.equal(await runData(['frobnicate', 'pascal5i', '/x'], (s) => out.push(s)), 2);
+  await assert.rejects(runData(['check', 'imagenet', '/x'], (s) => out.push(s)), (e: Error) => e instanceof CliUsageError && /unknown dataset "imagenet" \(did you mean imagenet-s\?\)/.test(e.message));
+  await assert.rejects(runData(['check', 'pascal5i', '/x', '--fold', 'one'], (s) => out.push(s)), (e: Error) => e instanceof CliUsageError && /--fold: expected an integer in 0\.\.3, got "one"/.test(e.message));
+  await assert.rejects(runData(['frobnicate', 'pascal5i', '/x'], (s) => out.push(s)), CliUsageError);
+  await assert.rejects(runData(['check', 'pascal5i', '/x', '--fodl', '1'], (s) => out.push(s)), (e: Error) => /unknown option --fodl \(did you mean --fold\?\)/.test(e.message));
+  assert.deepEqual(out, []);
+});
+
+test('data check --fold all checks every fold\'s val and trn lists, as --fold all means for kvlens probe', async () => {
+  const root = join(dir.path, 'p5i-all');
+  const lines: string[] = [];
+  assert.equal(await runData(['synth', 'pascal5i', root, '--n', '4'], (s) => lines.push(s)), 0);
+  lines.length = 0;
+  const status = await runData(['check', 'pascal5i', root, '--fold', 'all', '--json'], (s) => lines.push(s));
+  const reports = JSON.parse(lines.join('\n')) as { fold: number; split: string; samples: number }[];
+  assert.deepEqual(reports.map((r) => `${r.fold}/${r.split}`), ['0/val', '0/trn', '1/val', '1/trn', '2/val', '2/trn', '3/val', '3/trn']);
+  assert.ok([0, 1].includes(status));
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestLayers, runLayerSweep, type LayerSweep } from '../../src/probes/layer-runner.js';
 import { runJobs } from '../../src/probes/parallel.js';
+import { KvlensInputError } from '../../src/util/errors.js';
 
 const sweep: LayerSweep = {
   model: 'synthetic',
@@ -31,4 +32,9 @@ test('a failing job rejects with its name', async () => {
     { module: new URL('./layer-job-fixture.js', import.meta.url).href, fn: 'nope', args: {} },
     { module: new URL('./layer-job-fixture.js', import.meta.url).href, fn: 'nope', args: {} },
   ], 2), /nope/);
+});
+
+test('bad input inside a worker stays a KvlensInputError on the main thread (exit 2, no stack trace)', async () => {
+  const job = { module: new URL('./layer-job-fixture.js', import.meta.url).href, fn: 'badInputJob', args: {} };
+  await assert.rejects(runJobs([job, job], 2), (e: Error) => e instanceof KvlensInputError && e.message === '/stores/x: view "nosuch" is not in the store (stored: base)');
 });

@@ -1,10 +1,9 @@
 // `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic data -> every experiment (flow, keys,
 // blocking, prefix, underutil; src/experiments/suite.ts) -> one run directory -> one HTML report. Offline, about two
 // minutes on 2 cores. --flow-only (and the families the suite does not cover) runs the layer-wise flow alone.
-import { parseArgs } from 'node:util';
+import { choiceOption, intOption, parseCommand } from '../args.js';
 import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
 import { runSuite, SUITE_FAMILIES } from '../../experiments/suite.js';
-import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images N] [--pairs N] [--threads N] [--flow-only] [--quiet]
   --flow-only  the layer-wise flow alone (families other than ${Object.keys(SUITE_FAMILIES).join(', ')} always run it alone)
@@ -15,30 +14,20 @@ const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images 
   --pairs    synthetic SPair pairs (default 10)
   --threads  probe worker threads (default: all cores)`;
 
-function positiveInt(v: string | undefined, flag: string, integer = true): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || (integer && n < 1)) throw new KvlensUsageError(`${flag} must be a positive integer, got "${v}"`);
-  return n;
-}
+const positiveInt = (v: string | undefined, flag: string) => intOption(v, flag, USAGE, { min: 1 });
 
 export default async function demo(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+  const parsed = parseCommand({
+    name: 'demo', usage: USAGE, positionals: { max: 0 },
     options: {
       out: { type: 'string' }, family: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
       quiet: { type: 'boolean' }, 'flow-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length) throw new KvlensUsageError(`unexpected argument "${positionals[0]}"\n${USAGE}`);
-  const seed = values.seed === undefined ? 0 : Number(values.seed);
-  if (!Number.isInteger(seed)) throw new KvlensUsageError(`--seed must be an integer, got "${values.seed}"`);
-  const family = values.family ?? 'llava_onevision';
-  if (!(family in DEMO_FAMILIES)) throw new KvlensUsageError(`--family must be one of ${Object.keys(DEMO_FAMILIES).join(', ')}, got "${family}"`);
+  }, args);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const seed = intOption(values.seed, 'seed', USAGE) ?? 0;
+  const family = choiceOption(values.family, 'family', Object.keys(DEMO_FAMILIES), USAGE) ?? 'llava_onevision';
   const t0 = Date.now();
   const progress = values.quiet ? undefined : (m: string) => process.stderr.write(`demo: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   if (!values['flow-only'] && family in SUITE_FAMILIES) {

@@ -1,11 +1,10 @@
 // `kvlens extract`: stream every layer's image-token values and keys (or other taps) of a model over an image set into
 // a feature store. Thin flag parsing around extractFeatures (src/extract).
 
-import { parseArgs } from 'node:util';
+import { CliUsageError, choiceOption, intOption, numOption, parseCommand } from '../args.js';
 import { extractFeatures } from '../../extract/extract.js';
 import { parseExtractConfig, type ExtractConfigInput } from '../../extract/config.js';
 import { Progress } from '../../util/progress.js';
-import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <store> [options]
 
@@ -36,8 +35,8 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
   --device <cpu|cuda|webgpu>   (default cpu)
   --limit <n>            only the first n images of the list
   --max-shard-mb <n>     shard file size (default 256)
-  --no-progress          no progress output
-  --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 10; 0 = every image)
+  --quiet, --no-progress no progress output
+  --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 5; 0 = every image)
 
 Rerunning the same command resumes a killed run; a store made with other settings (model, weights, image list,
 shard, taps...) is refused, and so is an --out directory holding shard files but no manifest.json (nothing is deleted).
@@ -45,30 +44,36 @@ Exit status: 0 all images stored; 1 finished but some images were skipped (liste
 image failed with --on-error stop (named in the message).`;
 
 export default async function extract(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const { values: v, positionals } = parseArgs({
-    args, allowPositionals: true,
+  const parsed = parseCommand({
+    name: 'extract', usage: USAGE, positionals: { max: 0 },
     options: {
       model: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       views: { type: 'string' }, dtype: { type: 'string' }, prefix: { type: 'string' }, question: { type: 'string' }, system: { type: 'string' },
       'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' },
       shard: { type: 'string' }, 'on-error': { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' },
-      'max-shard-mb': { type: 'string' }, 'weights-hash': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'progress-interval': { type: 'string' },
+      'max-shard-mb': { type: 'string' }, 'weights-hash': { type: 'string' }, 'no-progress': { type: 'boolean' }, quiet: { type: 'boolean' },
+      'progress-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (positionals.length) throw new KvlensUsageError(`extract: unexpected argument "${positionals[0]}"\n${USAGE}`);
-  for (const f of ['model', 'images', 'out'] as const) if (!v[f]) throw new KvlensUsageError(`extract: --${f} is required\n${USAGE}`);
-  if (v.system !== undefined && v['no-system']) throw new KvlensUsageError('extract: give --system or --no-system, not both');
+  }, args);
+  if (!parsed) return 0;
+  const v = parsed.values;
+  for (const f of ['model', 'images', 'out'] as const) if (!v[f]) throw new CliUsageError(`--${f} is required`, USAGE);
+  if (v.system !== undefined && v['no-system']) throw new CliUsageError('give --system or --no-system, not both', USAGE);
+  const int = (s: string | undefined, flag: string) => intOption(s, flag, USAGE, { min: 1 });
+  const every = numOption(v['progress-interval'], 'progress-interval', USAGE);
+  if (every !== undefined && every < 0) throw new CliUsageError(`--progress-interval: expected seconds >= 0, got "${v['progress-interval']}"`, USAGE);
+  const maxShardMb = numOption(v['max-shard-mb'], 'max-shard-mb', USAGE);
+  if (maxShardMb !== undefined && !(maxShardMb > 0)) throw new CliUsageError(`--max-shard-mb: expected a positive number, got "${v['max-shard-mb']}"`, USAGE);
+  const quiet = v.quiet || v['no-progress'];
+  choiceOption(v.dtype, 'dtype', ['f16', 'f32', 'float16', 'float32'], USAGE);
   const list = (s: string | undefined) => s?.split(',').map((x) => x.trim()).filter(Boolean);
   const dtype = v.dtype === undefined ? undefined : ({ f16: 'float16', float16: 'float16', f32: 'float32', float32: 'float32' } as Record<string, string>)[v.dtype] ?? v.dtype;
   const input: Record<string, unknown> = {
     model: v.model, images: v.images, out: v.out, taps: list(v.taps), layers: v.layers, views: list(v.views), dtype,
     prefix: v.prefix, question: v.question, systemPrompt: v['no-system'] ? null : v.system, batchSize: int(v['batch-size'], '--batch-size'),
-    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard ?? 'auto', weightsHash: v['weights-hash'], onError: v['on-error'], device: v.device,
-    limit: int(v.limit, '--limit'), maxShardBytes: v['max-shard-mb'] === undefined ? undefined : Math.round(Number(v['max-shard-mb']) * 2 ** 20),
+    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard ?? 'auto', weightsHash: choiceOption(v['weights-hash'], 'weights-hash', ['header', 'content'], USAGE),
+    onError: choiceOption(v['on-error'], 'on-error', ['stop', 'skip'], USAGE), device: choiceOption(v.device, 'device', ['cpu', 'cuda', 'webgpu'], USAGE),
+    limit: int(v.limit, '--limit'), maxShardBytes: maxShardMb === undefined ? undefined : Math.round(maxShardMb * 2 ** 20),
   };
   for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
   const cfg = parseExtractConfig(input as ExtractConfigInput);
@@ -77,13 +82,11 @@ export default async function extract(args: string[]): Promise<number> {
   const summary = await extractFeatures(cfg, {
     onStart: ({ total, alreadyStored, taps }) => {
       console.error(`extract: ${total} images (${alreadyStored} already stored), ${taps.length} taps -> ${cfg.out}`);
-      const every = v['progress-interval'] === undefined ? undefined : Number(v['progress-interval']);
-      if (every !== undefined && !(every >= 0)) throw new KvlensUsageError(`--progress-interval: expected seconds >= 0, got "${v['progress-interval']}"`);
-      if (!v['no-progress']) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
+      if (!quiet) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
     },
     onImage: (e) => {
       if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
-      progress?.tick(1, { skipped: e.status === 'skipped' });
+      progress?.tick(1, { skipped: e.status === 'skipped', cached: e.status === 'present' });
     },
   });
   progress?.done();
@@ -91,10 +94,4 @@ export default async function extract(args: string[]): Promise<number> {
     ` (shard ${summary.shard.index}/${summary.shard.count})`);
   for (const s of summary.skipped) console.error(`  skipped ${s.id} (${s.source}): ${s.error}`);
   return summary.skipped.length ? 1 : 0;
-}
-
-function int(s: string | undefined, flag: string): number | undefined {
-  if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s)) throw new KvlensUsageError(`${flag}: expected a positive integer, got "${s}"`);
-  return Number(s);
 }

@@ -1,8 +1,7 @@
 // `kvlens parity <fixture-dir>`: recompute a reference fixture set with kvlens and compare tensor by tensor.
 
-import { parseArgs } from 'node:util';
+import { choiceOption, parseCommand } from '../args.js';
 import { parseDevice } from '../../runtime/device.js';
-import { KvlensUsageError } from '../../util/errors.js';
 import { runParity } from '../../parity/run.js';
 import { formatSummary, formatTable } from '../../parity/report.js';
 
@@ -15,16 +14,13 @@ const USAGE = `usage: kvlens parity <fixture-dir> [--device cpu|cuda|webgpu] [--
   --json        machine-readable output`;
 
 export default async function parity(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
+  const parsed = parseCommand({
+    name: 'parity', usage: USAGE, positionals: { min: 1, max: 1, what: 'fixture directory' },
     options: { device: { type: 'string', default: 'cpu' }, run: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new KvlensUsageError(`parity: give exactly one fixture directory\n${USAGE}`);
-  const device = parseDevice(values.device ?? 'cpu');
+  }, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const device = parseDevice(choiceOption(values.device, 'device', ['cpu', 'cuda', 'webgpu'], USAGE) ?? 'cpu');
   const json = !!values.json;
   let printedHeader = false;
   const result = await runParity(positionals[0], {

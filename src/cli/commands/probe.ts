@@ -1,11 +1,10 @@
 // `kvlens probe <task> --store S --data ROOT`: run one probe over every selected layer/tap of a feature store against a
 // dataset's ground truth and write the tidy results table (CSV + JSON, atomically). Text-query vectors are cached in
 // <out>/text-queries.safetensors; propagation writes indexed PNGs under <out>/propagation/<tap>/<video>/.
-import { parseArgs } from 'node:util';
+import { CliUsageError, didYouMean, foldOption, intOption, numOption, parseCommand } from '../args.js';
 import { join, resolve } from 'node:path';
 import { PROBE_TASKS, runProbeFlow, type ProbeTask } from '../../experiments/flow.js';
 import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
-import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR...] --data ROOT [options]
 tasks (dataset layout of --data):
@@ -46,23 +45,12 @@ propagation:
   --radius R          neighbourhood radius in tokens, 0 = none (default 12)
   --no-pngs           do not write the predicted masks`;
 
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new KvlensUsageError(`${flag} must be an integer, got "${v}"`);
-  return n;
-}
-
-function num(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new KvlensUsageError(`${flag} must be a number, got "${v}"`);
-  return n;
-}
+const int = (v: string | undefined, flag: string) => intOption(v, flag, USAGE);
+const num = (v: string | undefined, flag: string) => numOption(v, flag, USAGE);
 
 export default async function probe(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+  const parsed = parseCommand({
+    name: 'probe', usage: USAGE, positionals: { min: 1, max: 1, what: 'task' },
     options: {
       store: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       view: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, seed: { type: 'string' }, fold: { type: 'string' },
@@ -72,14 +60,12 @@ export default async function probe(args: string[]): Promise<number> {
       'context-frames': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, radius: { type: 'string' }, 'no-pngs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  }, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const task = positionals[0];
-  if (positionals.length !== 1 || !(PROBE_TASKS as readonly string[]).includes(task)) throw new KvlensUsageError(`expected one task (${PROBE_TASKS.join(', ')})\n${USAGE}`);
-  if (!values.store || !values.data) throw new KvlensUsageError(`--store and --data are required\n${USAGE}`);
+  if (!(PROBE_TASKS as readonly string[]).includes(task)) throw new CliUsageError(`unknown task "${task}"${didYouMean(task, PROBE_TASKS)}; expected one of ${PROBE_TASKS.join(', ')}`, USAGE);
+  if (!values.store || !values.data) throw new CliUsageError('--store and --data are required', USAGE);
   const t0 = Date.now();
   const out = resolve(values.out ?? 'results');
   const res = await runProbeFlow({
@@ -92,7 +78,7 @@ export default async function probe(args: string[]): Promise<number> {
     view: values.view,
     model: values.model,
     seed: int(values.seed, '--seed'),
-    fold: values.fold === 'all' ? 'all' : int(values.fold, '--fold'),
+    fold: foldOption(values.fold, USAGE),
     split: values.split,
     subset: values.subset,
     shots: int(values.shots, '--shots'),

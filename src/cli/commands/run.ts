@@ -1,10 +1,9 @@
 // `kvlens run <experiment.yaml>`: one of the paper's experiments (flow, keys, blocking, prefix, underutil) end to end
 // into a run directory with its manifest. The experiment file is the whole configuration (src/experiments/config.ts).
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import { resolve } from 'node:path';
 import { loadExperimentFile } from '../../experiments/config.js';
 import { runExperiment } from '../../experiments/run.js';
-import { KvlensUsageError } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens run <experiment.yaml> [--out DIR] [--model DIR] [--report]
 
@@ -19,15 +18,12 @@ Writes <out>/manifest.json (model + config hash, datasets + hashes, prompts as r
 kvlens version, timings), <out>/experiment.yaml and the experiment's results/ files.`;
 
 export default async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+  const parsed = parseCommand({
+    name: 'run', usage: USAGE, positionals: { min: 1, max: 1, what: 'experiment file' },
     options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new KvlensUsageError(`expected one experiment file\n${USAGE}`);
+  }, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const overrides: Record<string, unknown> = {};
   if (values.out) overrides.out = resolve(values.out);
   if (values.model) overrides.model = resolve(values.model);

@@ -1,44 +1,50 @@
 // `kvlens store info <store...>` and `kvlens store merge <out> <in...>`.
 
-import { parseArgs } from 'node:util';
+import { CliUsageError, didYouMean, parseCommand, wantsHelp } from '../args.js';
 import { parseHook } from '../../taps/names.js';
-import { KvlensUsageError } from '../../util/errors.js';
 import { FeatureStore } from '../../store/reader.js';
 import { mergeStores } from '../../store/merge.js';
 
+const INFO_USAGE = `usage: kvlens store info <store> [<store>...] [--verify] [--hashes] [--json]
+  Summarise a feature store (several shard stores of one run are read together) and check every shard file is
+  present with the size the manifest records.
+  --verify  also check every shard's header holds the expected tensors, and that the store holds the whole run
+            (a shard store alone, or an --allow-partial merge, is partial); --hashes also checks each shard's
+            sha256 (reads everything)
+  Exit status: 0 healthy (and, with --verify, complete); 1 a shard is missing, truncated or damaged, the store is
+  partial (--verify), or a writer's lock is present (--verify); 2 not a store / unreadable manifest.`;
+const MERGE_USAGE = `usage: kvlens store merge <out> <in> [<in>...] [--allow-partial]
+  Merge the shard stores of one sharded run (extract --shard i/n, or a job array) into a new store <out>.
+  Inputs are ordered by shard index, whatever order they are given in. Refused (exit 2, naming the input and the
+  field): stores of another model or weights, processor, prompt, taps, dtype, views or kvlens version; stores cut
+  from another image list; another shard count; a shard held twice; a shard whose bytes do not match its sha256;
+  a store with a writer's lock. Reads no environment variables.
+  --allow-partial  merge even when shards of the run are missing: <out> is marked partial (its selection lacks
+                   them; store info shows MISSING, --verify fails) and the exit status is 1.
+  Exit status: 0 complete; 1 written but partial (--allow-partial); 2 refused.`;
 const USAGE = `usage:
-  kvlens store info <store> [<store>...] [--verify] [--hashes] [--json]
-      Summarise a feature store (several shard stores of one run are read together) and check every shard file is
-      present with the size the manifest records.
-      --verify  also check every shard's header holds the expected tensors, and that the store holds the whole run
-                (a shard store alone, or an --allow-partial merge, is partial); --hashes also checks each shard's
-                sha256 (reads everything)
-      Exit status: 0 healthy (and, with --verify, complete); 1 a shard is missing, truncated or damaged, the store is
-      partial (--verify), or a writer's lock is present (--verify); 2 not a store / unreadable manifest.
-  kvlens store merge <out> <in> [<in>...] [--allow-partial]
-      Merge the shard stores of one sharded run (extract --shard i/n, or a job array) into a new store <out>.
-      Inputs are ordered by shard index, whatever order they are given in. Refused (exit 2, naming the input and the
-      field): stores of another model or weights, processor, prompt, taps, dtype, views or kvlens version; stores cut
-      from another image list; another shard count; a shard held twice; a shard whose bytes do not match its sha256;
-      a store with a writer's lock. Reads no environment variables.
-      --allow-partial  merge even when shards of the run are missing: <out> is marked partial (its selection lacks
-                       them; store info shows MISSING, --verify fails) and the exit status is 1.
-      Exit status: 0 complete; 1 written but partial (--allow-partial); 2 refused.`;
+${[INFO_USAGE, MERGE_USAGE].map((u) => `  ${u.slice('usage: '.length).split('\n').join('\n  ')}`).join('\n')}`;
 
 export default async function store(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (!sub || sub === '--help' || sub === '-h') {
-    console.log(USAGE);
-    return sub ? 0 : 2;
-  }
   if (sub === 'info') return info(rest);
   if (sub === 'merge') return merge(rest);
-  throw new KvlensUsageError(`unknown store subcommand "${sub}"\n${USAGE}`);
+  if (wantsHelp(args)) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!sub) throw new CliUsageError('give a subcommand: info or merge', USAGE);
+  throw new CliUsageError(sub.startsWith('-') ? `unknown option ${sub} (give the subcommand first: info or merge)`
+    : `unknown store subcommand "${sub}"${didYouMean(sub, ['info', 'merge'])}`, USAGE);
 }
 
 function info(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { verify: { type: 'boolean' }, hashes: { type: 'boolean' }, json: { type: 'boolean' } } });
-  if (positionals.length === 0) throw new KvlensUsageError(`store info: give a store directory\n${USAGE}`);
+  const parsed = parseCommand({
+    name: 'store info', usage: INFO_USAGE, positionals: { min: 1, what: 'store directory' },
+    options: { verify: { type: 'boolean' }, hashes: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  }, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const fs = FeatureStore.open(positionals);
   try {
     const verifying = Boolean(values.verify || values.hashes);
@@ -112,8 +118,12 @@ function clip(s: string, n: number): string {
 }
 
 function merge(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'allow-partial': { type: 'boolean' } } });
-  if (positionals.length < 2) throw new KvlensUsageError(`store merge: give <out> and at least one input\n${USAGE}`);
+  const parsed = parseCommand({
+    name: 'store merge', usage: MERGE_USAGE, positionals: { min: 2, what: '<out> and <in>...' },
+    options: { 'allow-partial': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  }, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [out, ...inputs] = positionals;
   const r = mergeStores(out, inputs, { allowPartial: values['allow-partial'] });
   console.log(`merged ${inputs.length} stores into ${out}: ${r.images} images in ${r.shards} shards`);
