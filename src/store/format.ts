@@ -163,8 +163,14 @@ export function readManifest(root: string): Manifest {
   return r.data;
 }
 
-/** Cross-field checks zod cannot express: image shard indices in range, per-shard counts, unique ids, known views. */
+/** Cross-field checks zod cannot express: tap dims (heads x headDim = dim), image shard indices in range, per-shard counts, unique ids, known views. */
 function checkManifestConsistency(m: Manifest, path: string): void {
+  for (const [tap, d] of Object.entries(m.tapDims)) {
+    if (!m.taps.includes(tap)) throw new KvlensInputError(`tapDims names tap "${tap}", which is not among the store's taps`, path);
+    if (d.heads * d.headDim !== d.dim) {
+      throw new KvlensInputError(`field "tapDims.${tap}": heads x headDim = ${d.heads} x ${d.headDim} must equal dim = ${d.dim}`, path);
+    }
+  }
   const counts = new Array<number>(m.shards.length).fill(0);
   const seen = new Set<string>();
   for (const img of m.images) {

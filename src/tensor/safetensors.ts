@@ -5,7 +5,7 @@
 
 import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, unlinkSync, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
-import { KvlensInputError } from '../util/errors.js';
+import { describeValue, KvlensInputError, ownValue } from '../util/errors.js';
 import { DTYPE_BYTES, numel, tensor, type DType, type Tensor } from './tensor.js';
 
 /** safetensors dtype strings <-> kvlens dtypes. */
@@ -77,19 +77,19 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const where = `${path}: tensor "${name}"`;
       if (typeof e !== 'object' || e === null) throw new KvlensInputError('entry must be an object', where);
-      const dtype = typeof e.dtype === 'string' ? ST_TO_DTYPE[e.dtype] : undefined;
-      if (!dtype) throw new KvlensInputError(`unsupported dtype ${JSON.stringify(e.dtype)} (expected one of ${Object.keys(ST_TO_DTYPE).join(', ')})`, where);
-      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new KvlensInputError(`shape must be an array of non-negative integers, got ${JSON.stringify(e.shape)}`, where);
+      const dtype = typeof e.dtype === 'string' ? ownValue(ST_TO_DTYPE, e.dtype) : undefined;
+      if (!dtype) throw new KvlensInputError(`unsupported dtype ${describeValue(e.dtype)} (expected one of ${Object.keys(ST_TO_DTYPE).join(', ')})`, where);
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        throw new KvlensInputError(`shape must be an array of non-negative integers, got ${describeValue(e.shape)}`, where);
       }
       const off = e.data_offsets;
       if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[1] < off[0]) {
-        throw new KvlensInputError(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(off)}`, where);
+        throw new KvlensInputError(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${describeValue(off)}`, where);
       }
       const [b, en] = off as [number, number];
       const expected = numel(e.shape as number[]) * DTYPE_BYTES[dtype];
       if (en - b !== expected) {
-        throw new KvlensInputError(`data_offsets span ${en - b} bytes but ${e.dtype} x [${(e.shape as number[]).join(', ')}] needs ${expected}`, where);
+        throw new KvlensInputError(`data_offsets span ${en - b} bytes but ${e.dtype} x [${(e.shape as number[]).slice(0, 8).join(', ')}] needs ${expected}`, where);
       }
       if (en > dataSize) {
         throw new KvlensInputError(`data_offsets end ${en} lies beyond the data section (${dataSize} bytes): the file is truncated or the header lies`, where);
@@ -97,13 +97,15 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       spans.push([b, en, name]);
       tensors.set(name, { name, dtype, shape: [...(e.shape as number[])], fileOffset: dataStart + b, byteLength: en - b, file: real });
     }
-    spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-    for (let i = 1; i < spans.length; i++) {
-      const [pb, pe, pn] = spans[i - 1];
-      const [cb, ce, cn] = spans[i];
-      if (cb < pe && ce > cb && pe > pb) {
-        throw new KvlensInputError(`tensors "${pn}" [${pb}, ${pe}) and "${cn}" [${cb}, ${ce}) overlap in the data section`, path);
+    // Overlap check over the non-empty spans only, against the furthest end so far: an empty tensor placed between
+    // two overlapping ones must not reset the comparison.
+    const filled = spans.filter(([b, e]) => e > b).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let reach: [number, number, string] | null = null;
+    for (const span of filled) {
+      if (reach && span[0] < reach[1]) {
+        throw new KvlensInputError(`tensors "${reach[2]}" [${reach[0]}, ${reach[1]}) and "${span[2]}" [${span[0]}, ${span[1]}) overlap in the data section`, path);
       }
+      if (!reach || span[1] > reach[1]) reach = span;
     }
     return { file: real, headerLength, dataStart, metadata, tensors };
   } finally {

@@ -63,6 +63,11 @@ test('rejects truncated, lying and overlapping headers with the file named', () 
     ['size', rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, data), /needs 12/],
     ['beyond', rawFile({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data), /beyond the data section/],
     ['overlap', rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data), /overlap/],
+    // An empty tensor sorted between two overlapping ones used to reset the comparison (issue 14).
+    ['overlap-empty', rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, data), /"a" \[0, 12\) and "b" \[8, 16\) overlap/],
+    ['overlap-nested', rawFile({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] }, c: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, data), /"a" \[0, 16\) and "b" \[4, 8\) overlap/],
+    ['shape-unsafe', rawFile({ a: { dtype: 'F32', shape: [2 ** 60, 2 ** 60], data_offsets: [0, 4] } }, data), /shape must be an array of non-negative integers/],
+    ['dtype-proto', rawFile({ a: { dtype: 'constructor', shape: [1], data_offsets: [0, 4] } }, data), /unsupported dtype "constructor"/],
   ];
   for (const [name, bytes, re] of cases) {
     const p = join(d, `${name}.safetensors`);
