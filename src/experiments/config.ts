@@ -10,10 +10,10 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PROBE_DATASET_FIELDS, PROBE_TASKS } from './flow.js';
 import { DEVICES } from '../runtime/device.js';
+import { parseYamlGuarded } from '../util/guarded-yaml.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 
 const path = z.string().min(1);
@@ -267,12 +267,7 @@ export function loadExperimentFile(file: string, overrides: Record<string, unkno
   } catch (e) {
     throw new KvlensUsageError(`cannot read the experiment file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    throw new KvlensInputError(`not valid YAML: ${(e as Error).message}`, file);
-  }
+  const raw = parseYamlGuarded(text, file);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new KvlensInputError('expected a mapping of fields (experiment: ..., model: ..., out: ...)', file);
   const value = { ...(raw as Record<string, unknown>), ...overrides };
   resolvePaths(value, dirname(resolve(file)));

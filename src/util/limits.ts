@@ -15,7 +15,7 @@ export const LIMIT_DEFAULTS = {
   /** Bytes of an experiment YAML / JSON file. */
   YAML_BYTES: 1_048_576,
   /** Milliseconds a third-party parser (YAML, parquet) may spend on one file before it is refused. */
-  PARSER_MS: 10_000,
+  PARSER_MS: 5_000,
   /** Bytes of a parquet file's footer metadata. */
   PARQUET_METADATA_BYTES: 64 * 1024 * 1024,
   /** Bytes of one decoded parquet cell (an embedded image). */
