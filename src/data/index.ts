@@ -1,6 +1,7 @@
 // One entry point over every loader: `iterateDataset(name, root, options)` yields that dataset's typed samples lazily.
 import { KvlensInputError } from '../util/errors.js';
 import { iterateBdd10k } from './loaders/bdd10k.js';
+import type { BddSelection } from './loaders/bdd10k-attributes.js';
 import { iterateBlink } from './loaders/blink.js';
 import { iterateCoco } from './loaders/coco.js';
 import { iterateDavis } from './loaders/davis.js';
@@ -26,6 +27,10 @@ export interface GenericDatasetOptions extends LoaderOptions {
   subset?: string;
   splitBy?: string;
   imageRoot?: string;
+  /** bdd10k: keep the images whose BDD frame attributes match (time of day, scene, weather). */
+  select?: BddSelection;
+  /** bdd10k: Scalabel label files with the frame attributes (default: found under the root). */
+  attributeFiles?: readonly string[];
 }
 
 export function isDatasetName(s: string): s is DatasetName {
@@ -50,6 +55,6 @@ export function iterateDataset(name: DatasetName, root: string, o: GenericDatase
     case 'pope': return iteratePope(root, { ...base, split: (o.split ?? 'random') as PopeSplit, imageRoot: o.imageRoot });
     case 'mme': return iterateMme(root, { ...base, tasks: o.subset?.split(',') });
     case 'blink': return iterateBlink(root, { ...base, split: (o.split ?? 'val') as 'val' | 'test', subtasks: o.subset?.split(',') });
-    case 'bdd10k': return iterateBdd10k(root, { ...base, split: o.split });
+    case 'bdd10k': return iterateBdd10k(root, { ...base, split: o.split, select: o.select, attributeFiles: o.attributeFiles });
   }
 }

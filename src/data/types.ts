@@ -80,6 +80,8 @@ export interface Bdd10kSample {
   image: ImageSource;
   /** train ids 0..18, 255 = unknown. */
   mask: LabelGrid;
+  /** BDD frame attributes (weather, scene, timeofday) when the loader selected by them. */
+  attributes?: Partial<Record<'weather' | 'scene' | 'timeofday', string>>;
 }
 
 // ---- COCO family ----

@@ -1,26 +1,14 @@
 // The probe flow's validated config (kvlens probe, and the tasks of a kvlens run experiment) and where its per-tap
 // jobs live. Kept apart from flow.ts so the task builders (flow-tasks.ts) and the flow import it without a cycle.
 import { z } from 'zod';
-import { DATASET_NAMES } from '../data/index.js';
+import { PROBE_DATASET_FIELDS, PROBE_METHOD_FIELDS } from '../probes/fields.js';
 import { KvlensUsageError } from '../util/errors.js';
 
-export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation'] as const;
+export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation', 'bddseg'] as const;
 export type ProbeTask = (typeof PROBE_TASKS)[number];
 
-/** Which samples of the dataset a probe uses, and how: shared by `kvlens probe` and the tasks of a `kvlens run` experiment. */
-export const PROBE_DATASET_FIELDS = {
-  /** Layout of `data`; default pascal5i for fewshot-seg, spair for correspondence, msrc for coseg. */
-  dataset: z.enum(DATASET_NAMES).optional(),
-  /** Pascal-5i fold, or 'all' to pool every fold's val + trn lists. */
-  fold: z.union([z.number().int().min(0).max(3), z.literal('all')]).default(0),
-  split: z.string().optional(),
-  /** Loader subset (MSRC: comma-separated group names). */
-  subset: z.string().optional(),
-  shots: z.number().int().positive().default(1),
-  /** Default: every (image, class) entry is the query once. */
-  episodes: z.number().int().positive().optional(),
-  alphas: z.array(z.number().positive()).default([0.1]),
-};
+/** Defined with the probes' own schemas (src/probes/fields.ts): one source for every probe default. */
+export { PROBE_DATASET_FIELDS };
 
 export const ProbeFlowConfigSchema = z.object({
   task: z.enum(PROBE_TASKS),
@@ -48,19 +36,19 @@ export const ProbeFlowConfigSchema = z.object({
   textTemplate: z.string().min(1).default('{}'),
   /** ImageNet-S classes queried per image: the ones in its mask, or every class of the variant. */
   queries: z.enum(['present', 'all']).default('present'),
-  similarity: z.enum(['dot', 'cosine']).default('dot'),
-  maskRule: z.enum(['minmax', 'topFraction']).default('minmax'),
-  threshold: z.number().min(0).max(1).default(0.5),
-  fraction: z.number().gt(0).max(1).default(0.25),
+  similarity: PROBE_METHOD_FIELDS.similarity,
+  maskRule: PROBE_METHOD_FIELDS.maskRule,
+  threshold: PROBE_METHOD_FIELDS.threshold,
+  fraction: PROBE_METHOD_FIELDS.fraction,
   /** Model directory for the text queries (default: the store's recorded path; its config.json must hash the same). */
   modelDir: z.string().min(1).optional(),
   /** Cache of text-query vectors (safetensors); none: computed every run. */
   queryCache: z.string().min(1).optional(),
   // ---- propagation ----
-  contextFrames: z.number().int().min(0).default(7),
-  temperature: z.number().positive().default(0.1),
-  topK: z.number().int().positive().default(5),
-  radius: z.number().int().default(12),
+  contextFrames: PROBE_METHOD_FIELDS.contextFrames,
+  temperature: PROBE_METHOD_FIELDS.temperature,
+  topK: PROBE_METHOD_FIELDS.topK,
+  radius: PROBE_METHOD_FIELDS.radius,
   /** Indexed PNG predictions written to <dir>/<tap>/<video>/<frame>.png. */
   predictionsDir: z.string().min(1).optional(),
 }).strict();

@@ -3,7 +3,7 @@
 // rows are identical for any thread count.
 import { readFileSync } from 'node:fs';
 import { FeatureStore } from '../store/index.js';
-import { runFewShotProbe, type FewShotConfig, type FewShotSample } from '../probes/fewshot-seg.js';
+import { meanOverFolds, runFewShotProbe, type FewShotConfig, type FewShotSample } from '../probes/fewshot-seg.js';
 import { runCorrespondenceProbe, type CorrespondenceConfig, type CorrespondencePair } from '../probes/correspondence.js';
 import type { ProbeResult } from '../probes/results.js';
 import { runCosegProbe, type CosegConfig, type CosegImage } from '../probes/coseg.js';
@@ -21,8 +21,10 @@ export interface TapJobBase {
 }
 
 export interface FewShotTapArgs extends TapJobBase {
-  readonly truth: SegTruth[];
-  readonly config: Partial<FewShotConfig>;
+  /** One run per fold (the paper: the four folds, averaged), or one pooled run. */
+  readonly folds: { fold: number | 'pooled'; truth: SegTruth[] }[];
+  /** episodes: per fold, or 'per-entry' (each fold's entry count). */
+  readonly config: Omit<Partial<FewShotConfig>, 'episodes'> & { episodes: number | 'per-entry' };
 }
 
 export interface CorrespondenceTapArgs extends TapJobBase {
@@ -30,14 +32,19 @@ export interface CorrespondenceTapArgs extends TapJobBase {
   readonly config: Partial<CorrespondenceConfig>;
 }
 
-/** Few-shot segmentation of one tap: episodes over the (image, class) entries, features read from the store. */
+/** Few-shot segmentation of one tap: each fold's episodes over its (image, class) entries, the folds averaged. */
 export async function fewShotTapJob(args: FewShotTapArgs): Promise<ProbeResult> {
   const store = FeatureStore.open(args.roots);
   try {
-    const labelsOf = new Map(args.truth.map((t) => [t.storeId, t.labels]));
-    const load = (id: string): FewShotSample => ({ features: store.read(id, args.tap, { view: args.view }), labels: labelsOf.get(id)! });
-    const items = args.truth.map((t) => ({ imageId: t.storeId, classId: t.classValue }));
-    return await runFewShotProbe(items, load, args.config);
+    const results: { fold: number | 'pooled'; result: ProbeResult }[] = [];
+    for (const f of args.folds) {
+      const labelsOf = new Map(f.truth.map((t) => [t.storeId, t.labels]));
+      const load = (id: string): FewShotSample => ({ features: store.read(id, args.tap, { view: args.view }), labels: labelsOf.get(id)! });
+      const items = f.truth.map((t) => ({ imageId: t.storeId, classId: t.classValue }));
+      const episodes = args.config.episodes === 'per-entry' ? items.length : args.config.episodes;
+      results.push({ fold: f.fold, result: await runFewShotProbe(items, load, { ...args.config, episodes }) });
+    }
+    return meanOverFolds(results);
   } finally {
     store.close();
   }

@@ -7,6 +7,7 @@
 //   semseg          ImageNet-S layout: class-name text query vs image tokens, mIoU (src/probes/text-query-seg.ts)
 //   refseg          RefCOCO (refer) layout: referring-expression text query vs image tokens, mIoU / oIoU (same file)
 //   propagation     DAVIS 2017 layout: label propagation through a video's frames, J&F (src/probes/propagation.ts)
+//   bddseg          BDD10K layout: scenes selected by BDD's attributes, 19-class linear probe, mIoU (src/probes/linear-seg.ts)
 //
 // The text-query tasks need the text's vector at every probed tap: src/experiments/text-queries.ts computes them once
 // with the store's model (cached next to the results) before the per-tap jobs start.
@@ -15,7 +16,8 @@
 // rows do not depend on the thread count.
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { DATASET_NAMES, type DatasetName } from '../data/index.js';
+import { type DatasetName } from '../data/index.js';
+import { PASCAL5I_FOLDS } from '../probes/fewshot-seg.js';
 import { FeatureStore } from '../store/index.js';
 import { runJobs, type ProbeJob } from '../probes/parallel.js';
 import { toRows, type ProbeResult, type ResultRow } from '../probes/results.js';
@@ -25,6 +27,7 @@ import type { CorrespondenceTapArgs, CosegTapArgs, FewShotTapArgs } from './flow
 import { loadCosegTruth, loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
 import { propagationJobs, textQueryJobs } from './flow-tasks.js';
 import { JOBS_MODULE, parseProbeFlowConfig, type ProbeFlowConfig, type ProbeTask, type ProbeFlowConfigSchema } from './flow-config.js';
+import { bddSegJobs } from './flow-bdd.js';
 import { modelTextQueries, type TextQueryProvider } from './text-queries.js';
 
 export { JOBS_MODULE, parseProbeFlowConfig, PROBE_DATASET_FIELDS, PROBE_TASKS, ProbeFlowConfigSchema, type ProbeFlowConfig, type ProbeTask } from './flow-config.js';
@@ -67,6 +70,33 @@ export function selectStoreTaps(storeTaps: readonly string[], patterns: readonly
   return out;
 }
 
+/** Pascal-5i: per fold (the paper's 'all' = each of the four folds), the usable entries, one job per tap over the folds. */
+async function fewShotFoldJobs(cfg: ProbeFlowConfig, store: FeatureStore, taps: readonly { tap: string }[], base: { roots: string[]; view?: string }): Promise<{ jobs: ProbeJob[]; missing: string[]; protocol: Record<string, unknown> }> {
+  const runs: (number | 'pooled')[] = cfg.fold === 'all' ? [...PASCAL5I_FOLDS] : [cfg.fold];
+  const folds: { fold: number | 'pooled'; truth: SegTruth[] }[] = [];
+  const missing = new Set<string>();
+  const perFold: Record<string, unknown> = {};
+  for (const fold of runs) {
+    const truth = await loadSegTruth(store, cfg.data, { fold, split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
+    truth.missing.forEach((m) => missing.add(m));
+    const items = usableSegItems(truth.items, cfg.shots);
+    if (items.length === 0) {
+      throw new KvlensInputError(`fold ${fold}: no Pascal-5i class has ${cfg.shots + 1} images in the store (found ${truth.items.length} (image, class) entries, ${truth.missing.length} images not in the store); use fewer shots, or fold 'pooled' for small sets`, cfg.data);
+    }
+    folds.push({ fold, truth: items });
+    perFold[String(fold)] = { entries: items.length, droppedEntries: truth.items.length - items.length, episodes: cfg.episodes === 'per-entry' ? items.length : cfg.episodes };
+  }
+  const jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'fewShotTapJob', args: { ...base, tap: t.tap, folds, config: { shots: cfg.shots, episodes: cfg.episodes, seed: cfg.seed } } satisfies FewShotTapArgs }));
+  return {
+    jobs, missing: [...missing],
+    protocol: {
+      fold: cfg.fold, split: cfg.split ?? (cfg.fold === 'pooled' ? 'val+trn' : 'val'), shots: cfg.shots,
+      episodesPerFold: cfg.episodes, folds: perFold, dropRule: `classes with fewer than ${cfg.shots + 1} images in a fold's list are left out`,
+      aggregation: runs.length > 1 ? 'mIoU / FB-IoU: unweighted mean over the folds (each fold its own seeded episodes)' : 'one run',
+    },
+  };
+}
+
 /** Keep the (image, class) entries whose class has at least shots + 1 distinct images (a query and its supports). */
 export function usableSegItems(items: readonly SegTruth[], shots: number): SegTruth[] {
   const perClass = new Map<number, Set<string>>();
@@ -75,7 +105,7 @@ export function usableSegItems(items: readonly SegTruth[], shots: number): SegTr
 }
 
 export const DEFAULT_DATASET: Record<ProbeTask, DatasetName> = {
-  'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc', semseg: 'imagenet-s', refseg: 'refcoco', propagation: 'davis',
+  'fewshot-seg': 'pascal5i', correspondence: 'spair', coseg: 'msrc', semseg: 'imagenet-s', refseg: 'refcoco', propagation: 'davis', bddseg: 'bdd10k',
 };
 
 export interface ProbeFlowDeps {
@@ -95,24 +125,20 @@ export async function runProbeFlow(input: z.input<typeof ProbeFlowConfigSchema>,
     taps = selectStoreTaps(store.taps, cfg.taps, cfg.layers);
     const base = { roots: [...store.roots], view: cfg.view };
     if (cfg.task === 'fewshot-seg') {
-      const truth = await loadSegTruth(store, cfg.data, { fold: cfg.fold, split: cfg.split, dataset: cfg.dataset as DatasetName | undefined });
-      missing = truth.missing;
-      const items = usableSegItems(truth.items, cfg.shots);
-      if (items.length === 0) {
-        throw new KvlensInputError(`no Pascal-5i class has ${cfg.shots + 1} images in the store (found ${truth.items.length} (image, class) entries, ${truth.missing.length} images not in the store); use fewer --shots or --fold all`, cfg.data);
-      }
-      const config = { shots: cfg.shots, episodes: cfg.episodes ?? items.length, seed: cfg.seed };
-      Object.assign(flowProtocol, { fold: cfg.fold, split: cfg.split ?? (cfg.fold === 'all' ? 'val+trn' : 'val'), entries: items.length, droppedEntries: truth.items.length - items.length, dropRule: `classes with fewer than ${cfg.shots + 1} images are left out` });
-      jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'fewShotTapJob', args: { ...base, tap: t.tap, truth: items, config } satisfies FewShotTapArgs }));
+      const built = await fewShotFoldJobs(cfg, store, taps, base);
+      ({ jobs, missing } = built);
+      Object.assign(flowProtocol, built.protocol);
     } else if (cfg.task === 'coseg') {
       const truth = await loadCosegTruth(store, cfg.data, { dataset: cfg.dataset as DatasetName | undefined, subset: cfg.subset });
       missing = truth.missing;
       if (truth.items.length === 0) throw new KvlensInputError(`no MSRC image is in the store (${truth.missing.length} images missing)`, cfg.data);
       Object.assign(flowProtocol, { groups: new Set(truth.items.map((i) => i.group)).size, images: truth.items.length });
       jobs = taps.map((t) => ({ module: JOBS_MODULE(), fn: 'cosegTapJob', args: { ...base, tap: t.tap, images: truth.items, config: { seed: cfg.seed } } satisfies CosegTapArgs }));
-    } else if (cfg.task === 'semseg' || cfg.task === 'refseg' || cfg.task === 'propagation') {
+    } else if (cfg.task === 'semseg' || cfg.task === 'refseg' || cfg.task === 'propagation' || cfg.task === 'bddseg') {
       const built = cfg.task === 'propagation'
         ? await propagationJobs(cfg, store, taps, base)
+        : cfg.task === 'bddseg'
+        ? await bddSegJobs(cfg, store, taps, base)
         : await textQueryJobs(cfg, store, taps, base, deps.textQueries ?? modelTextQueries(store.identity, { modelDir: cfg.modelDir, cachePath: cfg.queryCache }));
       ({ jobs, missing } = built);
       Object.assign(flowProtocol, built.protocol);

@@ -74,14 +74,14 @@ function sourceName(s: ImageSource): string {
 }
 
 /**
- * Pascal-5i (image, class) entries with masks. fold 'all' pools every fold's val and trn lists (the demo's small
- * synthetic sets have too few images per fold); duplicates (same image and class) are kept once.
+ * Pascal-5i (image, class) entries with masks of one fold's list (default val), or, with 'pooled', every fold's val and
+ * trn lists together (the demo's small synthetic sets have too few images per fold); duplicates are kept once.
  */
-export async function loadSegTruth(store: FeatureStore, root: string, opts: { fold: number | 'all'; split?: string; dataset?: DatasetName }): Promise<TruthLoadResult<SegTruth>> {
+export async function loadSegTruth(store: FeatureStore, root: string, opts: { fold: number | 'pooled'; split?: string; dataset?: DatasetName }): Promise<TruthLoadResult<SegTruth>> {
   const name = opts.dataset ?? 'pascal5i';
   if (name !== 'pascal5i') throw new KvlensInputError(`few-shot segmentation reads the Pascal-5i layout; dataset "${name}" is not supported`, root);
   const resolver = new StoreImageResolver(store, root);
-  const runs: GenericDatasetOptions[] = opts.fold === 'all'
+  const runs: GenericDatasetOptions[] = opts.fold === 'pooled'
     ? [0, 1, 2, 3].flatMap((fold) => ['val', 'trn'].map((split) => ({ fold, split })))
     : [{ fold: opts.fold, split: opts.split ?? 'val' }];
   const items: SegTruth[] = [];

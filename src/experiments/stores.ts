@@ -17,8 +17,10 @@ export const taskDataset = (t: ProbeTaskConfig): DatasetName => t.dataset ?? DEF
 /** The loader runs whose images the task's ground truth uses (mirrors the flow's truth loaders). */
 export function loaderRuns(t: ProbeTaskConfig): GenericDatasetOptions[] {
   if (t.task === 'fewshot-seg') {
-    return t.fold === 'all' ? [0, 1, 2, 3].flatMap((fold) => ['val', 'trn'].map((split) => ({ fold, split }))) : [{ fold: t.fold, split: t.split ?? 'val' }];
+    if (t.fold === 'pooled') return [0, 1, 2, 3].flatMap((fold) => ['val', 'trn'].map((split) => ({ fold, split })));
+    return (t.fold === 'all' ? [0, 1, 2, 3] : [t.fold]).map((fold) => ({ fold, split: t.split ?? 'val' }));
   }
+  if (t.task === 'bddseg') return [...new Set([t.trainSplit, t.split ?? 'val'])].map((split) => ({ split, select: t.select, attributeFiles: t.attributeFiles }));
   if (t.task === 'correspondence') return [{ split: t.split ?? 'test' }];
   if (t.task === 'refseg') return [{ split: t.split ?? 'val', subset: t.subset }];
   if (t.task === 'semseg' || t.task === 'propagation') return [{ split: t.split }];
@@ -97,6 +99,7 @@ export async function probeStore(
   const base = {
     task: t.task, store, data: t.data, dataset: t.dataset, fold: t.fold, split: t.split, subset: t.subset, shots: t.shots,
     episodes: t.episodes, alphas: t.alphas, model: common.model, seed: common.seed, threads: common.threads,
+    select: t.select, attributeFiles: t.attributeFiles, trainSplit: t.trainSplit, maxTrainTokens: t.maxTrainTokens,
   };
   const family = { values: 'lm.*.attn.v', keys: 'lm.*.attn.k' } as const;
   const lm = await runProbeFlow({ ...base, taps: spec.lmTaps.map((k) => family[k]), layers: 'all', view: spec.view });

@@ -73,7 +73,7 @@ export function suiteConfigs(
 ): Partial<Record<ExperimentName, ExperimentConfig>> {
   const common = { model: paths.model, out: paths.runDir, seed, dtype: 'float32', threads, stores: paths.stores };
   const { stores: _stores, ...noStores } = common;
-  const fewshot = { task: 'fewshot-seg', data: paths.data.pascal5i, fold: 'all', shots: 1 };
+  const fewshot = { task: 'fewshot-seg', data: paths.data.pascal5i, fold: 'pooled', shots: 1, episodes: 'per-entry' };
   // The tiny model's 4x4 base tile is too coarse for the synthetic objects: the probes read the anyres view.
   const raw: Record<ExperimentName, Record<string, unknown>> = {
     flow: { experiment: 'flow', ...common, view: 'highres', tasks: [fewshot, { task: 'correspondence', data: paths.data.spair, alphas: [0.1, 0.2] }] },

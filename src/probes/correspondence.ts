@@ -4,8 +4,8 @@
 //
 // Coordinates: continuous image frame of the ORIGINAL image, origin at the top-left corner of the
 // top-left pixel, x right, y down; keypoints used as given in the annotation. The token grid tiles the
-// whole image uniformly (squash resize), so x maps to column floor(x * cols / W) and a token's centre
-// to ((c + 0.5) * W / cols, (r + 0.5) * H / rows).
+// image uniformly (squash resize) over the fraction `extent` it covers (grid.ts: a 27x27 SigLIP grid reads 378 of the
+// 384 px tile), so x maps to column floor(x * cols / (ex * W)) and a token's centre to ((c + 0.5) * ex * W / cols, ...).
 
 import { z } from 'zod';
 import { normalizeRows, rowDot } from '../linalg/knn.js';
@@ -45,14 +45,14 @@ export function transferKeypoints(pair: CorrespondencePair, similarity: 'cosine'
   const td = similarity === 'cosine' ? normalizeRows(t.data, dim) : t.data;
   const nt = t.rows * t.cols;
   return pair.sourceKeypoints.map((kp) => {
-    const { row, col } = tokenOfPoint(kp.x, kp.y, pair.sourceSize.width, pair.sourceSize.height, s.rows, s.cols);
+    const { row, col } = tokenOfPoint(kp.x, kp.y, pair.sourceSize.width, pair.sourceSize.height, s.rows, s.cols, s.extent);
     const si = row * s.cols + col;
     let best = 0; let bestS = -Infinity;
     for (let k = 0; k < nt; k++) {
       const v = rowDot(sd, si, td, k, dim);
       if (v > bestS) { bestS = v; best = k; }
     }
-    return tokenCentre(Math.floor(best / t.cols), best % t.cols, pair.targetSize.width, pair.targetSize.height, t.rows, t.cols);
+    return tokenCentre(Math.floor(best / t.cols), best % t.cols, pair.targetSize.width, pair.targetSize.height, t.rows, t.cols, t.extent);
   });
 }
 
@@ -88,7 +88,7 @@ export async function runCorrespondenceProbe(pairs: Iterable<CorrespondencePair>
     protocol: {
       benchmark: 'SPair-71k',
       matching: `source keypoint -> the token containing it -> ${cfg.similarity} nearest target token -> its centre in target pixels (no feature upsampling)`,
-      coordinates: 'original-image pixels, continuous frame with origin at the top-left image corner; grid tiles the whole image',
+      coordinates: 'original-image pixels, continuous frame with origin at the top-left image corner; each token covers the exact pixel box its patch reads (grid extent; the uncovered strip past the last patch belongs to the last token)',
       threshold: 'correct iff distance <= alpha * max(x2-x1, y2-y1) of the target bbox (DIFT convention, original resolution)',
       averaging: 'point = total correct / total keypoints; image = mean over pairs of per-pair accuracy; per category: image averaging',
       alphas: cfg.alphas,

@@ -132,7 +132,7 @@ export function cosegmentSet(images: readonly CosegImage[], config: Partial<Cose
     const tm = new Uint8Array(n);
     for (let t = 0; t < n; t++) tm[t] = fg.has(assignment[start + t]) ? 1 : 0;
     tokenMasks.push(tm);
-    masks.push(upsampleNearest(tm, im.features.rows, im.features.cols, im.labels.height, im.labels.width));
+    masks.push(upsampleNearest(tm, im.features.rows, im.features.cols, im.labels.height, im.labels.width, im.features.extent));
     start += n;
   });
   return { tokenMasks, masks, k: fit.k, foregroundClusters };

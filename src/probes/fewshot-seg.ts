@@ -73,7 +73,7 @@ export function sampleEpisodes(items: readonly FewShotItem[], episodes: number, 
 /** Token labels for an episode's class: fg = pixels of classId, ignore = ignoreLabel. */
 export function episodeTokenLabels(sample: FewShotSample, classId: number, cfg: FewShotConfig): Uint8Array {
   const { rows, cols } = sample.features;
-  return tokenLabelsByArea(sample.labels, rows, cols, (v) => v === classId, (v) => v === cfg.ignoreLabel, { fgFraction: cfg.fgFraction, ignoreFraction: cfg.ignoreFraction });
+  return tokenLabelsByArea(sample.labels, rows, cols, (v) => v === classId, (v) => v === cfg.ignoreLabel, { fgFraction: cfg.fgFraction, ignoreFraction: cfg.ignoreFraction }, sample.features.extent);
 }
 
 /** Query foreground probability per token [rows*cols] from support samples. */
@@ -111,7 +111,7 @@ export function runEpisode(supports: readonly FewShotSample[], query: FewShotSam
   for (const s of supports) { checkGrid(s.features, 'fewshot support'); checkLabelMap(s.labels, 'fewshot support'); }
   const probs = predictQueryTokens(supports, query.features, classId, cfg);
   const { height, width, data } = query.labels;
-  const up = upsampleBilinear({ rows: query.features.rows, cols: query.features.cols, data: probs }, height, width);
+  const up = upsampleBilinear({ rows: query.features.rows, cols: query.features.cols, data: probs, extent: query.features.extent }, height, width);
   const pred = new Uint8Array(height * width);
   const predBg = new Uint8Array(height * width);
   const gt = new Uint8Array(height * width);
@@ -165,14 +165,56 @@ export async function runFewShotProbe(items: readonly FewShotItem[], load: Sampl
   return fewShotResult(await runEpisodes(episodes, load, cfg), cfg);
 }
 
-/** Pascal-5i's headline numbers: mIoU and FB-IoU averaged over the folds' results (one per fold). */
-export function meanOverFolds(folds: readonly ProbeResult[]): ProbeResult {
+/** Pascal-5i's four folds (fold i holds VOC classes 5i+1..5i+5). */
+export const PASCAL5I_FOLDS = [0, 1, 2, 3] as const;
+
+/**
+ * Which fold lists a Pascal-5i probe reads:
+ *   'all'     the paper's protocol: each fold's val list is its own run (episodes per fold, supports drawn from the same
+ *             fold list, as HSNet's test does) and the headline mIoU / FB-IoU is the unweighted mean over the four folds;
+ *   0..3      one fold's val list;
+ *   'pooled'  every fold's val and trn lists pooled into one run (small synthetic sets only: not a Pascal-5i number).
+ */
+export const FoldSchema = z.union([z.number().int().min(0).max(3), z.literal('all'), z.literal('pooled')]);
+export type FoldChoice = z.infer<typeof FoldSchema>;
+export const DEFAULT_FOLD: FoldChoice = 'all';
+
+/** One run's (image, class) entries: a fold's list, or the pooled lists. */
+export interface FoldItems {
+  readonly fold: number | 'pooled';
+  readonly items: readonly FewShotItem[];
+}
+
+/**
+ * Pascal-5i's headline numbers from per-fold results: mIoU and FB-IoU are the unweighted means over the folds (HSNet
+ * reports the mean of the four fold mIoUs); each fold's own numbers and every class IoU (classes are disjoint across
+ * folds) are kept as extra metrics. A single result is returned as it is.
+ */
+export function meanOverFolds(folds: readonly { fold: number | 'pooled'; result: ProbeResult }[]): ProbeResult {
   if (folds.length === 0) throw new KvlensInputError('no fold results to average', 'fewshot');
-  const avg = (m: string): number => folds.reduce((s, f) => s + (f.metrics.find((x) => x.metric === m)?.value ?? NaN), 0) / folds.length;
-  const n = folds.reduce((s, f) => s + (f.metrics.find((x) => x.metric === 'mIoU')?.n ?? 0), 0);
+  if (folds.length === 1) return { ...folds[0].result, protocol: { ...folds[0].result.protocol, folds: [folds[0].fold] } };
+  const value = (r: ProbeResult, m: string): number => r.metrics.find((x) => x.metric === m)?.value ?? NaN;
+  const count = (r: ProbeResult): number => r.metrics.find((x) => x.metric === 'mIoU')?.n ?? 0;
+  const avg = (m: string): number => folds.reduce((s, f) => s + value(f.result, m), 0) / folds.length;
+  const n = folds.reduce((s, f) => s + count(f.result), 0);
   return {
     task: 'pascal5i-fewshot',
-    metrics: [{ metric: 'mIoU.meanOverFolds', value: avg('mIoU'), n }, { metric: 'FB-IoU.meanOverFolds', value: avg('FB-IoU'), n }],
-    protocol: { ...folds[0].protocol, folds: folds.length, aggregation: 'unweighted mean of the per-fold mIoU / FB-IoU' },
+    metrics: [
+      { metric: 'mIoU', value: avg('mIoU'), n },
+      { metric: 'FB-IoU', value: avg('FB-IoU'), n },
+      ...folds.flatMap((f) => [
+        { metric: `mIoU.fold${f.fold}`, value: value(f.result, 'mIoU'), n: count(f.result) },
+        { metric: `FB-IoU.fold${f.fold}`, value: value(f.result, 'FB-IoU'), n: count(f.result) },
+      ]),
+      ...folds.flatMap((f) => f.result.metrics.filter((m) => m.metric.startsWith('IoU.class'))),
+    ],
+    protocol: { ...folds[0].result.protocol, folds: folds.map((f) => f.fold), aggregation: 'mIoU and FB-IoU: unweighted mean over the folds of each fold\'s own number (episodes per fold)' },
   };
+}
+
+/** Run every fold's episodes (each fold its own seeded sampler, as HSNet's per-fold test runs) and average the folds. */
+export async function runFewShotFolds(folds: readonly FoldItems[], load: SampleLoader<FewShotSample>, config: Partial<FewShotConfig> = {}): Promise<ProbeResult> {
+  const results: { fold: number | 'pooled'; result: ProbeResult }[] = [];
+  for (const f of folds) results.push({ fold: f.fold, result: await runFewShotProbe(f.items, load, config) });
+  return meanOverFolds(results);
 }

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { normalizeRows } from '../linalg/knn.js';
 import { evaluateDavisSequence, summarizeDavis, type DavisObjectResult } from '../metrics/davis.js';
 import { KvlensInputError } from '../util/errors.js';
-import { checkGrid, checkLabelMap, labelsAtTokenCentres, upsampleBilinear, type FeatureGrid, type LabelMap } from './grid.js';
+import { checkGrid, checkLabelMap, labelsAtTokenCentres, upsampleBilinear, type FeatureGrid, type GridExtent, type LabelMap } from './grid.js';
 import type { ProbeResult } from './results.js';
 
 export const PropagationConfigSchema = z.object({
@@ -44,8 +44,8 @@ export function countObjects(first: LabelMap, voidLabel: number): number {
 }
 
 /** One-hot token labels of the first annotation (nearest at token centres; void -> background). [n, C] */
-export function initialSoftLabels(first: LabelMap, rows: number, cols: number, channels: number, voidLabel: number): Float32Array {
-  const lab = labelsAtTokenCentres(first, rows, cols);
+export function initialSoftLabels(first: LabelMap, rows: number, cols: number, channels: number, voidLabel: number, extent?: GridExtent): Float32Array {
+  const lab = labelsAtTokenCentres(first, rows, cols, extent);
   const soft = new Float32Array(rows * cols * channels);
   for (let t = 0; t < lab.length; t++) soft[t * channels + (lab[t] === voidLabel ? 0 : lab[t])] = 1;
   return soft;
@@ -121,14 +121,14 @@ function replaceMin(v: Float64Array, idx: Int32Array, k: number, a: number, id: 
 }
 
 /** Soft token labels -> label map at frame size (bilinear per channel, norm_mask, argmax). */
-export function softLabelsToMap(soft: Float32Array, rows: number, cols: number, channels: number, height: number, width: number): Uint8Array {
+export function softLabelsToMap(soft: Float32Array, rows: number, cols: number, channels: number, height: number, width: number, extent?: GridExtent): Uint8Array {
   const n = rows * cols;
   const best = new Float32Array(height * width).fill(-Infinity);
   const out = new Uint8Array(height * width);
   const chan = new Float32Array(n);
   for (let c = 0; c < channels; c++) {
     for (let t = 0; t < n; t++) chan[t] = soft[t * channels + c];
-    const up = upsampleBilinear({ rows, cols, data: chan }, height, width);
+    const up = upsampleBilinear({ rows, cols, data: chan, extent }, height, width);
     let lo = Infinity; let hi = -Infinity;
     for (const v of up) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     if (hi > 0) {
@@ -155,7 +155,7 @@ export async function* propagateVideo(frames: Iterable<FeatureGrid> | AsyncItera
     checkGrid(g, `propagation frame ${index}`);
     const feats = normalizeRows(g.data, g.dim);
     if (firstCtx === null) {
-      firstCtx = { feats, soft: initialSoftLabels(first, g.rows, g.cols, channels, cfg.voidLabel) };
+      firstCtx = { feats, soft: initialSoftLabels(first, g.rows, g.cols, channels, cfg.voidLabel, g.extent) };
       yield Uint8Array.from(first.data);
     } else {
       if (firstCtx.feats.length !== feats.length) throw new KvlensInputError(`every frame needs the first frame's grid and dim (${firstCtx.feats.length} values), got ${g.rows}x${g.cols}x${g.dim}`, `propagation frame ${index}`);
@@ -165,7 +165,7 @@ export async function* propagateVideo(frames: Iterable<FeatureGrid> | AsyncItera
         if (recent.length === cfg.contextFrames) recent.shift();
         recent.push({ feats, soft });
       }
-      yield softLabelsToMap(soft, g.rows, g.cols, channels, first.height, first.width);
+      yield softLabelsToMap(soft, g.rows, g.cols, channels, first.height, first.width, g.extent);
     }
     index++;
   }

@@ -73,7 +73,7 @@ export function predictTextQueryLabels(grid: FeatureGrid, queries: readonly Text
   const best = new Float32Array(height * width).fill(-Infinity);
   for (const q of queries) {
     const { strength, cut } = foregroundStrength(scoreTokens(grid, q.vector, cfg.similarity), cfg);
-    const up = upsampleBilinear({ rows: grid.rows, cols: grid.cols, data: strength }, height, width);
+    const up = upsampleBilinear({ rows: grid.rows, cols: grid.cols, data: strength, extent: grid.extent }, height, width);
     for (let i = 0; i < up.length; i++) {
       if (up[i] >= cut && up[i] > best[i]) { best[i] = up[i]; out[i] = q.classId; }
     }

@@ -60,7 +60,7 @@ test('demo: model -> synthetic data -> stores -> every layer probed -> run direc
     assert.match(html, /spair-correspondence: PCK@0.1.point by layer/);
 
     // The same stores probed again with the same seed on one thread give the same numbers as the written table.
-    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'pascal5i'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: '0,7', view: 'highres', fold: 'all', shots: 1, seed, model: DEMO_MODEL_NAME, threads: 1 });
+    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'pascal5i'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: '0,7', view: 'highres', fold: 'pooled', shots: 1, episodes: 'per-entry', seed, model: DEMO_MODEL_NAME, threads: 1 });
     for (const r of again.rows.filter((x) => x.metric === 'mIoU')) {
       assert.equal(r.value, rows.find((x) => x.tap === r.tap && x.metric === 'mIoU')!.value);
     }

@@ -36,7 +36,7 @@ test('fewshot-seg on a planted store: layer 2 (ground truth encoded) near 1, noi
   const dir = mkdtempSync(join(tmpdir(), 'kvlens-flow-'));
   try {
     await plantedPascalStore(join(dir, 'data'), join(dir, 'store'), 40);
-    const res = await runProbeFlow({ task: 'fewshot-seg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], fold: 'all', shots: 1, seed: 7, threads: 2 });
+    const res = await runProbeFlow({ task: 'fewshot-seg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], fold: 'pooled', shots: 1, episodes: 'per-entry', seed: 7, threads: 2 });
     assert.deepEqual(res.taps.map((t) => t.layer), [0, 1, 2]);
     assert.equal(res.missing.length, 0);
     const m2 = value(res.rows, 'lm.2.attn.v', 'mIoU');
@@ -55,7 +55,7 @@ test('fewshot-seg on a planted store: layer 2 (ground truth encoded) near 1, noi
       assert.ok(r.value >= 0 && r.value <= 1);
     }
     // Same seed, one thread: identical rows (the parallel split does not change the numbers).
-    const serial = await runProbeFlow({ task: 'fewshot-seg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], layers: '0,2', fold: 'all', shots: 1, seed: 7, threads: 1 });
+    const serial = await runProbeFlow({ task: 'fewshot-seg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], layers: '0,2', fold: 'pooled', shots: 1, episodes: 'per-entry', seed: 7, threads: 1 });
     for (const r of serial.rows) assert.equal(r.value, value(res.rows, r.tap, r.metric));
   } finally {
     rmSync(dir, { recursive: true, force: true });

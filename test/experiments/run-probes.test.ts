@@ -32,7 +32,7 @@ function experiment(name: string, fields: Record<string, unknown>): string {
   return file;
 }
 
-const TASK = { task: 'fewshot-seg', data: 'data/pascal5i', fold: 'all' };
+const TASK = { task: 'fewshot-seg', data: 'data/pascal5i', fold: 'pooled', shots: 1, episodes: 'per-entry' };
 
 test('flow: values and keys of every layer + the projector reference row -> probes.json with the curve summary', { timeout: 90_000 }, async () => {
   const s = await runExperiment(experiment('flow', { experiment: 'flow', tasks: [TASK] }));

@@ -40,7 +40,7 @@ test('suite: flow + keys + blocking + prefix + underutil -> one run directory, o
     for (const task of ['pascal5i-fewshot', 'spair-correspondence']) {
       for (let l = 0; l < L; l++) assert.ok(rows.some((r) => r.task === task && r.tap === `lm.${l}.attn.v`) && rows.some((r) => r.task === task && r.tap === `lm.${l}.attn.k`), `${task} layer ${l}`);
     }
-    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'fewshot-seg'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: `${L - 1}`, view: 'highres', fold: 'all', shots: 1, seed, model: 'x', threads: 1 });
+    const again = await runProbeFlow({ task: 'fewshot-seg', store: join(out, 'stores', 'fewshot-seg'), data: join(out, 'data', 'pascal5i'), taps: ['lm.*.attn.v'], layers: `${L - 1}`, view: 'highres', fold: 'pooled', shots: 1, episodes: 'per-entry', seed, model: 'x', threads: 1 });
     const miou = again.rows.find((r) => r.metric === 'mIoU')!;
     assert.equal(miou.value, rows.find((r) => r.task === 'pascal5i-fewshot' && r.tap === `lm.${L - 1}.attn.v` && r.metric === 'mIoU')!.value);
 

@@ -51,3 +51,26 @@ test('PCK near 1 for shifted grids, near chance for unrelated noise', async () =
   const noise = await runCorrespondenceProbe(Array.from({ length: 6 }, () => shiftedPair(rng, 1, 1, 0.2, true)));
   assert.ok(value(noise, 'PCK@0.1.point') < 0.2, `noise PCK ${value(noise, 'PCK@0.1.point')}`);
 });
+
+test('exact pixel extent: a 27x27 SigLIP grid covers 378 of 384 px; matches land on the patch centres', async () => {
+  const { patchGridExtent } = await import('../../src/probes/grid.js');
+  const n = 27;
+  const e = patchGridExtent(n, 14, 384);
+  assert.equal(e, 378 / 384);
+  // one-hot token features: each token matches itself
+  const dim = n * n;
+  const data = new Float32Array(n * n * dim);
+  for (let t = 0; t < n * n; t++) data[t * dim + t] = 1;
+  const grid = { rows: n, cols: n, dim, data, extent: { x: e, y: e } };
+  const size = { width: 768, height: 384 }; // squashed to 384x384: x scale 2, y scale 1
+  // a keypoint inside patch (row 5, col 20): pixels [280, 294) x [70, 84) of the 384 tile
+  const kp = { x: 2 * 287, y: 77 };
+  const [p] = transferKeypoints({ source: grid, target: grid, sourceSize: size, targetSize: size, sourceKeypoints: [kp], targetKeypoints: [kp], targetBBox: [0, 0, 768, 384] });
+  assert.deepEqual(p, { x: 2 * (20 * 14 + 7), y: 5 * 14 + 7 }, 'the patch centre (287, 77) in tile pixels, scaled back');
+  // without the extent the grid would be stretched over all 384 px: a 1.6% scale error at the far edge
+  const [q] = transferKeypoints({ source: { ...grid, extent: undefined }, target: { ...grid, extent: undefined }, sourceSize: size, targetSize: size, sourceKeypoints: [kp], targetKeypoints: [kp], targetBBox: [0, 0, 768, 384] });
+  assert.notDeepEqual(q, p);
+  // a point in the uncovered strip (x >= 378 px of the tile) belongs to the last column
+  const [edge] = transferKeypoints({ source: grid, target: grid, sourceSize: size, targetSize: size, sourceKeypoints: [{ x: 2 * 381, y: 10 }], targetKeypoints: [kp], targetBBox: [0, 0, 768, 384] });
+  assert.equal(edge.x, 2 * (26 * 14 + 7));
+});

@@ -39,10 +39,29 @@ test('parallel chunks give exactly the serial numbers', async () => {
   assert.deepEqual(par.metrics, serial.metrics);
 });
 
-test('fold results average into the Pascal-5i headline numbers', async () => {
+test('fold results average into the Pascal-5i headline numbers (unweighted mean of the fold mIoUs), folds kept', async () => {
   const { meanOverFolds } = await import('../../src/probes/fewshot-seg.js');
-  const fold = (m: number, f: number) => ({ task: 'pascal5i-fewshot', metrics: [{ metric: 'mIoU', value: m, n: 10 }, { metric: 'FB-IoU', value: f, n: 10 }], protocol: { shots: 5 } });
-  const r = meanOverFolds([fold(0.5, 0.7), fold(0.7, 0.9)]);
-  assert.deepEqual(r.metrics, [{ metric: 'mIoU.meanOverFolds', value: 0.6, n: 20 }, { metric: 'FB-IoU.meanOverFolds', value: 0.8, n: 20 }]);
-  assert.equal(r.protocol.folds, 2);
+  const fold = (m: number, f: number, n: number, cls: number) => ({ task: 'pascal5i-fewshot', metrics: [{ metric: 'mIoU', value: m, n }, { metric: 'FB-IoU', value: f, n }, { metric: `IoU.class${cls}`, value: m, n }], protocol: { shots: 5 } });
+  const r = meanOverFolds([{ fold: 0, result: fold(0.5, 0.7, 10, 1) }, { fold: 1, result: fold(0.7, 0.9, 30, 6) }]);
+  const m = (name: string) => r.metrics.find((x) => x.metric === name);
+  assert.ok(Math.abs(m('mIoU')!.value - 0.6) < 1e-12, 'not episode-weighted (that would be 0.65)');
+  assert.ok(Math.abs(m('FB-IoU')!.value - 0.8) < 1e-12);
+  assert.equal(m('mIoU')!.n, 40);
+  assert.deepEqual([m('mIoU.fold0')!.value, m('mIoU.fold1')!.value, m('IoU.class6')!.value], [0.5, 0.7, 0.7]);
+  assert.deepEqual(r.protocol.folds, [0, 1]);
+  // one fold: its own result
+  assert.equal(meanOverFolds([{ fold: 2, result: fold(0.4, 0.6, 5, 11) }]).metrics[0].value, 0.4);
+});
+
+test('runFewShotFolds runs each fold on its own episodes and averages', async () => {
+  const { runFewShotFolds } = await import('../../src/probes/fewshot-seg.js');
+  const a = spec(0.3);
+  const items = syntheticSegItems(a);
+  const load = syntheticSegLoader(a);
+  const single = await runFewShotProbe(items, load, { episodes: 6, seed: 1 });
+  const both = await runFewShotFolds([{ fold: 0, items }, { fold: 1, items }], load, { episodes: 6, seed: 1 });
+  const v = (r: typeof single, k: string) => r.metrics.find((x) => x.metric === k)!.value;
+  assert.equal(v(both, 'mIoU'), v(single, 'mIoU'));
+  assert.equal(v(both, 'mIoU.fold1'), v(single, 'mIoU'));
+  assert.equal(both.metrics.find((x) => x.metric === 'mIoU')!.n, 12);
 });

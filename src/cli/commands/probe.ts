@@ -5,6 +5,8 @@ import { CliUsageError, didYouMean, foldOption, intOption, numOption, parseComma
 import { join, resolve } from 'node:path';
 import { PROBE_TASKS, runProbeFlow, type ProbeTask } from '../../experiments/flow.js';
 import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
+import { PROBE_DEFAULTS } from '../../probes/fields.js';
+import { BDD_ATTRIBUTE_VALUES } from '../../data/loaders/bdd10k-attributes.js';
 
 const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR...] --data ROOT [options]
 tasks (dataset layout of --data):
@@ -14,6 +16,7 @@ tasks (dataset layout of --data):
   semseg         ImageNet-S  class-name text query vs image tokens: mIoU (incl. background)
   refseg         RefCOCO     referring-expression text query vs image tokens: mIoU, oIoU
   propagation    DAVIS 2017  label propagation from the first frame: J&F (indexed PNGs in <out>/propagation/)
+  bddseg         BDD10K      scenes selected by BDD's attributes, 19-class linear probe: mIoU, pixel accuracy
 options:
   --dataset    layout of --data (default: the task's dataset above)
   --taps       comma-separated tap names/patterns over the store's taps (default lm.*.attn.v), e.g. lm.*.attn.v,lm.*.attn.k,image.packed
@@ -22,12 +25,13 @@ options:
   --out        output folder (default results/): <task>.csv and <task>.json
   --model      name for the rows' model column (default: the store's model directory name)
   --seed N     episode sampling seed (default 0)
-  --fold F     Pascal-5i fold 0..3 or "all" (pool every fold's val+trn lists; default 0)
+  --fold F     Pascal-5i: all (default: the four folds' val lists, each its own episodes, mean of the fold mIoUs),
+               0..3 (one fold), or pooled (every fold's val+trn lists in one run: small synthetic sets only)
   --split S    dataset split (default: val for Pascal-5i, test for SPair)
   --subset S   loader subset (MSRC: comma-separated groups)
-  --shots K    few-shot support images (default 1)
-  --episodes N few-shot episodes (default: each (image, class) entry once)
-  --alphas A   PCK thresholds, comma-separated (default 0.1)
+  --shots K    few-shot support images (default ${PROBE_DEFAULTS.fewshot.shots})
+  --episodes N few-shot episodes per fold (default ${PROBE_DEFAULTS.fewshot.episodes}, HSNet), or per-entry (each (image, class) entry once)
+  --alphas A   PCK thresholds, comma-separated (default ${PROBE_DEFAULTS.correspondence.alphas.join(',')})
   --threads N  worker threads (default: all cores)
 text queries (semseg, refseg): the text's vector at the same tap, final token, run without the image in place of it
   --model-dir D       model for the text queries (default: the store's; its config.json must hash the same)
@@ -43,10 +47,22 @@ propagation:
   --temperature T     affinity exp(cos/T) (default 0.1)
   --top-k K           (default 5)
   --radius R          neighbourhood radius in tokens, 0 = none (default 12)
-  --no-pngs           do not write the predicted masks`;
+  --no-pngs           do not write the predicted masks
+bddseg (BDD10K; trained on --train-split, scored on --split, default val):
+  --timeofday V       BDD time of day to keep, comma-separated (default night; ${BDD_ATTRIBUTE_VALUES.timeofday.join(' | ')})
+  --scene V           BDD scene to keep, comma-separated (default highway; ${BDD_ATTRIBUTE_VALUES.scene.join(' | ')})
+  --weather V         BDD weather to keep (default: any)
+  --all-scenes        no attribute selection
+  --attributes F,...  Scalabel label files with frame attributes (default: labels/det_20/det_{val,train}.json or the older
+                      labels/bdd100k_labels_images_{val,train}.json under --data)
+  --train-split S     split the probe is trained on (default train)`;
 
 const int = (v: string | undefined, flag: string) => intOption(v, flag, USAGE);
 const num = (v: string | undefined, flag: string) => numOption(v, flag, USAGE);
+
+function list(v: string | undefined): string[] | undefined {
+  return v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean);
+}
 
 export default async function probe(args: string[]): Promise<number> {
   const parsed = parseCommand({
@@ -57,6 +73,7 @@ export default async function probe(args: string[]): Promise<number> {
       split: { type: 'string' }, subset: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' },
       'model-dir': { type: 'string' }, variant: { type: 'string' }, 'class-names': { type: 'string' }, 'text-template': { type: 'string' }, queries: { type: 'string' },
       similarity: { type: 'string' }, 'mask-rule': { type: 'string' }, threshold: { type: 'string' }, fraction: { type: 'string' },
+      timeofday: { type: 'string' }, scene: { type: 'string' }, weather: { type: 'string' }, 'all-scenes': { type: 'boolean' }, attributes: { type: 'string' }, 'train-split': { type: 'string' },
       'context-frames': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, radius: { type: 'string' }, 'no-pngs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,11 +95,16 @@ export default async function probe(args: string[]): Promise<number> {
     view: values.view,
     model: values.model,
     seed: int(values.seed, '--seed'),
-    fold: foldOption(values.fold, USAGE),
+    fold: values.fold === 'pooled' ? 'pooled' : foldOption(values.fold, USAGE),
     split: values.split,
     subset: values.subset,
     shots: int(values.shots, '--shots'),
-    episodes: int(values.episodes, '--episodes'),
+    episodes: values.episodes === 'per-entry' ? 'per-entry' : int(values.episodes, '--episodes'),
+    select: values['all-scenes'] ? {} : (values.timeofday || values.scene || values.weather)
+      ? { timeofday: list(values.timeofday), scene: list(values.scene), weather: list(values.weather) } as never
+      : undefined,
+    attributeFiles: list(values.attributes),
+    trainSplit: values['train-split'],
     alphas: values.alphas ? values.alphas.split(',').map(Number) : undefined,
     threads: int(values.threads, '--threads'),
     modelDir: values['model-dir'],

@@ -102,29 +102,7 @@ export async function synthImageNetS(root: string, o: SynthOptions = {}) {
   return { truth };
 }
 
-/** BDD10K current layout: road (0) below the horizon, sky (10) above, cars (13) / persons (11), 255 = unknown strip. */
-export async function synthBdd10k(root: string, o: SynthOptions = {}) {
-  const rng = mulberry32(o.seed ?? 0);
-  const n = o.n ?? 4;
-  const truth: { id: string }[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = `${(0x7d000000 + i * 0x1357).toString(16)}-${(0xa0000000 + i * 0x2468).toString(16)}`;
-    const w = 128, h = 72; // 16:9 like 1280x720
-    const canvas = new Canvas(w, h, rng, [90, 90, 90]);
-    canvas.band(0, 28, [70, 130, 180], 10);
-    canvas.band(28, 34, [107, 142, 35], 8);
-    canvas.band(34, h, [128, 64, 128], 0);
-    for (let k = 0; k < rng.int(1, 3); k++) {
-      const s: Shape = { ...randomShape(rng, w, h, 'square'), cy: rng.int(45, 60), r: rng.int(6, 10) };
-      canvas.paint(shapeMask(s, w, h), k % 2 ? [220, 20, 60] : [0, 0, 142], k % 2 ? 11 : 13);
-    }
-    canvas.band(h - 2, h, [0, 0, 0], 255); // the ego-vehicle hood: unknown
-    await writeFileAtomic(join(root, 'images', '10k', 'val', `${id}.jpg`), await canvas.jpeg());
-    await writeFileAtomic(join(root, 'labels', 'sem_seg', 'masks', 'val', `${id}.png`), encodeGrayPng(canvas.labels));
-    truth.push({ id });
-  }
-  return { truth };
-}
+export { synthBdd10k } from './bdd10k.js';
 
 /** DAVIS 2017: short sequences of 1-2 objects moving with constant velocity; palette annotations on every frame. */
 export async function synthDavis(root: string, o: SynthOptions = {}) {
