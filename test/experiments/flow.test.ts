@@ -122,3 +122,26 @@ test('store images resolve by path relative to the dataset root when the recorde
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bddseg on a planted store: night + highway scenes selected from the attribute files, layer 2 high (3 training scenes), noise far below', async () => {
+  const { plantedBddStore } = await import('./planted.js');
+  const dir = mkdtempSync(join(tmpdir(), 'kvlens-flow-bdd-'));
+  try {
+    await plantedBddStore(join(dir, 'data'), join(dir, 'store'), 24);
+    const res = await runProbeFlow({ task: 'bddseg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.*.attn.v'], seed: 1, threads: 2 });
+    assert.ok(value(res.rows, 'lm.2.attn.v', 'mIoU') > 0.6, `planted mIoU ${value(res.rows, 'lm.2.attn.v', 'mIoU')}`);
+    assert.ok(value(res.rows, 'lm.0.attn.v', 'mIoU') < value(res.rows, 'lm.2.attn.v', 'mIoU') - 0.3);
+    const p = res.protocol.flow as { selection: { select: unknown }; train: { selected: number; images: string[] }; test: { selected: number; images: string[] } };
+    assert.deepEqual(p.selection.select, { timeofday: ['night'], scene: ['highway'] }, 'the paper subset is the default');
+    assert.equal(p.train.selected, 3);
+    assert.equal(p.test.selected, 3);
+    assert.ok(p.test.images.every((id) => id.startsWith('images/10k/val/')));
+    // Every scene: more images, and a selection that matches none is an error naming the counts.
+    const all = await runProbeFlow({ task: 'bddseg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.2.attn.v'], select: {}, seed: 1, threads: 1 });
+    assert.equal((all.protocol.flow as { test: { selected: number } }).test.selected, 12);
+    await assert.rejects(runProbeFlow({ task: 'bddseg', store: join(dir, 'store'), data: join(dir, 'data'), taps: ['lm.2.attn.v'], select: { scene: ['tunnel'] }, threads: 1 }),
+      /no training image \(split train\) matches \{"scene":\["tunnel"\]\}.*12 listed, 1 without attributes, 0 selected/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -2,7 +2,7 @@
 // truth (token class one-hot; a pair-consistent position code), layer 0's are noise. A probe flow that reads the wrong
 // image, layer or ground truth cannot score layer 2 near 1.
 import { resolve } from 'node:path';
-import { iterateDataset, type CosegSample, type Pascal5iSample, type SpairSample } from '../../src/data/index.js';
+import { iterateDataset, type Bdd10kSample, type CosegSample, type Pascal5iSample, type SpairSample } from '../../src/data/index.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 import type { SpairTruth } from '../../src/data/synthetic/spair.js';
 import type { LabelMap } from '../../src/probes/grid.js';
@@ -88,6 +88,25 @@ export async function plantedPascalStore(dataRoot: string, storeRoot: string, n:
           const planted = labelFeatures(s.mask, side, dim, seed);
           writeImage(w, `VOC2012/JPEGImages/${s.id}.jpg`, resolve(s.image.path), { width: s.mask.width, height: s.mask.height }, side, planted, dim, rng, 0.05);
         }
+      }
+    }
+  } finally {
+    w.close();
+  }
+}
+
+/** BDD10K synthetic set (with attribute files) + a store whose layer 2 holds the label-mix code of each token. */
+export async function plantedBddStore(dataRoot: string, storeRoot: string, n: number, seed = 3): Promise<void> {
+  await generateSynthetic('bdd10k', dataRoot, { seed, n });
+  const rows = 9; const dim = 32;
+  const rng = new Rng(seed);
+  const w = StoreWriter.open(storeRoot, { identity: plantedIdentity(), kvlensVersion: '0.0.0-test' });
+  try {
+    for (const split of ['train', 'val']) {
+      for await (const s of iterateDataset('bdd10k', dataRoot, { split }) as AsyncGenerator<Bdd10kSample>) {
+        if (s.image.kind !== 'path') continue;
+        const planted = labelFeatures(s.mask, rows, dim, seed);
+        writeImage(w, `images/10k/${split}/${s.id}.jpg`, resolve(s.image.path), { width: s.mask.width, height: s.mask.height }, rows, planted, dim, rng, 0.05);
       }
     }
   } finally {
