@@ -94,7 +94,7 @@ export class LlavaExtractor {
   /** Everything besides model and prompt that changes the stored numbers (the store refuses a run that differs). */
   processorIdentity(): Record<string, unknown> {
     return {
-      imageProcessorSha256: sha256File(join(this.cfg.model, 'preprocessor_config.json')),
+      imageProcessorSha256: sha256File(this.processor.sources.imageProcessorFile ?? join(this.cfg.model, 'preprocessor_config.json')),
       chatTemplateSource: this.processor.template.source.startsWith('builtin:') ? this.processor.template.source : 'checkpoint',
       resolution: this.cfg.resolution ?? null,
       batchSize: this.cfg.batchSize,

@@ -84,7 +84,7 @@ export class FamilyExtractor implements Extractor {
   processorIdentity(): Record<string, unknown> {
     return {
       family: this.model.family,
-      imageProcessorSha256: sha256File(join(this.cfg.model, 'preprocessor_config.json')),
+      imageProcessorSha256: sha256File(this.processor.sources.imageProcessorFile ?? join(this.cfg.model, 'preprocessor_config.json')),
       chatTemplateSource: this.processor.template.source.startsWith('builtin:') ? this.processor.template.source : 'checkpoint',
       resolution: this.cfg.resolution ?? null,
       batchSize: this.cfg.batchSize,

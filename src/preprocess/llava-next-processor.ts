@@ -9,7 +9,8 @@
 import { join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 import { parseAnyresImageConfig } from './llava-onevision-image.js';
-import { LlavaOnevisionProcessor } from './processor.js';
+import { LlavaOnevisionProcessor, processorSources } from './processor.js';
+import { readProcessorFiles } from './processor-files.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { BUILTIN_LLAMA3_TEMPLATE, findChatTemplate } from '../tokenizer/chat-template.js';
 import { readJsonFileIfExists } from '../util/json.js';
@@ -19,16 +20,14 @@ export class LlavaNextProcessor extends LlavaOnevisionProcessor {
   override readonly family: string = 'llava_next';
 
   static override async fromPretrained(dir: string): Promise<LlavaNextProcessor> {
-    const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonFileIfExists(preprocPath);
-    if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
-    const imageConfig = parseAnyresImageConfig({ image_processor_type: 'LlavaNextImageProcessor', ...preproc }, preprocPath);
-    if (!imageConfig.processorType.startsWith('LlavaNext')) {
-      throw new KvlensInputError(`field "image_processor_type" is "${imageConfig.processorType}", expected LlavaNextImageProcessor`, preprocPath);
+    const files = await readProcessorFiles(dir);
+    const imageConfig = parseAnyresImageConfig({ image_processor_type: 'LlavaNextImageProcessor', ...files.image }, files.imageSource);
+    if (imageConfig.processorType !== 'LlavaNextImageProcessor') {
+      throw new KvlensInputError(`field "image_processor_type" is "${imageConfig.processorType}", expected LlavaNextImageProcessor`, files.imageSource);
     }
     const configPath = join(dir, 'config.json');
     const config = (await readJsonFileIfExists(configPath)) ?? {};
-    const procConfig = (await readJsonFileIfExists(join(dir, 'processor_config.json'))) ?? {};
+    const procConfig = files.processor;
     const vision = (config.vision_config ?? {}) as Record<string, unknown>;
     const patchSize = typeof procConfig.patch_size === 'number' ? procConfig.patch_size : typeof vision.patch_size === 'number' ? vision.patch_size : 14;
     const strategy = procConfig.vision_feature_select_strategy ?? config.vision_feature_select_strategy ?? 'default';
@@ -48,6 +47,6 @@ export class LlavaNextProcessor extends LlavaOnevisionProcessor {
       throw new KvlensInputError(`image_token_index ${config.image_token_index} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, configPath);
     }
     const template = await findChatTemplate(dir, { source: 'builtin:llama3', template: BUILTIN_LLAMA3_TEMPLATE });
-    return new LlavaNextProcessor(imageConfig, { imageToken, patchSize, maxTiles: Infinity, baseTokens: pps * pps }, tokenizer, template, imageTokenId);
+    return new LlavaNextProcessor(imageConfig, { imageToken, patchSize, maxTiles: Infinity, baseTokens: pps * pps }, tokenizer, template, imageTokenId, processorSources(files, imageConfig.notes, template));
   }
 }

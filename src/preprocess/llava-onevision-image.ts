@@ -11,6 +11,7 @@ import { anyresLayout, type AnyresLayout, type Pinpoint, type Size } from './any
 import { cropImage, padImage, type RgbImage } from './image.js';
 import { normalizationFields, normalizationFrom, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, normalizationTable, parseProcessorConfig, resampleFrom, writeChw, type PixelNormalization } from './normalize.js';
 import { resizeRgb, type ResampleFilter } from './pil-resize.js';
+import { imageProcessorKind } from './processor-files.js';
 
 /** transformers' LlavaOnevisionImageProcessor default pinpoints: 384 * {1..6} on each side. */
 function defaultOnevisionPinpoints(): [number, number][] {
@@ -45,16 +46,16 @@ export interface AnyresImageConfig {
   readonly normalization: PixelNormalization;
   /** zero-pad images to the same tile count (HF do_pad); when false every image must have the same count */
   readonly doPad: boolean;
+  /** Caveats about how the settings were read (e.g. a fast processor's type name), one sentence each. */
+  readonly notes: readonly string[];
 }
 
 /** Parse preprocessor_config.json of LlavaOnevisionImageProcessor / LlavaNextImageProcessor. */
 export function parseAnyresImageConfig(raw: unknown, where = 'preprocessor_config.json'): AnyresImageConfig {
   const c = parseProcessorConfig(schema, raw, where);
-  const type = c.image_processor_type ?? 'LlavaOnevisionImageProcessor';
-  const isNext = type.startsWith('LlavaNextImageProcessor');
-  if (!isNext && !type.startsWith('LlavaOnevisionImageProcessor')) {
-    throw new KvlensInputError(`field "image_processor_type" is "${type}", expected LlavaOnevisionImageProcessor or LlavaNextImageProcessor`, where);
-  }
+  const kind = imageProcessorKind(c.image_processor_type ?? 'LlavaOnevisionImageProcessor', ['LlavaOnevisionImageProcessor', 'LlavaNextImageProcessor'], where);
+  const type = kind.base;
+  const isNext = type === 'LlavaNextImageProcessor';
   if (c.do_resize === false) throw new KvlensInputError('field "do_resize": false is not supported (tiles must be resized to one size)', where);
   const size = c.size ?? (isNext ? { shortest_edge: 224 } : { height: 384, width: 384 });
   let tileSize: number;
@@ -72,6 +73,7 @@ export function parseAnyresImageConfig(raw: unknown, where = 'preprocessor_confi
     resample: resampleFrom(c.resample, where),
     normalization: normalizationFrom(c, { mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD }),
     doPad: c.do_pad ?? true,
+    notes: kind.note ? [kind.note] : [],
   };
 }
 

@@ -7,7 +7,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { FoundTemplate } from '../tokenizer/chat-template.js';
 import { describeValue, KvlensInputError, ownValue } from '../util/errors.js';
-import { LlavaOnevisionProcessor, type PrepareInput } from './processor.js';
+import { LlavaOnevisionProcessor, type PrepareInput, type ProcessorSources } from './processor.js';
 import { LlavaNextProcessor } from './llava-next-processor.js';
 import { Qwen2VLProcessor } from './qwen2vl-processor.js';
 import type { TokenMap } from './token-map.js';
@@ -29,6 +29,8 @@ export interface KvlensProcessor {
   readonly family: string;
   readonly tokenizer: TextTokenizer;
   readonly template: FoundTemplate;
+  /** Which files the settings came from, and notes on sources that disagreed. */
+  readonly sources: ProcessorSources;
   prepare(input: PrepareInput): Promise<PreparedInputs>;
 }
 

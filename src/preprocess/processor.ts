@@ -15,6 +15,7 @@ import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { findChatTemplate, type FoundTemplate } from '../tokenizer/chat-template.js';
 import { expandImagePlaceholders, renderPrompt, type PromptInput } from '../tokenizer/prompt.js';
 import { readJsonFileIfExists } from '../util/json.js';
+import { readProcessorFiles, type ProcessorFiles } from './processor-files.js';
 
 /** An image given as a file path, encoded bytes, or decoded RGB. */
 export type ImageInput = string | Uint8Array | RgbImage;
@@ -42,6 +43,20 @@ export interface Prepared {
   readonly layouts: readonly AnyresLayout[];
   /** real tile count per image (pixelValues is zero-padded to the max) */
   readonly tilesPerImage: readonly number[];
+}
+
+/** Which files a processor's settings came from, and what it noted while reading them. */
+export interface ProcessorSources {
+  /** "<dir>/processor_config.json (image_processor)" or "<dir>/preprocessor_config.json" */
+  readonly imageProcessor: string;
+  /** the file holding the image-processor settings (a feature store hashes it into its identity) */
+  readonly imageProcessorFile: string | undefined;
+  /** one sentence per source that was shadowed or caveat, e.g. a chat template another file overrides */
+  readonly notes: readonly string[];
+}
+
+export function processorSources(files: ProcessorFiles, imageNotes: readonly string[], template: FoundTemplate): ProcessorSources {
+  return { imageProcessor: files.imageSource, imageProcessorFile: files.imageFile, notes: [...files.notes, ...imageNotes, ...(template.notes ?? [])] };
 }
 
 /** What the processor needs from config.json / processor_config.json. */
@@ -73,15 +88,14 @@ export class LlavaOnevisionProcessor {
     readonly tokenizer: TextTokenizer,
     readonly template: FoundTemplate,
     readonly imageTokenId: number,
+    readonly sources: ProcessorSources = { imageProcessor: 'defaults', imageProcessorFile: undefined, notes: [] },
   ) {}
 
   static async fromPretrained(dir: string): Promise<LlavaOnevisionProcessor> {
-    const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonFileIfExists(preprocPath);
-    if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
-    const imageConfig = parseAnyresImageConfig(preproc, preprocPath);
+    const files = await readProcessorFiles(dir);
+    const imageConfig = parseAnyresImageConfig(files.image, files.imageSource);
     const config = (await readJsonFileIfExists(join(dir, 'config.json'))) ?? {};
-    const procConfig = (await readJsonFileIfExists(join(dir, 'processor_config.json'))) ?? {};
+    const procConfig = files.processor;
     const vision = (config.vision_config ?? {}) as Record<string, unknown>;
     const patchSize = typeof vision.patch_size === 'number' ? vision.patch_size : 14;
     const pps = Math.floor(imageConfig.tileSize / patchSize);
@@ -108,7 +122,7 @@ export class LlavaOnevisionProcessor {
       throw new KvlensInputError(`image_token_index ${config.image_token_index} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, join(dir, 'config.json'));
     }
     const template = await findChatTemplate(dir);
-    return new LlavaOnevisionProcessor(imageConfig, { imageToken, patchSize, maxTiles, baseTokens }, tokenizer, template, imageTokenId);
+    return new LlavaOnevisionProcessor(imageConfig, { imageToken, patchSize, maxTiles, baseTokens }, tokenizer, template, imageTokenId, processorSources(files, imageConfig.notes, template));
   }
 
   /** Token count of one image of the given original size. */

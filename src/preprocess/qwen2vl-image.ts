@@ -12,6 +12,7 @@ import {
   type PixelNormalization,
 } from './normalize.js';
 import { resizeRgb, type ResampleFilter } from './pil-resize.js';
+import { imageProcessorKind } from './processor-files.js';
 
 // Qwen2VLImageProcessor's mean / std are per-channel lists only (no single value for all channels).
 const triple = z.tuple([z.number(), z.number(), z.number()]);
@@ -19,7 +20,11 @@ const schema = z.object({
   image_processor_type: z.string().optional(),
   min_pixels: z.number().int().positive().nullish(),
   max_pixels: z.number().int().positive().nullish(),
-  size: z.object({ min_pixels: z.number().int().positive().optional(), max_pixels: z.number().int().positive().optional() }).passthrough().nullish(),
+  // {shortest_edge, longest_edge} in pixels (transformers >= 4.5x); early Qwen2-VL saves spelled it {min_pixels, max_pixels}
+  size: z.object({
+    shortest_edge: z.number().int().positive().optional(), longest_edge: z.number().int().positive().optional(),
+    min_pixels: z.number().int().positive().optional(), max_pixels: z.number().int().positive().optional(),
+  }).passthrough().nullish(),
   patch_size: z.number().int().positive().nullish(),
   temporal_patch_size: z.number().int().positive().nullish(),
   merge_size: z.number().int().positive().nullish(),
@@ -31,6 +36,8 @@ const schema = z.object({
 }).passthrough();
 
 export interface Qwen2VLImageConfig extends PixelNormalization {
+  /** the processor class kvlens reproduces (a "Fast" type name maps to its slow twin) */
+  readonly processorType: string;
   readonly minPixels: number;
   readonly maxPixels: number;
   readonly patchSize: number;
@@ -38,13 +45,34 @@ export interface Qwen2VLImageConfig extends PixelNormalization {
   readonly mergeSize: number;
   readonly doResize: boolean;
   readonly resample: ResampleFilter;
+  /** Which of two disagreeing spellings was used, and other caveats, one sentence each. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * One pixel bound as Qwen2VLImageProcessor resolves it: min_pixels / max_pixels (top level) override
+ * size.shortest_edge / size.longest_edge, which override the older size.min_pixels / size.max_pixels.
+ */
+function pixelBound(spellings: ReadonlyArray<readonly [string, number | null | undefined]>, fallback: number, where: string, notes: string[]): number {
+  const given = spellings.filter((s): s is readonly [string, number] => typeof s[1] === 'number');
+  if (given.length === 0) return fallback;
+  const [field, value] = given[0];
+  for (const [other, v] of given.slice(1)) if (v !== value) notes.push(`${where}: "${field}" ${value} used; "${other}" ${v} differs and is overridden, as in transformers`);
+  return value;
 }
 
 export function parseQwen2VLImageConfig(raw: unknown, where = 'preprocessor_config.json'): Qwen2VLImageConfig {
   const c = parseProcessorConfig(schema, raw, where);
+  const kind = imageProcessorKind(c.image_processor_type ?? 'Qwen2VLImageProcessor', ['Qwen2VLImageProcessor', 'Qwen2_5_VLImageProcessor'], where);
+  const notes: string[] = kind.note ? [kind.note] : [];
+  const minPixels = pixelBound([['min_pixels', c.min_pixels], ['size.shortest_edge', c.size?.shortest_edge], ['size.min_pixels', c.size?.min_pixels]], 56 * 56, where, notes);
+  const maxPixels = pixelBound([['max_pixels', c.max_pixels], ['size.longest_edge', c.size?.longest_edge], ['size.max_pixels', c.size?.max_pixels]], 28 * 28 * 1280, where, notes);
+  if (minPixels > maxPixels) throw new KvlensInputError(`the minimum pixel count ${minPixels} exceeds the maximum ${maxPixels} (min_pixels / size.shortest_edge vs max_pixels / size.longest_edge)`, where);
   return {
-    minPixels: c.min_pixels ?? c.size?.min_pixels ?? 56 * 56,
-    maxPixels: c.max_pixels ?? c.size?.max_pixels ?? 28 * 28 * 1280,
+    processorType: kind.base,
+    notes,
+    minPixels,
+    maxPixels,
     patchSize: c.patch_size ?? 14,
     temporalPatchSize: c.temporal_patch_size ?? 2,
     mergeSize: c.merge_size ?? 2,

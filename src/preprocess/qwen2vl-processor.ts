@@ -10,7 +10,8 @@
 import { join } from 'node:path';
 import { KvlensInputError } from '../util/errors.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import { resolveImage, type PrepareInput } from './processor.js';
+import { processorSources, resolveImage, type PrepareInput, type ProcessorSources } from './processor.js';
+import { readProcessorFiles } from './processor-files.js';
 import { parseQwen2VLImageConfig, processQwen2VLImages, smartResize, type Qwen2VLImageConfig } from './qwen2vl-image.js';
 import { mergedGridTokenInfos, tokenMapFromInfos, type MergedGridLayout, type TokenMap } from './token-map.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -40,13 +41,12 @@ export class Qwen2VLProcessor {
     readonly template: FoundTemplate,
     /** <|image_pad|> */
     readonly imageTokenId: number,
+    readonly sources: ProcessorSources = { imageProcessor: 'defaults', imageProcessorFile: undefined, notes: [] },
   ) {}
 
   static async fromPretrained(dir: string): Promise<Qwen2VLProcessor> {
-    const preprocPath = join(dir, 'preprocessor_config.json');
-    const preproc = await readJsonFileIfExists(preprocPath);
-    if (!preproc) throw new KvlensInputError('missing preprocessor_config.json', dir);
-    const imageConfig = parseQwen2VLImageConfig(preproc, preprocPath);
+    const files = await readProcessorFiles(dir);
+    const imageConfig = parseQwen2VLImageConfig(files.image, files.imageSource);
     const configPath = join(dir, 'config.json');
     const config = (await readJsonFileIfExists(configPath)) ?? {};
     const family = typeof config.model_type === 'string' ? config.model_type : 'qwen2_vl';
@@ -63,7 +63,7 @@ export class Qwen2VLProcessor {
       throw new KvlensInputError(`image_token_id ${config.image_token_id} differs from the tokenizer's id ${imageTokenId} for <|image_pad|>`, configPath);
     }
     const template = await findChatTemplate(dir, { source: 'builtin:qwen2vl', template: BUILTIN_QWEN2VL_TEMPLATE });
-    return new Qwen2VLProcessor(family, imageConfig, tokenizer, template, imageTokenId);
+    return new Qwen2VLProcessor(family, imageConfig, tokenizer, template, imageTokenId, processorSources(files, imageConfig.notes, template));
   }
 
   /** The smart_resize layout of an image of the given size. */

@@ -58,8 +58,11 @@ export interface ChatMessage {
 }
 
 export interface FoundTemplate {
+  /** the file it came from ("<dir>/chat_template.jinja", ...) or "builtin:<name>" */
   readonly source: string;
   readonly template: string;
+  /** Other files that hold a different template and were not used (transformers' precedence), one sentence each. */
+  readonly notes?: readonly string[];
 }
 
 async function readJsonFile(path: string): Promise<Record<string, unknown>> {
@@ -81,19 +84,34 @@ function pickTemplate(v: unknown): string | undefined {
 }
 
 /**
- * The processor's template first (chat_template.json, then processor_config.json), then the tokenizer's
- * (tokenizer_config.json), else `fallback` (default: the built-in ChatML).
+ * Where a checkpoint's chat template can be, in the order transformers' processor takes it: the legacy processor
+ * file chat_template.json (it wins when present), the raw chat_template.jinja that newer versions write (the
+ * tokenizer also reads it over its own), the "chat_template" key of processor_config.json (older processors), then
+ * the tokenizer's tokenizer_config.json.
+ */
+const TEMPLATE_SOURCES: ReadonlyArray<{ readonly file: string; readonly read: (path: string) => Promise<string | undefined> }> = [
+  { file: 'chat_template.json', read: async (p) => pickTemplate((await readJsonFile(p)).chat_template) },
+  { file: 'chat_template.jinja', read: (p) => readFile(p, 'utf8') },
+  { file: 'processor_config.json', read: async (p) => pickTemplate((await readJsonFile(p)).chat_template) },
+  { file: 'tokenizer_config.json', read: async (p) => pickTemplate((await readJsonFile(p)).chat_template) },
+];
+
+/**
+ * The checkpoint's chat template by transformers' precedence (TEMPLATE_SOURCES), else `fallback` (default: the
+ * built-in ChatML). Files further down that hold a different template are named in `notes`.
  */
 export async function findChatTemplate(dir: string, fallback: FoundTemplate = { source: 'builtin:chatml', template: BUILTIN_CHATML_TEMPLATE }): Promise<FoundTemplate> {
-  for (const file of ['chat_template.json', 'processor_config.json', 'tokenizer_config.json']) {
+  const found: FoundTemplate[] = [];
+  for (const { file, read } of TEMPLATE_SOURCES) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
-    const t = pickTemplate((await readJsonFile(path)).chat_template);
-    if (t) return { source: path, template: t };
+    const template = await read(path);
+    if (template) found.push({ source: path, template });
   }
-  const jinja = join(dir, 'chat_template.jinja');
-  if (existsSync(jinja)) return { source: jinja, template: await readFile(jinja, 'utf8') };
-  return fallback;
+  if (found.length === 0) return fallback;
+  const [used, ...rest] = found;
+  const notes = rest.filter((t) => t.template !== used.template).map((t) => `${t.source} holds a different chat template; ${used.source} was used, as transformers does`);
+  return notes.length ? { ...used, notes } : used;
 }
 
 export interface RenderOptions {
