@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cosineMatch, LruCache, pcaRgb } from './features.js';
+import { PHOTO_MAX_SIDE, PhotoCache } from './photo.js';
 import { resolveInside } from './paths.js';
 import { ViewerSource } from './source.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -82,6 +83,7 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
   const source = await ViewerSource.open(realRoot);
   const assets = publicDir();
   const pcaCache = new LruCache<{ rows: number; cols: number; rgb: string }>(opts.cacheSize ?? 256);
+  const photos = new PhotoCache();
   const log = opts.log ?? (() => undefined);
 
   const tapFor = (q: URLSearchParams) => {
@@ -97,6 +99,12 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
     if (!source.store?.has(id)) throw new HttpError(404, `image "${id}" is not in the store`);
     return id;
   };
+  /** Optional store view ("base", "highres", ...); the tap's first view when absent. */
+  const viewFor = (q: URLSearchParams) => {
+    const v = q.get('view');
+    if (v && !source.store?.views.includes(v)) throw new HttpError(404, `view "${v}" is not in the store (stored: ${source.store?.views.join(', ')})`);
+    return v ?? undefined;
+  };
 
   const api: Record<string, (q: URLSearchParams) => Promise<unknown>> = {
     '/api/info': async () => {
@@ -104,6 +112,7 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
       return {
         mode: source.mode, title: source.title, images: source.imageIds().length, taps: source.tapFamilies(), hasStore: !!source.store,
         keyVariance: kv ? { layers: kv.layers.map((l) => l.layer), threshold: kv.threshold, grid: kv.grid, tap: kv.tap } : null,
+        views: source.store ? source.store.views.filter((v) => v !== 'siglip') : [], runFiles: await source.runFiles(),
       };
     },
     '/api/images': async (q) => {
@@ -113,31 +122,33 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
       const items = [];
       for (const id of ids.slice(offset, offset + limit)) {
         const img = source.store!.image(id);
-        items.push({ id, grid: img.views.base ?? Object.values(img.views)[0], size: img.originalSize });
+        items.push({ id, grid: img.views.base ?? Object.values(img.views)[0], views: img.views, size: img.originalSize });
       }
       return { total: ids.length, offset, items };
     },
     '/api/pca': async (q) => {
       const image = imageFor(q);
       const tap = tapFor(q);
-      const key = `${image}\u0000${tap}`;
+      const view = viewFor(q);
+      const key = `${image}\u0000${tap}\u0000${view ?? ''}`;
       let hit = pcaCache.get(key);
       if (!hit) {
-        const g = source.grid(image, tap); // [rows, cols, D]
+        const g = source.grid(image, tap, view); // [rows, cols, D]
         hit = { rows: g.rows, cols: g.cols, rgb: Buffer.from(pcaRgb(g.data, g.rows * g.cols, g.dim)).toString('base64') };
         pcaCache.set(key, hit);
       }
-      return { image, tap, ...hit };
+      return { image, tap, view: view ?? null, ...hit };
     },
     '/api/match': async (q) => {
       const a = imageFor(q, 'a');
       const b = imageFor(q, 'b');
       const tap = tapFor(q);
-      const ga = source.grid(a, tap);
+      const view = viewFor(q);
+      const ga = source.grid(a, tap, view);
       const token = intParam(q, 'token', 0, ga.rows * ga.cols - 1);
-      const gb = source.grid(b, tap);
+      const gb = source.grid(b, tap, view);
       const { sims, best } = cosineMatch(ga.data, token, gb.data, ga.dim);
-      return { a, b, tap, token, rows: gb.rows, cols: gb.cols, best, bestRow: Math.floor(best / gb.cols), bestCol: best % gb.cols,
+      return { a, b, tap, token, aRows: ga.rows, aCols: ga.cols, rows: gb.rows, cols: gb.cols, best, bestRow: Math.floor(best / gb.cols), bestCol: best % gb.cols,
         score: round(sims[best]), sims: Array.from(sims, (s) => round(s)) };
     },
     '/api/mask': async (q) => {
@@ -163,6 +174,19 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
     },
   };
 
+  // Binary routes: the photo under the overlays (and the image list's thumbnails), decoded as the extractor does.
+  const binary: Record<string, (q: URLSearchParams) => Promise<{ body: Buffer; type: string }>> = {
+    '/api/photo': async (q) => {
+      const id = imageFor(q);
+      const size = intParam(q, 'size', 16, PHOTO_MAX_SIDE, 384);
+      const src = source.store!.image(id).source;
+      const p = await photos.get(src, size, [source.root, process.cwd()]).catch((e: unknown) => {
+        throw new HttpError(404, `the source image of "${id}" cannot be read (${(e as Error).message})`);
+      });
+      return { body: p.jpeg, type: 'image/jpeg' };
+    },
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET');
     const raw = req.url ?? '/';
@@ -175,6 +199,10 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
       return send(res, 200, await readFile(r.path), MIME[extname(r.path).toLowerCase()] ?? 'application/octet-stream');
     }
     if (api[rawPath]) return json(res, await api[rawPath](query));
+    if (binary[rawPath]) {
+      const r = await binary[rawPath](query);
+      return send(res, 200, r.body, r.type);
+    }
     const asset = rawPath === '/' ? 'index.html' : rawPath.slice(1);
     if (ASSETS.has(asset)) return send(res, 200, await readFile(join(assets, asset)), MIME[extname(asset)]);
     throw new HttpError(404, 'not found');

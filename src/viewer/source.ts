@@ -1,6 +1,6 @@
 // What the viewer looks at: a feature store alone, or a run directory (results + optional <run>/store). Everything
 // is read lazily per request: the store reader does positioned reads of one tensor; per-image run files are small.
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FeatureStore } from '../store/index.js';
 import { readJsonValidated } from '../results/io.js';
@@ -55,9 +55,17 @@ export class ViewerSource {
     return this.store ? this.store.images() : [];
   }
 
-  grid(imageId: string, tap: string) {
+  /** [rows, cols, D] of one image, tap and view (default: the tap's first view). */
+  grid(imageId: string, tap: string, view?: string) {
     if (!this.store) throw new KvlensInputError('this run has no feature store (<run>/store)', this.root);
-    return this.store.read(imageId, tap);
+    return this.store.read(imageId, tap, view ? { view } : {});
+  }
+
+  /** Which per-image run files exist at all (so the page offers only overlays it can draw). */
+  async runFiles(): Promise<{ masks: boolean; attention: boolean }> {
+    if (this.mode !== 'run') return { masks: false, attention: false };
+    const has = (d: string) => readdir(join(this.root, d)).then((f) => f.some((n) => n.endsWith('.json')), () => false);
+    return { masks: await has(RUN_FILES.masksDir), attention: await has(RUN_FILES.attentionDir) };
   }
 
   async loadKeyVariance(): Promise<KeyVariance | undefined> {

@@ -1,11 +1,14 @@
-// End-to-end: drive the viewer page in Debian's Chromium (playwright-core, no downloaded browser). Skipped with a
-// message when /usr/bin/chromium is absent.
+// End-to-end: drive the viewer page in Debian's Chromium (playwright-core, no downloaded browser) and check the
+// pictures by their pixels: the photo is under every overlay (a screenshot at 60% opacity is the blend of the photo-only
+// and overlay-only screenshots), thumbnails load, a click on A marks the best match on B. Skipped with a message when
+// /usr/bin/chromium is absent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decode } from 'fast-png';
 import { startViewer } from '../../src/viewer/server.js';
 import { writeSyntheticRun } from '../results/synthetic-run.js';
 import { COLS, ROWS, writeFixtureStore } from './store-fixture.js';
@@ -14,58 +17,135 @@ const CHROMIUM = '/usr/bin/chromium';
 
 // The callbacks given to page.evaluate/waitForFunction run in the browser; this project compiles without the DOM lib,
 // so the little of it they touch is declared here.
-interface PageElement { toDataURL(): string; textContent: string | null }
-declare const document: { body: { dataset: Record<string, string | undefined> }; getElementById(id: string): PageElement | null };
+interface PageElement { textContent: string | null; dataset: Record<string, string | undefined>; naturalWidth?: number; width?: number; height?: number }
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  getElementById(id: string): PageElement | null;
+  querySelectorAll(sel: string): ArrayLike<PageElement>;
+};
 
-test('viewer in Chromium: layer slider and token click change the pictures', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium) — viewer e2e skipped`, timeout: 120_000 }, async () => {
+interface Shot { width: number; height: number; px: (x: number, y: number) => [number, number, number] }
+
+function shot(png: Buffer): Shot {
+  const img = decode(png);
+  const ch = img.channels;
+  return { width: img.width, height: img.height, px: (x, y) => { const o = (y * img.width + x) * ch; return [img.data[o], img.data[o + 1], img.data[o + 2]] as [number, number, number]; } };
+}
+
+const near = (a: number[], b: number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
+
+test('viewer in Chromium: the photo under every overlay, thumbnails, a click on A marks the best match on B', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium) — viewer e2e skipped`, timeout: 180_000 }, async () => {
   const { chromium } = await import('playwright-core');
   const base = await mkdtemp(join(tmpdir(), 'kvlens-e2e-'));
   const profile = join(base, 'profile');
   const runDir = join(base, 'run');
   await writeSyntheticRun(runDir, { layers: 4, gridRows: ROWS, gridCols: COLS, imageIds: ['img/0000.jpg'] });
-  writeFixtureStore(join(base, 'store'), 3);
+  writeFixtureStore(join(base, 'store'), 3, undefined, join(base, 'photos'));
   await symlink(join(base, 'store'), join(runDir, 'store'));
   const viewer = await startViewer(runDir, { port: 0 });
   // A persistent context is how playwright takes a fresh --user-data-dir (passing it in args is refused).
   const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1400, height: 700 },
+    executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1400, height: 800 }, deviceScaleFactor: 1,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
     const page = browser.pages()[0] ?? (await browser.newPage());
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     await page.goto(viewer.url);
     await page.waitForFunction(() => Number(document.body.dataset.ready ?? 0) >= 1);
-    const pixels = (id: string) => page.evaluate((cid) => document.getElementById(cid)!.toDataURL(), id);
-    const a0 = await pixels('viewA');
-    const overlay0 = await pixels('overlayA');
+    const ready = () => page.evaluate(() => Number(document.body.dataset.ready));
+    const settle = async (act: () => Promise<unknown>) => {
+      const n = await ready();
+      await act();
+      await page.waitForFunction((k) => Number(document.body.dataset.ready) > k, n);
+    };
+    const grab = async (id: string) => shot(await page.locator(`#${id}`).screenshot());
+    const text = async (id: string) => (await page.locator(`#${id}`).textContent()) ?? '';
 
-    // Move the layer slider to the last layer: the PCA picture and the mask overlay change.
-    const ready = Number(await page.evaluate(() => document.body.dataset.ready));
-    await page.locator('#layer').fill('3');
-    await page.waitForFunction((n) => Number(document.body.dataset.ready) > n, ready);
+    // The run wrote masks, so the probe mask is the default overlay; the caption names the task and layer.
+    assert.equal(await page.locator('#overlay').inputValue(), 'mask');
+    assert.match(await text('captionA'), /probe mask .* vs ground truth, layer 0/);
+    assert.match((await page.locator('#scaleA .what').textContent()) ?? '', /predicted foreground probability; green outline: ground truth/);
+
+    // Photo only: the 480x360 photo fills a 384x288 canvas (aspect kept): blue-green background, orange disc.
+    await settle(() => page.selectOption('#overlay', 'none'));
+    const photo = await grab('viewA');
+    assert.equal(photo.width, 384);
+    assert.equal(photo.height, 288);
+    const disc = photo.px(Math.round(384 * 0.35), 144);
+    const sky = photo.px(370, 10);
+    assert.ok(near(disc, [250, 140, 30], 25), `disc pixel ${disc}`);
+    assert.ok(sky[2] > 100 && sky[0] < 90, `background pixel ${sky}`);
+
+    // PCA overlay at 100% hides the photo; at 60% every pixel is the blend 0.4 photo + 0.6 overlay: the photo is under it.
+    await settle(() => page.selectOption('#overlay', 'pca'));
+    assert.match(await text('captionA'), /PCA → RGB of lm\.0\.attn\.v \(values\), layer 0, base view 6×6/);
+    await settle(() => page.locator('#opacity').fill('100'));
+    const overlay = await grab('viewA');
+    await settle(() => page.locator('#opacity').fill('60'));
+    const blend = await grab('viewA');
+    let checked = 0;
+    let photoDiffers = 0;
+    for (let y = 8; y < 288; y += 16) {
+      for (let x = 8; x < 384; x += 16) {
+        const [p, o, b] = [photo.px(x, y), overlay.px(x, y), blend.px(x, y)];
+        if (Math.hypot(x - 384 * 0.35, y - 144) < 30) continue; // the point marker sits at the centre token
+        const expected = p.map((v, i) => 0.4 * v + 0.6 * o[i]);
+        assert.ok(near(b, expected, 8), `(${x},${y}): blend ${b}, photo ${p}, overlay ${o}`);
+        if (!near(b, o, 12)) photoDiffers++;
+        checked++;
+      }
+    }
+    assert.ok(photoDiffers > checked / 2, `the photo shows through the overlay at ${photoDiffers}/${checked} points`);
+
+    // The layer slider changes the overlay.
+    await settle(() => page.locator('#layer').fill('3'));
     assert.equal(await page.locator('#layerOut').textContent(), '3');
-    assert.notEqual(await pixels('viewA'), a0, 'PCA picture changed with the layer');
-    assert.notEqual(await pixels('overlayA'), overlay0, 'mask overlay changed with the layer');
+    assert.notDeepEqual((await grab('viewA')).px(200, 200), blend.px(200, 200));
+    assert.match(await text('captionA'), /lm\.3\.attn\.v \(values\), layer 3/);
 
-    // Click token (2, 2) of image A: image B shows the cosine map with the best match ringed.
-    const b0 = await pixels('viewB');
+    // Keys are named as keys.
+    await settle(async () => { await page.selectOption('#tap', 'attn.k'); });
+    assert.match(await text('captionA'), /lm\.3\.attn\.k \(keys \(post-RoPE\)\)/);
+    await settle(async () => { await page.selectOption('#tap', 'attn.v'); });
+
+    // Thumbnails: one per listed image, decoded by the browser.
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#images img')).every((i) => (i.naturalWidth ?? 0) > 0));
+    assert.equal(await page.locator('#images img').count(), 3);
+
+    // Click token (2, 2) of image A: B (image 1 = image 0 shifted one column) shows photo + cosine map, best match (2, 1) marked.
     const box = (await page.locator('#viewA').boundingBox())!;
-    const cell = box.width / COLS;
-    const ready2 = Number(await page.evaluate(() => document.body.dataset.ready));
-    await page.mouse.click(box.x + 2.5 * cell, box.y + 2.5 * cell);
-    await page.waitForFunction((n) => Number(document.body.dataset.ready) > n, ready2);
-    assert.notEqual(await pixels('viewB'), b0, 'match view changed after the click');
-    // A is image 0 and B image 1 (= image 0 shifted one column), so token (2, 2) of A matches (2, 1) of B.
-    assert.match((await page.locator('#matchNote').textContent()) ?? '', /best match \(2, 1\)/);
+    await settle(() => page.mouse.click(box.x + 2.5 * (box.width / COLS), box.y + 2.5 * (box.height / ROWS)));
+    assert.match(await text('matchNote'), /token \(2, 2\) of A → best match \(2, 1\) in B/);
+    assert.match((await page.locator('#scaleB .what').textContent()) ?? '', /cosine similarity/);
+    const b = await grab('viewB');
+    assert.equal(b.height, 288);
+    // the orange best-match marker is drawn around the centre of cell (2, 1)
+    const cx = Math.round(1.5 * (384 / COLS));
+    const cy = Math.round(2.5 * (288 / ROWS));
+    let orange = 0;
+    for (let dy = -30; dy <= 30; dy++) for (let dx = -30; dx <= 30; dx++) if (near(b.px(cx + dx, cy + dy), [255, 90, 54], 40)) orange++;
+    assert.ok(orange > 40, `best-match marker pixels: ${orange}`);
 
-    // Key-variance overlay draws too.
-    await page.selectOption('#overlay', 'keyvar');
-    await page.waitForFunction(() => /below τ/.test(document.getElementById('overlayNote')?.textContent ?? ''));
-    const shot = join(tmpdir(), 'kvlens-viewer-e2e.png');
-    await page.screenshot({ path: shot });
-    console.log(`viewer screenshot: ${shot}`);
+    // Similarity overlay on A, key variance and attention all draw with a colour scale.
+    await settle(() => page.selectOption('#overlay', 'similarity'));
+    assert.match((await page.locator('#scaleA .what').textContent()) ?? '', /cosine similarity to the marked token/);
+    await settle(() => page.selectOption('#overlay', 'keyvar'));
+    assert.match((await page.locator('#scaleA .what').textContent()) ?? '', /below τ/);
+    await settle(() => page.selectOption('#overlay', 'attention'));
+    assert.match((await page.locator('#scaleA .what').textContent()) ?? '', /attention probability/);
+    assert.match(await text('captionA'), /attention from ".*" to the image, layer 3/);
+    const att = await grab('viewA');
+    assert.notDeepEqual(att.px(100, 100), photo.px(100, 100));
+
+    // The grid selector lists the store's views.
+    assert.deepEqual(await page.locator('#view option').allTextContents(), ['base view']);
+
+    const out = join(tmpdir(), 'kvlens-viewer-e2e.png');
+    await page.screenshot({ path: out });
+    console.log(`viewer screenshot: ${out}`);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -1,6 +1,9 @@
 // Test helper: a small feature store written by the store's own writer, with structured features so PCA pictures and
 // nearest-neighbour matches are meaningful: token (r, c) of image i at layer L is a smooth function of (r, c) whose
 // mixing changes with L, plus an image-specific offset. Image 1 is image 0 shifted by one column (known matches).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { encode } from 'fast-png';
 import { StoreWriter } from '../../src/store/index.js';
 import type { ImageRecord, TapTensor } from '../../src/store/index.js';
 
@@ -21,7 +24,23 @@ export function featureValue(i: number, l: number, r: number, c: number, j: numb
   return Math.sin(0.8 * r * Math.cos(phase) + 0.6 * cc * Math.sin(phase + l) + j) + 0.05 * i * Math.cos(j);
 }
 
-export function writeFixtureStore(root: string, images: number, layers = LAYERS): string[] {
+/** A 480x360 photo: a blue-to-green gradient with an orange disc whose place depends on the image (never blank). */
+export function fixturePhoto(i: number, width = 480, height = 360): Uint8Array {
+  const data = new Uint8Array(width * height * 3);
+  const cx = width * (0.35 + 0.1 * i);
+  const cy = height * 0.5;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = 3 * (y * width + x);
+      const inDisc = (x - cx) ** 2 + (y - cy) ** 2 < (height * 0.25) ** 2;
+      data.set(inDisc ? [250, 140, 30] : [40, Math.round(90 + 120 * (y / height)), Math.round(220 - 100 * (x / width))], o);
+    }
+  }
+  return encode({ width, height, data, channels: 3, depth: 8 });
+}
+
+/** `photosDir`: also write each image's photo there (PNG) and record it as the image's source. */
+export function writeFixtureStore(root: string, images: number, layers = LAYERS, photosDir?: string): string[] {
   const taps = storeTaps(layers);
   const w = StoreWriter.open(root, {
     identity: {
@@ -35,7 +54,7 @@ export function writeFixtureStore(root: string, images: number, layers = LAYERS)
   for (let i = 0; i < images; i++) {
     const id = `img/${String(i).padStart(4, '0')}.jpg`;
     const record: ImageRecord = {
-      source: `/data/${id}`, originalSize: { width: 384, height: 384 },
+      source: photosDir ? join(photosDir, id) : `/data/${id}`, originalSize: photosDir ? { width: 480, height: 360 } : { width: 384, height: 384 },
       views: { base: { rows: ROWS, cols: COLS, positions: Array.from({ length: ROWS * COLS }, (_, k) => PREFIX + k) } },
     };
     const tensors = new Map<string, TapTensor>();
@@ -52,6 +71,10 @@ export function writeFixtureStore(root: string, images: number, layers = LAYERS)
         }
         tensors.set(`lm.${l}.attn.${kind}`, { shape: [1, KV_HEADS, seqLen, D_HEAD], data });
       }
+    }
+    if (photosDir) {
+      mkdirSync(dirname(join(photosDir, id)), { recursive: true });
+      writeFileSync(join(photosDir, id), fixturePhoto(i));
     }
     w.add(id, record, tensors);
     ids.push(id);
