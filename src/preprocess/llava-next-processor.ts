@@ -43,8 +43,9 @@ export class LlavaNextProcessor extends LlavaOnevisionProcessor {
     const tokenizer = await TextTokenizer.fromPretrained(dir);
     const imageTokenId = tokenizer.tokenToId(imageToken);
     if (imageTokenId === undefined) throw new KvlensInputError(`the tokenizer has no image token ${imageToken}`, dir);
-    if (typeof config.image_token_index === 'number' && config.image_token_index !== imageTokenId) {
-      throw new KvlensInputError(`image_token_index ${config.image_token_index} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, configPath);
+    const configImageId = config.image_token_index ?? config.image_token_id; // transformers' attribute_map alias
+    if (typeof configImageId === 'number' && configImageId !== imageTokenId) {
+      throw new KvlensInputError(`image_token_index ${configImageId} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, configPath);
     }
     const template = await findChatTemplate(dir, { source: 'builtin:llama3', template: BUILTIN_LLAMA3_TEMPLATE });
     return new LlavaNextProcessor(imageConfig, { imageToken, patchSize, maxTiles: Infinity, baseTokens: pps * pps }, tokenizer, template, imageTokenId, processorSources(files, imageConfig.notes, template));

@@ -118,8 +118,9 @@ export class LlavaOnevisionProcessor {
     const tokenizer = await TextTokenizer.fromPretrained(dir);
     const imageTokenId = tokenizer.tokenToId(imageToken);
     if (imageTokenId === undefined) throw new KvlensInputError(`the tokenizer has no image token ${imageToken}`, dir);
-    if (typeof config.image_token_index === 'number' && config.image_token_index !== imageTokenId) {
-      throw new KvlensInputError(`image_token_index ${config.image_token_index} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, join(dir, 'config.json'));
+    const configImageId = config.image_token_index ?? config.image_token_id; // transformers' attribute_map alias
+    if (typeof configImageId === 'number' && configImageId !== imageTokenId) {
+      throw new KvlensInputError(`image_token_index ${configImageId} differs from the tokenizer's id ${imageTokenId} for ${imageToken}`, join(dir, 'config.json'));
     }
     const template = await findChatTemplate(dir);
     return new LlavaOnevisionProcessor(imageConfig, { imageToken, patchSize, maxTiles, baseTokens }, tokenizer, template, imageTokenId, processorSources(files, imageConfig.notes, template));

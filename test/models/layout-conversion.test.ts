@@ -12,6 +12,9 @@ import { rgbImage } from '../../src/preprocess/image.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { VisionLanguageModel } from '../../src/models/vlm-base.js';
 import { parseHook } from '../../src/taps/names.js';
+import { extractFeatures } from '../../src/extract/extract.js';
+import { FeatureStore } from '../../src/store/reader.js';
+import { writeImages } from '../extract/helpers.js';
 import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
 import { writeLlavaNextCheckpoint, TINY_LLAVA_NEXT } from '../../src/models/synthetic/llava-next.js';
 import { writeQwen2VlCheckpoint, TINY_QWEN2_5_VL, TINY_QWEN2_VL } from '../../src/models/synthetic/qwen2-vl.js';
@@ -178,3 +181,32 @@ for (const f of FAMILIES) {
     }
   });
 }
+
+test('kvlens extract runs on a v5-layout checkpoint (no preprocessor_config.json) and stores what the legacy layout stores', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kvlens-layout-extract-'));
+  try {
+    const f = FAMILIES.find((x) => x.name === 'qwen2_5_vl')!;
+    const orig = f.write(join(root, 'original'));
+    const v5 = join(root, 'v5');
+    copyDir(orig, v5);
+    LAYOUTS[2].apply(v5, f);
+    const images = join(root, 'images');
+    await writeImages(images, 1);
+    const stored: Float32Array[] = [];
+    for (const model of [orig, v5]) {
+      const out = join(root, `store-${stored.length}`);
+      await extractFeatures({ model, images, out, taps: ['keys'], layers: '*', views: ['highres'], dtype: 'float32' });
+      const store = FeatureStore.open(out);
+      try {
+        const [id] = store.images();
+        stored.push(Float32Array.from(store.read(id, 'lm.0.attn.k', { view: 'highres' }).data));
+      } finally {
+        store.close();
+      }
+    }
+    assert.ok(stored[0].length > 0);
+    assert.deepEqual(stored[1], stored[0], 'stored keys, layer 0');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
