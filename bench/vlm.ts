@@ -84,7 +84,7 @@ export function lmFlops(c: DecoderConfig, S: number, T: number): number {
   return c.numLayers * (2 * params * S + 4 * S * T * Q) + 2 * D * c.vocabSize;
 }
 
-function noiseImage(side: number): RgbImage {
+export function noiseImage(side: number): RgbImage {
   const rnd = mulberry32(3);
   const data = new Uint8Array(side * side * 3);
   for (let i = 0; i < data.length; i++) data[i] = ((i % (3 * side)) / 6 + rnd() * 60) & 255;
@@ -92,7 +92,7 @@ function noiseImage(side: number): RgbImage {
 }
 
 /** A prompt with exactly `want` text tokens around the image: the question grows character by character. */
-async function promptWithTextTokens(p: LlavaOnevisionProcessor, img: RgbImage, want: number) {
+export async function promptWithTextTokens(p: LlavaOnevisionProcessor, img: RgbImage, want: number) {
   const sentence = 'What objects are visible here, and where is each one placed relative to the others in this picture? '.repeat(4);
   // The generated checkpoint's byte-level BPE spends a token per character or two, so the chat template is used
   // without its system turn; failing that, a bare "<image>\nquestion" prompt.

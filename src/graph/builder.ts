@@ -267,6 +267,19 @@ export class GraphBuilder {
   }
 
   /**
+   * Unmasked self-attention without a materialised score matrix: com.microsoft MultiHeadAttention, whose CPU kernel
+   * takes MLAS's blocked (flash) path when there is no mask, past or present. Same 4-D interface as `attention`
+   * (q/k/v [batch, head, pos, dHead], heads equal), returning [batch, head, qPos, dHead]; the heads are merged into
+   * [batch, pos, head*dHead] for the op and split back. A vision tower's [tile, head, token, token] scores are the
+   * largest transient buffer of a forward (68 MB per layer for two SigLIP-384 tiles): each one is freshly mapped memory.
+   */
+  fusedSelfAttention(q: Value, k: Value, v: Value, scale: number, heads: number): Value {
+    const merge = (x: Value) => this.reshape(this.transpose(x, [0, 2, 1, 3]), [0, 0, -1]); // [batch, pos, head*dHead]
+    const out = this.node('MultiHeadAttention', [merge(q), merge(k), merge(v)], { num_heads: A.i(heads), scale: A.f(scale) }, 1, 'com.microsoft')[0];
+    return this.transpose(this.reshape(out, [0, 0, heads, -1]), [0, 2, 1, 3]);
+  }
+
+  /**
    * The same attention from MatMul/Softmax, returning the probabilities too (for the attn.probs tap).
    * GQA: each kv head serves qHeads/kvHeads consecutive query heads (HF repeat_kv).
    * Returns { out [batch, qHead, qPos, dHead], probs [batch, qHead, qPos, kPos] }.
@@ -335,6 +348,10 @@ function encodeModel(
     .string(F.model.producerVersion, '0.1')
     .message(F.model.graph, graph)
     .message(F.model.opsetImport, new Message().string(F.opset.domain, '').int(F.opset.version, opset));
+  // Contrib ops (com.microsoft, version 1) need their own opset import.
+  for (const domain of new Set(g.nodes.map((n) => n.domain).filter((d) => d !== ''))) {
+    model.message(F.model.opsetImport, new Message().string(F.opset.domain, domain).int(F.opset.version, 1));
+  }
   return model.encode();
 }
 

@@ -12,6 +12,7 @@ import { dirname, relative, sep } from 'node:path';
 import type { BuiltGraph } from '../graph/builder.js';
 import { tensor, type DType, type Tensor } from '../tensor/tensor.js';
 import { deviceError, executionProviders, type Device } from './device.js';
+import { measured } from './stats.js';
 
 export interface SessionOptions {
   readonly device?: Device;
@@ -109,7 +110,7 @@ export class OrtSession {
     if (this.disposed) throw new Error(`session "${this.name}" was disposed`);
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-    const res = fetch ? await this.session.run(ortFeeds, [...fetch]) : await this.session.run(ortFeeds);
+    const res = await measured(`session:${this.name}`, () => (fetch ? this.session.run(ortFeeds, [...fetch]) : this.session.run(ortFeeds)));
     const out: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(res)) {
       out[k] = fromOrt(v);
