@@ -4,18 +4,27 @@
 // the machine is, so a regression in buffer handling shows here even when wall-clock figures are noisy.
 
 import { sumSpans, type Span } from '../src/runtime/stats.js';
-import type { BenchRow } from './lm.js';
+import type { BenchRow } from './common.js';
 
-export interface BreakdownRow { readonly part: string; readonly wallS: number; readonly userS: number; readonly sysS: number; readonly minorFaults: number }
+export interface BreakdownRow {
+  readonly part: string; readonly wallS: number; readonly userS: number; readonly sysS: number; readonly minorFaults: number;
+  /** Largest VmRSS seen at the end of one of the part's spans (bytes; 0 when unknown). */
+  readonly rssMaxBytes: number;
+}
 
 /** Group raw spans: `total` is the whole forward's span; parts are disjoint, 'other' is what no part covers. */
 export function groupSpans(spans: readonly Span[], total: Span): BreakdownRow[] {
   const parts = new Map<string, BreakdownRow>();
-  const add = (part: string, s: Pick<Span, 'wallS' | 'userS' | 'sysS' | 'minorFaults'>) => {
-    const p = parts.get(part) ?? { part, wallS: 0, userS: 0, sysS: 0, minorFaults: 0 };
-    parts.set(part, { part, wallS: p.wallS + s.wallS, userS: p.userS + s.userS, sysS: p.sysS + s.sysS, minorFaults: p.minorFaults + s.minorFaults });
+  const add = (part: string, s: Pick<Span, 'wallS' | 'userS' | 'sysS' | 'minorFaults'>, rss = 0) => {
+    const p = parts.get(part) ?? { part, wallS: 0, userS: 0, sysS: 0, minorFaults: 0, rssMaxBytes: 0 };
+    parts.set(part, {
+      part, wallS: p.wallS + s.wallS, userS: p.userS + s.userS, sysS: p.sysS + s.sysS, minorFaults: p.minorFaults + s.minorFaults,
+      rssMaxBytes: Math.max(p.rssMaxBytes, rss),
+    });
   };
-  for (const s of sumSpans(spans)) add(partOf(s.label), s);
+  const rssMax = new Map<string, number>();
+  for (const s of spans) rssMax.set(s.label, Math.max(rssMax.get(s.label) ?? 0, s.rssBytes ?? 0));
+  for (const s of sumSpans(spans)) add(partOf(s.label), s, rssMax.get(s.label));
   const covered = [...parts.values()].reduce((a, p) => ({ wallS: a.wallS + p.wallS, userS: a.userS + p.userS, sysS: a.sysS + p.sysS, minorFaults: a.minorFaults + p.minorFaults }), { wallS: 0, userS: 0, sysS: 0, minorFaults: 0 });
   add('other (embedding, packing, masks, JS glue)', {
     wallS: Math.max(0, total.wallS - covered.wallS), userS: Math.max(0, total.userS - covered.userS),
@@ -41,7 +50,8 @@ export function breakdownRows(rows: readonly BreakdownRow[], total: Span): Bench
   for (const r of rows) {
     out.push({
       metric: r.part,
-      value: `${r.wallS.toFixed(3)} s ${pct(r.wallS, total.wallS)}  sys ${r.sysS.toFixed(3)} s  faults ${r.minorFaults.toLocaleString('en-US')}`,
+      value: `${r.wallS.toFixed(3)} s ${pct(r.wallS, total.wallS)}  sys ${r.sysS.toFixed(3)} s  faults ${r.minorFaults.toLocaleString('en-US').padStart(9)}` +
+        (r.rssMaxBytes ? `  RSS ${(r.rssMaxBytes / 2 ** 30).toFixed(2)} GiB` : ''),
     });
   }
   out.push({

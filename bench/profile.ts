@@ -10,8 +10,8 @@ import { LLAVA_ONEVISION_0_5B, writeLlavaOnevisionCheckpoint } from '../src/mode
 import { LlavaOnevisionProcessor } from '../src/preprocess/processor.js';
 import { counters, spanBetween, startRecording } from '../src/runtime/stats.js';
 import { breakdownRows, groupSpans } from './breakdown.js';
-import { printTable } from './lm.js';
-import { noiseImage, peakRssBytes, promptWithTextTokens } from './vlm.js';
+import { peakRssBytes, printTable } from './common.js';
+import { noiseImage, promptWithTextTokens } from './vlm.js';
 
 const argv = process.argv.slice(2);
 const dir = argv[0];

@@ -27,7 +27,10 @@ import type { DecoderConfig } from '../src/models/lm/config.js';
 import { f32, type Tensor } from '../src/tensor/tensor.js';
 import type { KvCache } from '../src/models/lm/cache.js';
 import { mulberry32 } from '../src/util/random.js';
+import { counters, spanBetween, startRecording, type Span } from '../src/runtime/stats.js';
+import { mallocTuned, withMallocTunables } from '../src/runtime/malloc.js';
 import { peakRssBytes, type BenchRow } from './common.js';
+import { breakdownRows, groupSpans, type BreakdownRow } from './breakdown.js';
 
 const IMAGE_SIDE = 384;
 const SPEC = LLAVA_ONEVISION_0_5B;
@@ -55,12 +58,24 @@ export interface VlmBenchResult {
   readonly ceilingGflop: number;
   readonly followUpSeconds: number[];
   readonly peakRssBytes: number;
+  /** Wall / CPU / system time and page faults of the load, each prefill, each follow-up and each ceiling block. */
+  readonly loadSpan: Span;
+  readonly prefillSpans: Span[];
+  readonly followUpSpans: Span[];
+  readonly ceilingSpans: Span[];
+  /** Where the last prefill's time went (bench/breakdown.ts) and that prefill's whole span. */
+  readonly breakdown: BreakdownRow[];
+  readonly breakdownTotal: Span;
+  /** Whether the child ran with kvlens's glibc malloc tunables (src/runtime/malloc.ts). */
+  readonly mallocTuned: boolean;
 }
 
 export interface VlmBenchSummary {
   readonly result: VlmBenchResult;
   readonly checkpointWriteSeconds: number;
   readonly rows: BenchRow[];
+  /** Per-part breakdown of the last prefill. */
+  readonly breakdown: BenchRow[];
 }
 
 /** Peak resident set (VmHWM: file-backed mmapped weights included) of this process. */
@@ -121,13 +136,11 @@ function truncateCache(c: KvCache, n: number): KvCache {
   return { length: n, batch: c.batch, keys: c.keys.map(cut), values: c.values.map(cut), nextPositions: c.nextPositions.map(() => n) };
 }
 
-async function timed<T>(f: () => Promise<T>): Promise<{ s: number; cpu: number; value: T }> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
+async function timed<T>(f: () => Promise<T>, label = 'timed'): Promise<{ s: number; cpu: number; value: T; span: Span }> {
+  const a = counters();
   const value = await f();
-  const s = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  return { s, cpu: (c.user + c.system) / 1e6, value };
+  const span = spanBetween(label, a, counters());
+  return { s: span.wallS, cpu: span.userS + span.sysS, value, span };
 }
 
 async function ceilingSession(): Promise<{ run: () => Promise<unknown>; dispose: () => Promise<void> }> {
@@ -153,7 +166,7 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
   const tiles = prep.tilesPerImage[0];
   const pixels = { pixelValues: prep.pixelValues!, imageSizes: prep.imageSizes! };
 
-  const load = await timed(() => LlavaOnevision.load(modelDir));
+  const load = await timed(() => LlavaOnevision.load(modelDir), 'load');
   const model = load.value;
   const mm = await ceilingSession();
   try {
@@ -162,9 +175,13 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
     const prefillSeconds: number[] = [], prefillCpuSeconds: number[] = [], ceilingSeconds: number[] = [], ceilingCpuSeconds: number[] = [];
     await mm.run(); // warm-up
     const sustainedCeilingSeconds: number[] = [];
+    const prefillSpans: Span[] = [], followUpSpans: Span[] = [], ceilingSpans: Span[] = [];
+    let breakdown: BreakdownRow[] = [];
+    let breakdownTotal: Span | undefined;
     let last: Awaited<ReturnType<LlavaOnevision['forward']>> | undefined;
     const ceilingBlock = async () => {
       let n = 0;
+      const a = counters();
       const t0 = performance.now();
       while (performance.now() - t0 < SUSTAINED_S * 1000) {
         const c = await timed(() => mm.run());
@@ -173,14 +190,19 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
         n++;
       }
       sustainedCeilingSeconds.push((performance.now() - t0) / 1000 / n);
+      ceilingSpans.push(spanBetween(`ceiling x${n}`, a, counters()));
     };
     for (let r = 0; r < repeats; r++) {
       await ceilingBlock();
       last = undefined; // let the previous result go before the next prefill
-      const p = await timed(() => model.forward({ inputIds: ids, ...pixels, taps: KV_TAPS, logitsAt: 'last' }));
+      const rec = startRecording(); // per-session spans: a few counter reads per layer, negligible
+      const p = await timed(() => model.forward({ inputIds: ids, ...pixels, taps: KV_TAPS, logitsAt: 'last' }), 'prefill');
+      breakdown = groupSpans(rec.stop(), p.span);
+      breakdownTotal = p.span;
       last = p.value;
       prefillSeconds.push(p.s);
       prefillCpuSeconds.push(p.cpu);
+      prefillSpans.push(p.span);
     }
     await ceilingBlock();
     // Follow-up: the last prefill's cache cut at the end of the image run (what a cached image is: every position up
@@ -190,7 +212,9 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
     const question = [Array.from({ length: TEXT_TOKENS }, () => Math.floor(rnd() * 256))]; // byte-level text ids
     const followUpSeconds: number[] = [];
     for (let i = 0; i < 3; i++) {
-      followUpSeconds.push((await timed(() => model.continue(prefix, question, { taps: KV_TAPS, logitsAt: 'last' }))).s);
+      const f = await timed(() => model.continue(prefix, question, { taps: KV_TAPS, logitsAt: 'last' }), 'follow-up');
+      followUpSeconds.push(f.s);
+      followUpSpans.push(f.span);
     }
     const { M, K, N } = CEILING;
     return {
@@ -203,6 +227,9 @@ async function child(modelDir: string, repeats: number): Promise<VlmBenchResult>
       ceilingGflop: (2 * M * K * N) / 1e9,
       followUpSeconds,
       peakRssBytes: peakRssBytes(),
+      loadSpan: load.span, prefillSpans, followUpSpans, ceilingSpans,
+      breakdown, breakdownTotal: breakdownTotal!,
+      mallocTuned: mallocTuned(),
     };
   } finally {
     await mm.dispose();
@@ -230,22 +257,36 @@ export function vlmRows(r: VlmBenchResult, writeS: number): BenchRow[] {
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const t = r.tokens;
+  // The span of the best (fastest) run of each kind: page faults and system time beside the wall time.
+  const best = (spans: readonly Span[]) => spans.reduce((a, b) => (b.wallS < a.wallS ? b : a));
+  const pf = (sp: Span) => `  [faults ${sp.minorFaults.toLocaleString('en-US')}, sys ${sp.sysS.toFixed(2)} s, cpu ${(sp.userS + sp.sysS).toFixed(1)} s]`;
+  const ceilBlock = best(r.ceilingSpans);
   return [
     { metric: 'machine', value: `${r.machine.cores} cores, ${r.machine.cpu}` },
     { metric: 'load average (1/5/15 min) at start / end', value: `${la(r.machine.loadAvgStart)} / ${la(r.machine.loadAvgEnd)}` },
     { metric: 'checkpoint write (f32, 4 KiB aligned)', value: `${writeS.toFixed(1)} s, ${gib(r.weightBytes)}` },
-    { metric: 'load (vision session + 24 layer sessions)', value: `${r.loadSeconds.toFixed(2)} s` },
+    { metric: 'glibc malloc tunables (src/runtime/malloc.ts)', value: r.mallocTuned ? 'set (as the CLI runs)' : 'NOT set (KVLENS_NO_MALLOC_TUNING=1)' },
+    { metric: 'load (vision session + 24 layer sessions)', value: `${r.loadSeconds.toFixed(2)} s${pf(r.loadSpan)}` },
     { metric: 'tokens run (384x384 image, 384 px tiles)', value: `${t.total} = ${t.image} image (${t.tiles} tiles) + ${t.text} text` },
     { metric: `ORT MatMul [${CEILING.M}x${CEILING.K}]x[${CEILING.K}x${CEILING.N}], best single run`, value: `${burst.toFixed(0)} GFLOP/s` },
-    { metric: `same, sustained (best ${SUSTAINED_S} s block, interleaved)`, value: `${ceiling.toFixed(0)} GFLOP/s` },
-    { metric: 'prefill + K/V capture, all layers (best)', value: `${prefill.toFixed(2)} s, ${r.prefillGflop.toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s` },
+    { metric: `same, sustained (best ${SUSTAINED_S} s block, interleaved)`, value: `${ceiling.toFixed(0)} GFLOP/s${pf(ceilBlock)}` },
+    { metric: 'prefill + K/V capture, all layers (best)', value: `${prefill.toFixed(2)} s, ${r.prefillGflop.toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s${pf(best(r.prefillSpans))}` },
+    { metric: 'every prefill (s)', value: r.prefillSpans.map((sp) => `${sp.wallS.toFixed(2)} (${sp.minorFaults.toLocaleString('en-US')} faults)`).join(', ') },
     { metric: 'prefill / sustained MatMul ceiling', value: `${ratio.toFixed(2)}${noisy ? ' (UNRELIABLE: machine loaded, see load average)' : ''}`, target: '>= 0.8', ok: ratio >= 0.8 },
     { metric: 'prefill / best single MatMul run', value: (gflops / burst).toFixed(2) },
     { metric: 'same, per CPU-second (cross-check under load)', value: cpuRatio.toFixed(2) },
-    { metric: `follow-up ${t.followUp} tokens on the cached image (best)`, value: `${follow.toFixed(3)} s` },
+    { metric: `follow-up ${t.followUp} tokens on the cached image (best)`, value: `${follow.toFixed(3)} s${pf(best(r.followUpSpans))}` },
     { metric: 'follow-up / full prefill', value: (follow / prefill).toFixed(3), target: '<= 0.10', ok: follow / prefill <= 0.1 },
     { metric: 'peak RSS (VmHWM) / weight bytes', value: `${rss.toFixed(2)} (${gib(r.peakRssBytes)})`, target: '<= 1.3', ok: rss <= 1.3 },
   ];
+}
+
+/**
+ * The measuring child's environment: with kvlens's malloc tunables as the CLI runs (src/runtime/malloc.ts), unless
+ * KVLENS_NO_MALLOC_TUNING=1 asks for glibc's defaults (to measure what they cost).
+ */
+export function childEnv(): NodeJS.ProcessEnv {
+  return process.env.KVLENS_NO_MALLOC_TUNING === '1' ? process.env : withMallocTunables();
 }
 
 /** Generate the checkpoint, measure in a child process, return the rows and the raw result. */
@@ -260,10 +301,10 @@ export async function benchVlm(opts: { repeats?: number; keep?: boolean; log?: (
     log('measuring (child process) ...');
     const self = fileURLToPath(import.meta.url);
     const args = [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), self, '--child', model, String(opts.repeats ?? 2)];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 * 2 ** 20, stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 * 2 ** 20, stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() });
     if (r.status !== 0) throw new Error(`the VLM bench child failed (status ${r.status}, signal ${r.signal})`);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as VlmBenchResult;
-    return { result, checkpointWriteSeconds: writeS, rows: vlmRows(result, writeS) };
+    return { result, checkpointWriteSeconds: writeS, rows: vlmRows(result, writeS), breakdown: breakdownRows(result.breakdown, result.breakdownTotal) };
   } finally {
     if (!opts.keep) rmSync(root, { recursive: true, force: true });
   }
@@ -279,5 +320,6 @@ if (isMain) {
     const i = argv.indexOf('--repeats');
     const s = await benchVlm({ repeats: i >= 0 ? Number(argv[i + 1]) : 2, keep: argv.includes('--keep') });
     printTable('LLaVA-OneVision-0.5B shape (random weights, CPU): one 384x384 image + 32 text tokens', s.rows);
+    printTable('where the last prefill went (wall s, share, system s, minor page faults)', s.breakdown);
   }
 }

@@ -7,6 +7,8 @@
 //   await model.forward(...);
 //   const spans = rec.stop();           // [{ label: 'session:qwen2.layer0', wallS, userS, sysS, minorFaults, ... }]
 
+import { readFileSync } from 'node:fs';
+
 export interface Span {
   readonly label: string;
   readonly wallS: number;
@@ -14,6 +16,18 @@ export interface Span {
   readonly sysS: number;
   readonly minorFaults: number;
   readonly majorFaults: number;
+  /** Resident set (VmRSS) when the span ended, in bytes (0 where /proc is missing); recorded spans only. */
+  readonly rssBytes?: number;
+}
+
+/** VmRSS of this process in bytes (0 when /proc/self/status cannot be read). */
+export function residentBytes(): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Wall, CPU and fault counters now (µs / counts as Node reports them). */
@@ -60,7 +74,7 @@ export async function measured<T>(label: string, f: () => Promise<T> | T): Promi
   try {
     return await f();
   } finally {
-    rec.spans.push(spanBetween(label, a, counters()));
+    rec.spans.push({ ...spanBetween(label, a, counters()), rssBytes: residentBytes() });
   }
 }
 
@@ -72,7 +86,7 @@ export function measuredSync<T>(label: string, f: () => T): T {
   try {
     return f();
   } finally {
-    rec.spans.push(spanBetween(label, a, counters()));
+    rec.spans.push({ ...spanBetween(label, a, counters()), rssBytes: residentBytes() });
   }
 }
 

@@ -59,7 +59,7 @@ export function preNormEncoderLayer(g: GraphBuilder, ws: WeightSet, prefix: stri
     ctx = r.out;
     probs = r.probs;
   } else {
-    ctx = g.attention(q, k, v, null, scale);
+    ctx = g.fusedSelfAttention(q, k, v, scale, s.heads);
   }
   const merged = g.reshape(g.transpose(ctx, [0, 2, 1, 3]), [0, 0, D]); // [tile, token, D]
   const h1 = g.add(h, g.linear(merged, w('self_attn.out_proj.weight', [D, D]), w('self_attn.out_proj.bias', [D])));

@@ -12,6 +12,28 @@ import type { BlockSpec } from './masks.js';
 /** Integer row data: [batch][pos]. */
 export type IntRows = number[][];
 
+/**
+ * Budget for the largest transient buffer of one layer pass. glibc serves blocks above 32 MiB (its largest mmap
+ * threshold) with fresh mappings, and on the VMs we run on touching fresh pages costs ~50 µs per 4 KiB page: a layer
+ * whose scores need 64 MB paid ~0.8 s of page faults, every layer, every chunk, every image. Below the threshold, freed
+ * blocks are reused by the next layer (with the tunables of src/runtime/malloc.ts). 24 MiB leaves room for the
+ * attention kernel's own small buffers.
+ */
+export const TRANSIENT_BUDGET_BYTES = 24 * 2 ** 20;
+/** Shortest query chunk the budget may ask for: below this the weight matmuls lose efficiency. */
+export const MIN_QUERY_CHUNK = 128;
+
+/**
+ * Query positions per pass: at most `cap`, and few enough that the attention scores [batch, qHead, chunk, keys] and
+ * the MLP activations [batch, chunk, intermediate] (float32) fit TRANSIENT_BUDGET_BYTES, but never below
+ * MIN_QUERY_CHUNK (very long sequences then exceed the budget rather than run thin matmuls).
+ */
+export function queryChunk(cap: number, dims: { batch: number; qHeads: number; keys: number; intermediate: number }): number {
+  const perQuery = 4 * dims.batch * Math.max(dims.qHeads * dims.keys, dims.intermediate);
+  const fit = Math.floor(TRANSIENT_BUDGET_BYTES / perQuery);
+  return Math.min(cap, Math.max(MIN_QUERY_CHUNK, fit));
+}
+
 /** [start, end) query indices (within the call) of each chunk. */
 export function chunkBounds(S: number, chunk: number): Array<[number, number]> {
   // As few chunks as `chunk` allows, of near-equal size (no thin trailing chunk that would run the weights at low

@@ -19,7 +19,7 @@ import { freezeCache, type KvCache } from './cache.js';
 import { embedWeightName, type DecoderConfig } from './config.js';
 import { EmbeddingTable } from './embedding.js';
 import { buildHeadGraph, buildLayerGraph, buildProbsGraph, HEAD_IO, LAYER_IO } from './graphs.js';
-import { chunkBlocks, chunkBounds, concatAxis, mergeChunkTaps, slicePos, sliceRows } from './chunked.js';
+import { chunkBlocks, chunkBounds, concatAxis, mergeChunkTaps, queryChunk, slicePos, sliceRows } from './chunked.js';
 import { blockInputs, causalMask, foldBlocks, noBlock, planBlocks, type BlockSpec } from './masks.js';
 import { mropeTables, ropeTables } from './rope.js';
 
@@ -55,8 +55,10 @@ export interface ForwardRequest {
   readonly returnCache?: boolean;
   /**
    * Longest run of query positions per pass (default: the model's, 1024). Longer calls are prefilled in chunks that
-   * continue each other's cache (same numbers, far smaller attention buffers). Not applied with denseMask,
-   * layerMasks or attn.probs taps, which are whole-sequence by nature.
+   * continue each other's cache (same numbers, far smaller attention buffers); chunks are shortened further (not
+   * below 128) so a layer's largest transient buffer, the [batch, qHead, chunk, keys] scores or the
+   * [batch, chunk, intermediate] MLP activations, stays within TRANSIENT_BUDGET_BYTES (see chunked.ts). Not applied
+   * with denseMask, layerMasks or attn.probs taps, which are whole-sequence by nature.
    */
   readonly prefillChunk?: number;
 }
@@ -145,8 +147,10 @@ export class DecoderLM {
     const T = P + S;
     if (past && past.batch !== B) throw new KvlensUsageError(`past cache has batch ${past.batch}, the input has batch ${B}`);
     const padding = this.fullPadding(req.attentionMask2d, past, B, S);
-    const chunk = req.prefillChunk ?? this.prefillChunk;
-    if (!(chunk >= 1)) throw new KvlensUsageError(`prefillChunk must be at least 1, got ${chunk}`);
+    const cap = req.prefillChunk ?? this.prefillChunk;
+    if (!(cap >= 1)) throw new KvlensUsageError(`prefillChunk must be at least 1, got ${cap}`);
+    // Infinity: one pass (forwardChunked's own per-chunk calls).
+    const chunk = Number.isFinite(cap) ? queryChunk(cap, { batch: B, qHeads: cfg.numHeads, keys: T, intermediate: cfg.intermediateSize }) : cap;
     const chunkable = !req.denseMask && !req.layerMasks?.size && ![...plan.perLayer.values()].some((s) => s.has('attn.probs'));
     if (S > chunk && chunkable) return this.forwardChunked(req, plan, embeds, padding, chunk);
     const positions = this.positions(req.positionIds, padding, past, B, S);

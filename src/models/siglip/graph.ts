@@ -77,7 +77,7 @@ export function buildSiglipTower(g: GraphBuilder, cfg: SiglipVisionConfig, ws: W
       ctx = r.out;
       probs.push(r.probs);
     } else {
-      ctx = g.attention(q, k, v, null, scale);
+      ctx = g.fusedSelfAttention(q, k, v, scale, d.heads);
     }
     const merged = g.reshape(g.transpose(ctx, [0, 2, 1, 3]), [0, 0, D]); // [tile, token, D]
     const attnOut = g.linear(merged, w(`${lp}self_attn.out_proj.weight`, [D, D]), w(`${lp}self_attn.out_proj.bias`, [D]));

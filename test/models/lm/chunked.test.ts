@@ -88,3 +88,18 @@ test('left-padded batch with explicit position ids in chunks of 3 matches HF on 
     assert.deepEqual(out.cache!.padding, mask);
   }
 });
+
+test('queryChunk keeps the scores and MLP buffers of a layer pass within the transient budget', async () => {
+  const { queryChunk, TRANSIENT_BUDGET_BYTES, MIN_QUERY_CHUNK } = await import('../../../src/models/lm/chunked.js');
+  // Qwen2-0.5B, 1,517 keys (a 384 px image in LLaVA-OV): 1,024 queries would need 87 MB of scores.
+  const c = queryChunk(1024, { batch: 1, qHeads: 14, keys: 1517, intermediate: 4864 });
+  assert.ok(c < 1024 && c >= MIN_QUERY_CHUNK, `chunk ${c}`);
+  assert.ok(4 * 14 * c * 1517 <= TRANSIENT_BUDGET_BYTES);
+  assert.ok(4 * 14 * (c + 1) * 1517 > TRANSIENT_BUDGET_BYTES, 'as long as the budget allows');
+  // short sequences keep the cap; the MLP width counts too; batch multiplies; never below the minimum
+  assert.equal(queryChunk(1024, { batch: 1, qHeads: 14, keys: 100, intermediate: 4864 }), 1024);
+  assert.ok(queryChunk(1024, { batch: 1, qHeads: 2, keys: 100, intermediate: 18944 }) * 4 * 18944 <= TRANSIENT_BUDGET_BYTES);
+  assert.equal(queryChunk(1024, { batch: 4, qHeads: 14, keys: 1517, intermediate: 4864 }), Math.max(MIN_QUERY_CHUNK, Math.floor(c / 4)));
+  assert.equal(queryChunk(1024, { batch: 1, qHeads: 28, keys: 100_000, intermediate: 18944 }), MIN_QUERY_CHUNK);
+  assert.equal(queryChunk(7, { batch: 1, qHeads: 28, keys: 100_000, intermediate: 18944 }), 7, 'an explicit small cap stays');
+});
