@@ -1,15 +1,14 @@
 // What experiments need to know about a checkpoint of any family before opening it: its image-grid views, and
 // which one an experiment reads. Nothing here names a family.
 
-import { familyViews } from '../extract/family-engine.js';
-import { readModelType } from '../models/index.js';
+import { familySpec, readModelType, sequenceViews } from '../models/index.js';
 import { KvlensInputError } from '../util/errors.js';
 
 export type GridView = 'base' | 'highres';
 
 /** The image-grid views a checkpoint's token map has ('base' and 'highres' for the LLaVA families, Qwen's one grid as 'highres'). */
 export function modelViews(dir: string): readonly string[] {
-  return familyViews(readModelType(dir));
+  return sequenceViews(familySpec(readModelType(dir)));
 }
 
 /** The view an experiment reads: the configured one (checked against the model), else 'base' where it exists, else the one grid. */

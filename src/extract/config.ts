@@ -53,7 +53,12 @@ export const ExtractConfigSchema = z.object({
   device: z.enum(DEVICES).default('cpu'),
   /** Resize every image to this square size first, so all images give the same token grid and positions. */
   resolution: z.number().int().positive().optional(),
-  /** An un-finetuned SigLIP vision model directory for the siglip.* baseline taps. */
+  /**
+   * The un-finetuned encoder baseline: a vision tower checkpoint directory (SigLIP, CLIP; its own preprocessor_config.json)
+   * for the baseline.* taps (and the old siglip.* names).
+   */
+  encoderBaseline: z.string().min(1).optional(),
+  /** Old name of encoderBaseline (kept as an alias). */
   siglip: z.string().min(1).optional(),
   /** Only the first N images of the list (before sharding). */
   limit: z.number().int().positive().optional(),
@@ -70,7 +75,15 @@ export function parseExtractConfig(input: unknown): ExtractConfig {
     const issue = r.error.issues[0];
     throw new KvlensUsageError(`extract config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
   }
+  if (r.data.siglip !== undefined && r.data.encoderBaseline !== undefined && r.data.siglip !== r.data.encoderBaseline) {
+    throw new KvlensUsageError('extract config fields "encoderBaseline" and "siglip" (its old name) name different directories; give one');
+  }
   return r.data;
+}
+
+/** The encoder-baseline tower directory of a run (encoderBaseline, or its old name siglip). */
+export function baselineDir(cfg: Pick<ExtractConfig, 'encoderBaseline' | 'siglip'>): string | undefined {
+  return cfg.encoderBaseline ?? cfg.siglip;
 }
 
 /** Replace shorthands by layered hook patterns: values -> lm.{layers}.attn.v. */

@@ -1,166 +1,179 @@
-// The model side of extraction: one image -> prompt ids, pixels and token map (prepare); a batch of prepared images
-// -> every requested tap per image, in the layouts the store takes (run). Drives the LLaVA-OneVision image path
-// (tower + projector + packing), the shared decoder with inputs_embeds, and optionally a SigLIP baseline tower.
+// The model side of extraction, ONE extractor for every family, over the model interface only
+// (VisionLanguageModelApi): one image -> prompt ids, pixels and views (prepare); a batch of prepared images -> every
+// requested tap per image, in the layouts the store takes (run).
+//
+// Per batch: ONE image-path run over every image (encodeImages: tower + projector + packing, vision taps split back
+// per image as views), the language model on equal-length prompts as one batch (otherwise image by image, no
+// padding, so no padding effects on the numbers), and the encoder baseline tower (--encoder-baseline, any supported
+// tower with its own processor) over the same images. What a tap is — producer, layout, CLS tokens, the view it is
+// stored on — comes from the tap table through model.tapInfo; the family only contributes data.
+//
+// Views: the sequence views the family has among the config's (LLaVA: base + highres; Qwen: highres = its native
+// grid), plus the tower view its vision taps need (Qwen: "patches"), plus "baseline" (or "siglip" for the old
+// siglip.* names) for the encoder baseline.
 
-import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LlavaOnevision } from '../models/llava_onevision/model.js';
-import { DecoderLM } from '../models/lm/decoder.js';
-import { SiglipVisionModel } from '../models/siglip/model.js';
-import { LlavaOnevisionProcessor } from '../preprocess/processor.js';
+import { loadVisionModel } from '../models/index.js';
+import type { PreparedInputs, VisionLanguageModelApi } from '../models/types.js';
+import { loadEncoderBaseline, type EncoderBaseline } from '../models/vision/encoder-baseline.js';
 import { resizeRgb } from '../preprocess/pil-resize.js';
-import { parseSiglipImageConfig, processSiglipImages, type SquashImageConfig } from '../preprocess/siglip-image.js';
 import type { RgbImage } from '../preprocess/image.js';
-import { renderPrompt } from '../tokenizer/prompt.js';
-import { SIGLIP_VIEW, type ImageRecord, type TapTensor, type ViewTokens } from '../store/gather.js';
+import type { ViewTokens } from '../preprocess/token-map.js';
+import type { ImageRecord, TapTensor } from '../store/gather.js';
 import { modelIdentity } from '../store/provenance.js';
-import { expandHooks, parseHook, type HookDims } from '../taps/names.js';
-import { f32, type Tensor } from '../tensor/tensor.js';
-import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
-import { tapPatterns, type ExtractConfig } from './config.js';
+import { expandHooks, type HookDims } from '../taps/names.js';
+import { BASELINE_VIEW, SIGLIP_VIEW, storedViews, tapKind, type ResolvedTap } from '../taps/table.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { KvlensUsageError } from '../util/errors.js';
+import { baselineDir, tapPatterns, type ExtractConfig } from './config.js';
 
 /** One decoded, preprocessed image, ready for the model (the only per-image state held between prepare and run). */
 export interface PreparedImage {
   readonly ids: number[];
-  /** [1, tiles, 3, S, S] */
-  readonly pixelValues: Tensor<'float32'>;
+  /** the family's model inputs (pixels, geometry, token map) */
+  readonly inputs: PreparedInputs;
   /** the size the processor saw (after --resolution) */
   readonly size: { readonly height: number; readonly width: number };
   /** the decoded file's size */
   readonly originalSize: { readonly width: number; readonly height: number };
-  readonly tiles: number;
   /** first image-token position */
   readonly imageStart: number;
   readonly views: Record<string, ViewTokens>;
-  /** kept only when the SigLIP baseline is asked for */
+  /** kept only when the encoder baseline is asked for */
   readonly rgb?: RgbImage;
 }
 
 export interface TapPlan {
   readonly all: string[];
+  /** language-model taps (run on the decoder) */
   readonly lm: string[];
+  /** image-path taps other than image.packed (vision.*, projector.out) */
   readonly vision: string[];
   readonly packed: boolean;
-  readonly siglip: string[];
+  /** encoder-baseline taps (baseline.*, siglip.*) */
+  readonly baseline: string[];
 }
 
-export class LlavaExtractor {
+/** Split requested hooks by the part of the model that produces them (the tap table); refuse what the store cannot hold. */
+export function planTaps(patterns: readonly string[], dims: HookDims): TapPlan {
+  const all = expandHooks(patterns, dims);
+  const plan = { all, lm: [] as string[], vision: [] as string[], packed: false, baseline: [] as string[] };
+  for (const n of all) {
+    const info = tapKind(n);
+    if (info.store.kind === 'none') throw new KvlensUsageError(`tap "${n}" cannot be extracted into a feature store: ${info.store.why}`);
+    if (info.producer === 'decoder') plan.lm.push(n);
+    else if (info.producer === 'baseline') plan.baseline.push(n);
+    else if (info.component === 'packer') plan.packed = true;
+    else plan.vision.push(n);
+  }
+  return plan;
+}
+
+export class Extractor {
   private constructor(
     private readonly cfg: ExtractConfig,
-    private readonly model: LlavaOnevision,
-    private readonly lm: DecoderLM,
-    private readonly processor: LlavaOnevisionProcessor,
-    private readonly siglip: { model: SiglipVisionModel; image: SquashImageConfig; identity: Record<string, unknown> } | undefined,
+    readonly model: VisionLanguageModelApi,
+    private readonly baseline: { tower: EncoderBaseline; identity: Record<string, unknown> } | undefined,
     readonly plan: TapPlan,
+    private readonly resolved: ReadonlyMap<string, ResolvedTap>,
+    /** the store views, in order */
+    readonly views: string[],
   ) {}
 
-  static async open(cfg: ExtractConfig): Promise<LlavaExtractor> {
-    const model = await LlavaOnevision.load(cfg.model, { device: cfg.device });
+  static async open(cfg: ExtractConfig): Promise<Extractor> {
+    const model = await loadVisionModel(cfg.model, { device: cfg.device });
     const disposables: Array<{ dispose(): Promise<void> }> = [model];
     try {
-      const processor = await LlavaOnevisionProcessor.fromPretrained(cfg.model);
-      let siglip: LlavaExtractor['siglip'];
-      if (cfg.siglip) {
-        const pre = join(cfg.siglip, 'preprocessor_config.json');
-        if (!existsSync(pre)) throw new KvlensInputError('the SigLIP baseline needs its preprocessor_config.json', cfg.siglip);
-        const image = parseSiglipImageConfig(JSON.parse(readFileSync(pre, 'utf8')), pre);
-        const sm = await SiglipVisionModel.load(cfg.siglip, { device: cfg.device });
-        disposables.push(sm);
-        siglip = { model: sm, image, identity: { ...modelIdentity(cfg.siglip, cfg.weightsHash), preprocessorSha256: sha256File(pre) } };
+      const dir = baselineDir(cfg);
+      let baseline: Extractor['baseline'];
+      if (dir) {
+        const tower = await loadEncoderBaseline(dir, { device: cfg.device });
+        disposables.push(tower);
+        // (SigLIP towers keep the identity stores written with --siglip have, so those resume)
+        baseline = {
+          tower,
+          identity: { ...modelIdentity(dir, cfg.weightsHash), preprocessorSha256: sha256File(join(dir, 'preprocessor_config.json')), ...(tower.kind === 'siglip' ? {} : { modelType: tower.modelType }) },
+        };
       }
-      const dims: HookDims = { ...model.dims, ...(siglip ? { siglipLayers: siglip.model.dims.layers } : {}) };
+      const dims: HookDims = { ...model.dims, ...(baseline ? { baselineLayers: baseline.tower.layers } : {}) };
       const plan = planTaps(tapPatterns(cfg), dims);
-      if (plan.siglip.length && !siglip) throw new KvlensUsageError('siglip.* taps need --siglip <SigLIP vision model dir>');
-      // The model's own language model: building a second one would hold the LM weights twice.
-      return new LlavaExtractor(cfg, model, model.lm, processor, siglip, plan);
+      if (plan.baseline.length && !baseline) throw new KvlensUsageError(`taps ${plan.baseline.join(', ')} need --encoder-baseline <vision tower dir>`);
+      const resolved = new Map(plan.vision.map((n) => [n, model.tapInfo(n)]));
+      const views = storeViews(cfg, model, plan, resolved);
+      return new Extractor(cfg, model, baseline, plan, resolved, views);
     } catch (e) {
       for (const d of disposables) await d.dispose();
       throw e;
     }
   }
 
-  /** The store views: the chosen LLaVA views, plus "siglip" when baseline taps are stored. */
-  get views(): string[] {
-    return [...this.cfg.views, ...(this.plan.siglip.length ? [SIGLIP_VIEW] : [])];
-  }
-
   /** The prompt exactly as tokenised, with one image placeholder (recorded in the store's identity). */
   promptTemplate(): string {
-    const p = this.processor;
-    return renderPrompt(this.promptInput(), 1, p.template, p.tokenizer);
+    return this.model.renderPrompt(this.promptInput(), 1);
   }
 
   /** Everything besides model and prompt that changes the stored numbers (the store refuses a run that differs). */
   processorIdentity(): Record<string, unknown> {
     return {
-      imageProcessorSha256: sha256File(this.processor.sources.imageProcessorFile ?? join(this.cfg.model, 'preprocessor_config.json')),
-      chatTemplateSource: this.processor.template.source.startsWith('builtin:') ? this.processor.template.source : 'checkpoint',
+      // LLaVA-OneVision stores written before the one extractor carry no family field; keep their identity as it was.
+      ...(this.model.family === 'llava_onevision' ? {} : { family: this.model.family }),
+      imageProcessorSha256: sha256File(this.model.imageProcessorFile),
+      chatTemplateSource: this.model.chatTemplateSource.startsWith('builtin:') ? this.model.chatTemplateSource : 'checkpoint',
       resolution: this.cfg.resolution ?? null,
       batchSize: this.cfg.batchSize,
-      siglip: this.siglip?.identity ?? null,
+      siglip: this.baseline?.identity ?? null,
     };
   }
 
   /** `prefix`: this image's own prefix (per-image prefixes), replacing the config's. */
   async prepare(rgb: RgbImage, prefix?: string): Promise<PreparedImage> {
     const img = this.cfg.resolution ? resizeRgb(rgb, this.cfg.resolution, this.cfg.resolution, 'bicubic') : rgb;
-    const out = await this.processor.prepare({ images: [img], ...this.promptInput(prefix) });
-    const run = out.tokenMap.runs[0];
-    const views = viewTokens(out.tokenMap.entries, this.cfg.views);
-    if (this.plan.siglip.length) {
-      const side = this.siglip!.model.dims.patchesPerSide;
-      views[SIGLIP_VIEW] = { rows: side, cols: side, positions: Array.from({ length: side * side }, (_, k) => k) };
+    const inputs = await this.model.prepare({ images: [img], ...this.promptInput(prefix) });
+    const all = this.model.imageViews(inputs, 0);
+    const views: Record<string, ViewTokens> = {};
+    for (const v of this.views) if (all[v]) views[v] = all[v];
+    if (this.plan.baseline.length) {
+      const side = this.baseline!.tower.patchesPerSide;
+      const grid = { rows: side, cols: side, positions: Array.from({ length: side * side }, (_, k) => k) };
+      for (const v of this.views) if (v === BASELINE_VIEW || v === SIGLIP_VIEW) views[v] = grid;
     }
-    const pv = out.pixelValues!; // [1, tiles, 3, S, S]
     return {
-      ids: Array.from(out.inputIds.data, Number),
-      pixelValues: pv,
+      ids: Array.from(inputs.inputIds.data, Number),
+      inputs,
       size: { height: img.height, width: img.width },
       originalSize: { width: rgb.width, height: rgb.height },
-      tiles: out.tilesPerImage[0],
-      imageStart: run.start,
+      imageStart: inputs.tokenMap.runs[0].start,
       views,
-      ...(this.plan.siglip.length ? { rgb: img } : {}),
+      ...(this.plan.baseline.length ? { rgb: img } : {}),
     };
   }
 
-  /** Run a batch; returns, per image, the store record views and every tap in the store's layouts. */
+  /** Run a batch; returns, per image, every tap in the store's layouts (views into the model outputs, no copies). */
   async run(batch: readonly PreparedImage[]): Promise<Array<Map<string, TapTensor>>> {
     const results = batch.map(() => new Map<string, TapTensor>());
-    // Vision tower + projector over the real tiles of every image: [sum(tiles), C, S, S].
-    const [, , C, S] = batch[0].pixelValues.shape;
-    const per = C * S * S;
-    const total = batch.reduce((a, b) => a + b.tiles, 0);
-    const pixel = new Float32Array(total * per);
-    let o = 0;
-    for (const b of batch) { pixel.set(b.pixelValues.data.subarray(0, b.tiles * per), o); o += b.tiles * per; }
-    const sizes = batch.flatMap((b) => [b.size.height, b.size.width]);
-    const feats = await this.model.imageFeatures(f32([total, C, S, S], pixel), sizes, this.plan.vision);
-    const D = this.model.text.hiddenSize;
-    let row = 0;
-    let tile = 0;
-    const embeds = batch.map((b, i) => {
-      const n = feats.lengths[i];
-      const packed = f32([n, D], (feats.packed.data as Float32Array).subarray(row * D, (row + n) * D)); // [imageToken, dModel]
-      row += n;
-      if (this.plan.packed) results[i].set('image.packed', { shape: packed.shape, data: packed.data, origin: b.imageStart });
+    const encoded = await this.model.encodeImages(batch.map((b) => b.inputs), this.plan.vision);
+    encoded.forEach((e, i) => {
+      const origin = batch[i].imageStart;
+      if (this.plan.packed) results[i].set('image.packed', { shape: e.packed.shape, data: e.packed.data, origin });
       for (const name of this.plan.vision) {
-        const t = feats.taps.get(name)!; // [tile, token, d] over all images' real tiles
-        const [, tok, d] = t.shape;
-        results[i].set(name, { shape: [b.tiles, tok, d], data: (t.data as Float32Array).subarray(tile * tok * d, (tile + b.tiles) * tok * d) });
+        const r = this.resolved.get(name)!;
+        const t = e.taps.get(name)!;
+        // tiles: grid after the CLS tokens of tile 0; rows: merged-token rows sit at the image's sequence positions,
+        // patch rows are indexed by the tower view's own positions
+        const o = r.layout === 'tiles' ? r.clsTokens : r.info.component === 'projector' ? origin : 0;
+        results[i].set(name, { shape: t.shape, data: t.data as Float32Array, origin: o });
       }
-      tile += b.tiles;
-      return this.model.embedWithImages([b.ids], packed); // [1, pos, dModel]
     });
-    if (this.plan.lm.length) await this.runLm(embeds, results);
-    if (this.plan.siglip.length) await this.runSiglip(batch, results);
+    if (this.plan.lm.length) await this.runLm(batch, encoded, results);
+    if (this.plan.baseline.length) await this.runBaseline(batch, results);
     return results;
   }
 
   async dispose(): Promise<void> {
-    await this.model.dispose(); // owns this.lm
-    await this.siglip?.model.dispose();
+    await this.model.dispose();
+    await this.baseline?.tower.dispose();
   }
 
   private promptInput(prefix: string = this.cfg.prefix) {
@@ -168,85 +181,70 @@ export class LlavaExtractor {
   }
 
   /** Equal-length prompts run as one batch; otherwise image by image (no padding, so no padding effects on the numbers). */
-  private async runLm(embeds: Tensor<'float32'>[], results: Array<Map<string, TapTensor>>): Promise<void> {
-    const S = embeds[0].shape[1];
-    const groups = embeds.every((e) => e.shape[1] === S) ? [embeds.map((_, i) => i)] : embeds.map((_, i) => [i]);
+  private async runLm(batch: readonly PreparedImage[], encoded: Awaited<ReturnType<VisionLanguageModelApi['encodeImages']>>, results: Array<Map<string, TapTensor>>): Promise<void> {
+    const S = batch[0].ids.length;
+    const groups = batch.every((b) => b.ids.length === S) ? [batch.map((_, i) => i)] : batch.map((_, i) => [i]);
     for (const g of groups) {
-      const D = embeds[0].shape[2];
-      const input = g.length === 1 ? embeds[g[0]] : f32([g.length, S, D], concat(g.map((i) => embeds[i].data)));
-      const out = await this.lm.forward({ inputsEmbeds: input, taps: this.plan.lm, logitsAt: 'none', returnCache: false });
-      for (const [name, t] of out.taps) {
-        g.forEach((img, b) => results[img].set(name, withHeads(name, batchRow(t, b), this.model.text)));
+      const taps = await this.model.captureTaps({ inputIds: g.map((i) => batch[i].ids), images: g.map((i) => encoded[i]), taps: this.plan.lm });
+      for (const [name, t] of taps) {
+        const heads = this.model.tapInfo(name).heads;
+        g.forEach((img, b) => results[img].set(name, { ...batchRow(t, b), heads }));
       }
     }
   }
 
-  private async runSiglip(batch: readonly PreparedImage[], results: Array<Map<string, TapTensor>>): Promise<void> {
-    const pixel = processSiglipImages(batch.map((b) => b.rgb!), this.siglip!.image); // [n, 3, H, W]
-    const out = await this.siglip!.model.forward(pixel, { taps: this.plan.siglip });
-    for (const [name, t] of out.taps) batch.forEach((_, i) => results[i].set(name, batchRow(t as Tensor<'float32'>, i)));
+  private async runBaseline(batch: readonly PreparedImage[], results: Array<Map<string, TapTensor>>): Promise<void> {
+    const tower = this.baseline!.tower;
+    const pixel = tower.preprocess(batch.map((b) => b.rgb!)); // [n, 3, S, S]
+    const out = await tower.run(pixel, this.plan.baseline);
+    for (const [name, t] of out) batch.forEach((_, i) => results[i].set(name, { ...batchRow(t, i), origin: tower.clsTokens }));
   }
 }
 
-/** Split requested hooks by the part of the model that produces them; refuse what the store cannot hold. */
-export function planTaps(patterns: readonly string[], dims: HookDims): TapPlan {
-  const all = expandHooks(patterns, dims);
-  const plan: TapPlan = { all, lm: [], vision: [], packed: false, siglip: [] };
-  let packed = false;
-  for (const n of all) {
-    const kind = parseHook(n).kind;
-    if (kind.endsWith('attn.probs') || kind === 'logits') throw new KvlensUsageError(`tap "${n}" is not a per-token grid and cannot be extracted into a feature store`);
-    if (kind.startsWith('lm.')) plan.lm.push(n);
-    else if (kind.startsWith('vision.') || kind === 'projector.out') plan.vision.push(n);
-    else if (kind.startsWith('siglip.')) plan.siglip.push(n);
-    else if (kind === 'image.packed') packed = true;
+/** The store views of a run: the family's sequence views among the config's, then the tower and baseline views taps need. */
+function storeViews(cfg: ExtractConfig, model: VisionLanguageModelApi, plan: TapPlan, resolved: ReadonlyMap<string, ResolvedTap>): string[] {
+  const seq = model.spec.views.filter((v) => v.positions === 'sequence').map((v) => v.name);
+  const views: string[] = cfg.views.filter((v) => seq.includes(v));
+  if (!views.length) throw new KvlensUsageError(`views ${cfg.views.join(', ')}: ${model.family} has view(s) ${seq.join(', ')}`);
+  for (const r of resolved.values()) {
+    const v = r.towerView!;
+    const isTower = model.spec.views.some((s) => s.name === v && s.positions === 'tower');
+    if (isTower) {
+      if (!views.includes(v)) views.push(v);
+    } else if (!views.includes(v)) {
+      throw new KvlensUsageError(`tap "${r.name}" is stored on the ${model.family} "${v}" view; add it to --views`);
+    }
   }
-  return { ...plan, packed };
-}
-
-/** Base and high-res grids of the (single) image from the token map: positions in raster order. */
-export function viewTokens(entries: readonly ({ view: string; row: number; col: number } | null)[], wanted: readonly string[]): Record<string, ViewTokens> {
-  const cells = new Map<string, { row: number; col: number; pos: number }[]>();
-  entries.forEach((e, pos) => {
-    if (!e || e.view === 'newline') return;
-    (cells.get(e.view) ?? cells.set(e.view, []).get(e.view)!).push({ row: e.row, col: e.col, pos });
-  });
-  const out: Record<string, ViewTokens> = {};
-  for (const v of wanted) {
-    const list = cells.get(v);
-    if (!list?.length) continue;
-    const rows = Math.max(...list.map((c) => c.row)) + 1;
-    const cols = Math.max(...list.map((c) => c.col)) + 1;
-    if (list.length !== rows * cols) throw new Error(`token map: view ${v} has ${list.length} tokens for a ${rows} x ${cols} grid`);
-    const positions = new Array<number>(rows * cols);
-    for (const c of list) positions[c.row * cols + c.col] = c.pos;
-    out[v] = { rows, cols, positions };
+  for (const n of plan.baseline) {
+    const v = tapKind(n).store.kind === 'firstOf' ? (tapKind(n).store as { views: readonly string[] }).views[0] : BASELINE_VIEW;
+    if (!views.includes(v)) views.push(v);
   }
-  return out;
+  // every tap must land on a view of this store (the reader finds it there by the same rule)
+  for (const n of plan.all) {
+    if (!storedViews(n, views).length) throw new KvlensUsageError(`tap "${n}" holds none of the store's views [${views.join(', ')}]`);
+  }
+  for (const [n, r] of resolved) {
+    const held = storedViews(n, views);
+    if (held.length !== 1 || held[0] !== r.towerView) {
+      throw new KvlensUsageError(`tap "${n}": the ${model.family} stores it on "${r.towerView}", but with views [${views.join(', ')}] the store would put it on [${held.join(', ')}]`);
+    }
+  }
+  return views;
 }
 
 /** Row b of a [batch, ...] tensor as [1, ...] (a view, no copy). */
-function batchRow(t: Tensor<'float32'> | Tensor, b: number): { shape: number[]; data: Float32Array } {
+function batchRow(t: Tensor, b: number): { shape: number[]; data: Float32Array } {
   const per = t.data.length / t.shape[0];
   return { shape: [1, ...t.shape.slice(1)], data: (t.data as Float32Array).subarray(b * per, (b + 1) * per) };
 }
 
-/** Projections [1, pos, heads*dHead] carry their head count so the store can slice heads. */
-export function withHeads(name: string, t: { shape: number[]; data: Float32Array }, c: { numHeads: number; numKvHeads: number }): TapTensor {
-  if (name.endsWith('.attn.q_proj')) return { ...t, heads: c.numHeads };
-  if (name.endsWith('.attn.k_proj') || name.endsWith('.attn.v_proj')) return { ...t, heads: c.numKvHeads };
-  return t;
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
-
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The extractor for a config (every family). */
+export function openExtractor(cfg: ExtractConfig): Promise<Extractor> {
+  return Extractor.open(cfg);
 }
 
 export type { ImageRecord };

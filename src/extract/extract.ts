@@ -13,8 +13,7 @@ import type { StoreIdentity } from '../store/format.js';
 import { modelIdentity } from '../store/provenance.js';
 import { KvlensInputError } from '../util/errors.js';
 import { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './config.js';
-import type { PreparedImage } from './engine.js';
-import { openExtractor } from './family-engine.js';
+import { openExtractor, type PreparedImage } from './engine.js';
 import { listImages, type ImageItem } from './sources.js';
 
 export interface SkippedImage {

@@ -11,24 +11,83 @@ import { LlavaNext } from './llava_next/model.js';
 import { Qwen2Vl } from './qwen2_vl/model.js';
 import { loadQwen2 } from './qwen2/index.js';
 import { TextOnlyModel } from './text-only.js';
-import type { KvlensModel } from './types.js';
+import type { FamilySpec, KvlensModel, VisionLanguageModelApi } from './types.js';
+import { LLAVA_ONEVISION_SPEC } from './llava_onevision/spec.js';
+import { LLAVA_NEXT_SPEC } from './llava_next/spec.js';
+import { QWEN2_5_VL_SPEC, QWEN2_VL_SPEC } from './qwen2_vl/spec.js';
+import type { VisionLanguageModel } from './vlm-base.js';
 
-export type { KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions, GenerateOptions, GenerateResult } from './types.js';
+export type {
+  KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions, GenerateOptions, GenerateResult,
+  VisionLanguageModelApi, FamilySpec, ViewSpec, EncodedImages, PreparedInputs, PrepareInput, OriginalEncoder,
+} from './types.js';
 
 export interface LoadModelOptions {
   readonly device?: Device;
   readonly threads?: number;
+  /** Build the vision tower's attention-probability outputs (vision.{L}.attn.probs). */
+  readonly visionAttentionProbs?: boolean;
 }
 
 type Loader = (dir: string, opts: LoadModelOptions) => Promise<KvlensModel>;
 
-const LOADERS: Record<string, Loader> = {
+const SPECS: Record<string, FamilySpec> = {
+  llava_onevision: LLAVA_ONEVISION_SPEC, llava_next: LLAVA_NEXT_SPEC, qwen2_vl: QWEN2_VL_SPEC, qwen2_5_vl: QWEN2_5_VL_SPEC,
+};
+
+/** A vision-language family's data (views, towers, prompt format, original encoder) by model_type, without loading it. */
+export function familySpec(modelType: string): FamilySpec {
+  const spec = SPECS[modelType];
+  if (!spec) throw new KvlensInputError(`field "model_type" is "${modelType}"; a vision-language model is needed (supported: ${Object.keys(SPECS).join(', ')})`, 'config.json');
+  return spec;
+}
+
+/** The image-token views (prompt positions) of a family, in token order: LLaVA base + highres, Qwen highres. */
+export function sequenceViews(spec: FamilySpec): string[] {
+  return spec.views.filter((v) => v.positions === 'sequence').map((v) => v.name);
+}
+
+type VisionLoader = (dir: string, opts: LoadModelOptions) => Promise<VisionLanguageModel>;
+
+/** The vision-language families: model_type -> loader. */
+const VISION_LOADERS: Record<string, VisionLoader> = {
   llava_onevision: (dir, opts) => LlavaOnevision.load(dir, opts),
   llava_next: (dir, opts) => LlavaNext.load(dir, opts),
   qwen2_vl: (dir, opts) => Qwen2Vl.load(dir, opts),
   qwen2_5_vl: (dir, opts) => Qwen2Vl.load(dir, opts),
+};
+
+const LOADERS: Record<string, Loader> = {
+  ...VISION_LOADERS,
   qwen2: async (dir, opts) => new TextOnlyModel('qwen2', await loadQwen2(dir, opts)),
 };
+
+/** model_type values loadVisionModel accepts. */
+export function visionModelTypes(): string[] {
+  return Object.keys(VISION_LOADERS);
+}
+
+/** Whether a loaded model has the full vision-language interface. */
+export function isVisionModel(m: KvlensModel): m is VisionLanguageModelApi {
+  return 'spec' in m && 'encodeImages' in m;
+}
+
+/**
+ * Open a vision-language checkpoint with its processor (tokenizer, chat template, image processor): the one door
+ * every experiment, eval and extraction goes through. Text-only and unknown model_types fail naming the field.
+ */
+export async function loadVisionModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModelApi> {
+  const type = readModelType(dir);
+  const load = VISION_LOADERS[type];
+  if (!load) throw new KvlensInputError(`field "model_type" is "${type}"; a vision-language model is needed (supported: ${visionModelTypes().join(', ')})`, join(dir, 'config.json'));
+  const model = await load(dir, opts);
+  try {
+    return await model.loadProcessor();
+  } catch (e) {
+    await model.dispose();
+    throw e;
+  }
+}
 
 /** model_type values loadModel accepts. */
 export function supportedModelTypes(): string[] {

@@ -20,8 +20,12 @@ export interface PreparedInputs {
   readonly imageSizes?: Tensor<'int64'>;
   /** Qwen2-VL families: [nImages, 3] (t, h, w) in patches */
   readonly imageGridThw?: Tensor<'int64'>;
+  /** every position -> text or (image, view, row, col, original-pixel box) */
   readonly tokenMap: TokenMap;
+  /** the rendered prompt string (one placeholder per image) */
   readonly prompt: string;
+  /** per image: the decoded size the processor saw (height, width) */
+  readonly imageSize: readonly { readonly height: number; readonly width: number }[];
 }
 
 export interface KvlensProcessor {

@@ -43,6 +43,8 @@ export interface Prepared {
   readonly layouts: readonly AnyresLayout[];
   /** real tile count per image (pixelValues is zero-padded to the max) */
   readonly tilesPerImage: readonly number[];
+  /** per image: the decoded size the processor saw */
+  readonly imageSize: readonly { readonly height: number; readonly width: number }[];
 }
 
 /** Which files a processor's settings came from, and what it noted while reading them. */
@@ -150,7 +152,7 @@ export class LlavaOnevisionProcessor {
     const tokenMap = buildTokenMap(ids.length, runs, layouts, this.geometry.patchSize);
     return {
       inputIds: tensor('int64', [1, ids.length], BigInt64Array.from(ids.map((x) => BigInt(x)))),
-      pixelValues, imageSizes, tokenMap, prompt, layouts, tilesPerImage,
+      pixelValues, imageSizes, tokenMap, prompt, layouts, tilesPerImage, imageSize: images.map((im) => ({ height: im.height, width: im.width })),
     };
   }
 }

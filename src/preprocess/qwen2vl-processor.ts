@@ -30,6 +30,8 @@ export interface Qwen2VLPrepared {
   readonly prompt: string;
   /** per image: original size, smart_resize size and the merged token's side in pixels */
   readonly layouts: readonly MergedGridLayout[];
+  /** per image: the decoded size the processor saw */
+  readonly imageSize: readonly { readonly height: number; readonly width: number }[];
 }
 
 
@@ -88,7 +90,7 @@ export class Qwen2VLProcessor {
     const tokenMap = tokenMapFromInfos(ids.length, runs, layouts.map((l, i) => mergedGridTokenInfos(i, l)));
     return {
       inputIds: tensor('int64', [1, ids.length], BigInt64Array.from(ids.map((x) => BigInt(x)))),
-      pixelValues, imageGridThw, tokenMap, prompt, layouts,
+      pixelValues, imageGridThw, tokenMap, prompt, layouts, imageSize: images.map((im) => ({ height: im.height, width: im.width })),
     };
   }
 }

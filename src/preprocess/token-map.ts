@@ -13,6 +13,7 @@
 
 import type { AnyresLayout } from './anyres.js';
 import type { ImageRun } from '../tokenizer/prompt.js';
+import { KvlensInputError } from '../util/errors.js';
 
 export type TokenView = 'base' | 'highres' | 'newline';
 
@@ -208,4 +209,58 @@ export function tokenMapFromInfos(length: number, runs: readonly ImageRun[], inf
     infos.forEach((info, k) => { entries[run.start + k] = info; });
   }
   return { length, entries, runs };
+}
+
+/** Where a view's tokens sit: `positions[r * cols + c]` is the position of grid cell (r, c) (raster order). */
+export interface ViewTokens {
+  readonly rows: number;
+  readonly cols: number;
+  readonly positions: ArrayLike<number>;
+}
+
+/**
+ * THE token-map-to-grid function: image `image`'s tokens of `view` as a grid in raster order (newlines excluded), or
+ * undefined when that image has no such view. Throws (naming the image and view) when the tokens do not fill a grid.
+ */
+export function viewGrid(map: Pick<TokenMap, 'entries' | 'runs'>, view: string, image = 0): ViewTokens | undefined {
+  const run = map.runs.find((r) => r.image === image);
+  if (!run) throw new KvlensInputError(`the prompt has no image ${image} (it has ${map.runs.length})`, 'token map');
+  let rows = 0;
+  let cols = 0;
+  let n = 0;
+  for (let pos = run.start; pos < run.end; pos++) {
+    const e = map.entries[pos];
+    if (!e || e.view !== view) continue;
+    n++;
+    if (e.row + 1 > rows) rows = e.row + 1;
+    if (e.col + 1 > cols) cols = e.col + 1;
+  }
+  if (n === 0) return undefined;
+  if (n !== rows * cols) throw new KvlensInputError(`image ${image}: ${n} "${view}" tokens do not fill a ${rows} x ${cols} grid`, 'token map');
+  const positions = new Array<number>(n).fill(-1);
+  for (let pos = run.start; pos < run.end; pos++) {
+    const e = map.entries[pos];
+    if (e && e.view === view) positions[e.row * cols + e.col] = pos;
+  }
+  if (positions.includes(-1)) throw new KvlensInputError(`image ${image}: "${view}" tokens repeat a grid cell`, 'token map');
+  return { rows, cols, positions };
+}
+
+/** viewGrid for every image of the prompt, in image order; throws when one has no such view. */
+export function viewGrids(map: Pick<TokenMap, 'entries' | 'runs'>, view: string): ViewTokens[] {
+  return map.runs.map((run) => {
+    const g = viewGrid(map, view, run.image);
+    if (!g) throw new KvlensInputError(`image ${run.image} of the prompt has no "${view}" tokens`, 'token map');
+    return g;
+  });
+}
+
+/** The views of image `image` among `wanted` that its tokens have (views it lacks are left out). */
+export function imageViewGrids(map: Pick<TokenMap, 'entries' | 'runs'>, wanted: readonly string[], image = 0): Record<string, ViewTokens> {
+  const out: Record<string, ViewTokens> = {};
+  for (const v of wanted) {
+    const g = viewGrid(map, v, image);
+    if (g) out[v] = g;
+  }
+  return out;
 }

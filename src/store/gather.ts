@@ -1,15 +1,12 @@
 // From a tap's whole-sequence tensor to the image-token grids the store keeps: pick the image tokens of each view,
-// in raster order, and lay them out as [rows, cols, D] with D = heads x headDim flattened head-major.
-//
-// Three tap families (each with the views it can hold, see tapViews):
-//   sequence taps  lm.*                       [1, pos, D] / [1, kvHead, pos, dHead]: the view's sequence positions
-//   packed         image.packed               [imageToken, D], row 0 at sequence position `origin`: same positions
-//   tile taps      vision.*, projector.out    [tile, token, D]: tile 0 (LLaVA's base tile) in raster order, base view
-//                  siglip.*                   [tile, token, D]: tile 0 of the baseline tower, its own "siglip" view
-// Tile taps are gathered by cell index (token r*cols + c), not by sequence position: their grid is the tower's patch
-// grid, which for the base view is exactly the base tile's token grid.
-
-import { parseHook } from '../taps/names.js';
+// in raster order, and lay them out as [rows, cols, D] with D = heads x headDim flattened head-major. What a tap is
+// (its layout, the views it is kept on) comes from the tap table (src/taps/table.ts), never from its name:
+//   seq / seqHeads  lm.*                        [1, pos, D] / [1, kvHead, pos, dHead]: the view's sequence positions
+//   rows            image.packed, Qwen's projector.out and vision.*  [row, D], row 0 at `origin`: positions - origin
+//   tiles           LLaVA's vision.* / projector.out, baseline.*     [tile, token, D]: tile 0, grid cell k = token
+//                   origin + k (origin = the tower's CLS tokens)
+import { resolveStoredLayout, storedViews, tapKind, SIGLIP_VIEW } from '../taps/table.js';
+import type { ViewTokens } from '../preprocess/token-map.js';
 import { numel } from '../tensor/tensor.js';
 import { KvlensUsageError } from '../util/errors.js';
 import type { TapDims } from './format.js';
@@ -20,16 +17,12 @@ export interface TapTensor {
   readonly data: Float32Array;
   /** For [batch, pos, heads*headDim] taps (k_proj, v_proj, q_proj): how many heads D splits into (default 1). */
   readonly heads?: number;
-  /** image.packed only: the sequence position of row 0 (the image's first token). */
+  /** rows layout: the position of row 0 (image.packed: the image's first token); tiles layout: CLS tokens before the grid. */
   readonly origin?: number;
 }
 
-/** Where a view's image tokens sit in the sequence: `positions[r * cols + c]` is the position of grid cell (r, c). */
-export interface ViewTokens {
-  readonly rows: number;
-  readonly cols: number;
-  readonly positions: ArrayLike<number>;
-}
+export type { ViewTokens };
+export { SIGLIP_VIEW };
 
 /** Everything the store records about one image besides its tensors. */
 export interface ImageRecord {
@@ -47,73 +40,59 @@ export interface TapLayout extends TapDims {
   readonly seqLen: number;
   /**
    * 'headMajor' = [1, heads, pos, headDim] (cached k/v); 'flat' = [1, pos, heads*headDim];
-   * 'packed' = [imageToken, D] starting at sequence position `origin`; 'tiles' = [tile, token, D] (tile 0 is stored).
+   * 'packed' = [row, D] starting at position `origin`; 'tiles' = [tile, token, D] (tile 0 is stored, its grid
+   * starting at token `origin`; seqLen = grid tokens).
    */
   readonly kind: 'headMajor' | 'flat' | 'packed' | 'tiles';
-  /** packed: sequence position of row 0 */
+  /** packed: position of row 0; tiles: leading (CLS) tokens */
   readonly origin: number;
 }
 
-const HEAD_MAJOR = new Set(['lm.attn.k', 'lm.attn.v']);
-const FLAT = new Set(['lm.embed', 'lm.resid', 'lm.final_norm', 'lm.attn.q_proj', 'lm.attn.k_proj', 'lm.attn.v_proj']);
-const PACKED = new Set(['image.packed']);
-const LLAVA_TILES = new Set(['vision.embed', 'vision.out', 'vision.post_norm', 'projector.out']);
-const SIGLIP_TILES = new Set(['siglip.embed', 'siglip.out', 'siglip.post_norm']);
-
-/** The view holding the un-finetuned SigLIP baseline's grid (its own patch grid, which may differ from LLaVA's). */
-export const SIGLIP_VIEW = 'siglip';
-
 /**
- * Taps the store can hold: per-position language-model taps, the packed image features, and the per-tile vision
- * taps (LLaVA's tower and projector, the SigLIP baseline tower). Attention probabilities and logits are not grids.
+ * Taps the store can hold: per-position language-model taps, the packed image features, and the vision-side taps
+ * (the model's tower and projector, the encoder baseline). Attention probabilities and logits are not grids.
  */
 export function isStorableTap(tap: string): boolean {
-  const kind = parseHook(tap).kind;
-  return HEAD_MAJOR.has(kind) || FLAT.has(kind) || PACKED.has(kind) || LLAVA_TILES.has(kind) || SIGLIP_TILES.has(kind);
+  return tapKind(tap).store.kind !== 'none';
 }
 
 export function checkStorableTap(tap: string): void {
-  if (!isStorableTap(tap)) {
-    throw new KvlensUsageError(`tap "${tap}" cannot be stored: the store keeps per-position language-model taps ` +
+  const rule = tapKind(tap).store;
+  if (rule.kind === 'none') {
+    throw new KvlensUsageError(`tap "${tap}" cannot be stored: ${rule.why}. The store keeps per-position language-model taps ` +
       '(lm.embed, lm.{L}.resid, lm.{L}.attn.k, lm.{L}.attn.v, lm.{L}.attn.{q,k,v}_proj, lm.final_norm), image.packed, ' +
-      'and base-tile vision taps (vision.embed, vision.{L}.out, vision.post_norm, projector.out, siglip.embed, siglip.{L}.out, siglip.post_norm)');
+      'vision taps (vision.embed, vision.{L}.out, vision.post_norm, projector.out) and the encoder baseline (baseline.*, siglip.*)');
   }
 }
 
-/**
- * The views a tap is stored for, among the store's views: sequence and packed taps every view but "siglip";
- * LLaVA's per-tile taps only "base" (tile 0 is the base view; the high-res grid is unpadded/downsampled from the
- * other tiles, which only the packed features represent); SigLIP baseline taps only "siglip".
- */
+/** The views a tap is stored for, among the store's views (the tap table's store rule). */
 export function tapViews(tap: string, storeViews: readonly string[]): string[] {
-  const kind = parseHook(tap).kind;
-  if (SIGLIP_TILES.has(kind)) return storeViews.filter((v) => v === SIGLIP_VIEW);
-  if (LLAVA_TILES.has(kind)) return storeViews.filter((v) => v === 'base');
-  return storeViews.filter((v) => v !== SIGLIP_VIEW);
+  return storedViews(tap, storeViews);
 }
 
-/** Read the layout of a captured tap from its name and shape; throws naming the tap on a wrong rank or batch. */
+/** Read the layout of a captured tap from the tap table and its shape; throws naming the tap on a wrong rank or batch. */
 export function tapLayout(tap: string, t: TapTensor): TapLayout {
   checkStorableTap(tap);
   const s = t.shape;
   if (numel(s) !== t.data.length) throw new KvlensUsageError(`tap "${tap}": shape [${s.join(', ')}] needs ${numel(s)} values, data has ${t.data.length}`);
-  const kind = parseHook(tap).kind;
-  if (HEAD_MAJOR.has(kind)) {
+  const layout = resolveStoredLayout(tap, s.length);
+  const origin = t.origin ?? 0;
+  if (!Number.isInteger(origin) || origin < 0) throw new KvlensUsageError(`tap "${tap}": origin ${origin} must be a non-negative integer`);
+  if (layout === 'seqHeads') {
     // [batch, kvHead, pos, dHead]
     if (s.length !== 4 || s[0] !== 1) throw new KvlensUsageError(`tap "${tap}": expected [1, kvHead, pos, dHead], got [${s.join(', ')}]`);
     return { kind: 'headMajor', heads: s[1], headDim: s[3], dim: s[1] * s[3], seqLen: s[2], origin: 0 };
   }
-  if (PACKED.has(kind)) {
-    // [imageToken, D]
-    const origin = t.origin ?? 0;
-    if (s.length !== 2) throw new KvlensUsageError(`tap "${tap}": expected [imageToken, D], got [${s.join(', ')}]`);
-    if (!Number.isInteger(origin) || origin < 0) throw new KvlensUsageError(`tap "${tap}": origin ${origin} must be a non-negative integer`);
+  if (layout === 'rows') {
+    // [row, D]
+    if (s.length !== 2) throw new KvlensUsageError(`tap "${tap}": expected [row, D], got [${s.join(', ')}]`);
     return { kind: 'packed', heads: 1, headDim: s[1], dim: s[1], seqLen: s[0], origin };
   }
-  if (LLAVA_TILES.has(kind) || SIGLIP_TILES.has(kind)) {
+  if (layout === 'tiles') {
     // [tile, token, D]
     if (s.length !== 3 || s[0] < 1) throw new KvlensUsageError(`tap "${tap}": expected [tile, token, D] with at least one tile, got [${s.join(', ')}]`);
-    return { kind: 'tiles', heads: 1, headDim: s[2], dim: s[2], seqLen: s[1], origin: 0 };
+    if (origin >= s[1]) throw new KvlensUsageError(`tap "${tap}": ${origin} leading tokens leave no grid in ${s[1]} tokens per tile`);
+    return { kind: 'tiles', heads: 1, headDim: s[2], dim: s[2], seqLen: s[1] - origin, origin };
   }
   // [batch, pos, D]
   if (s.length !== 3 || s[0] !== 1) throw new KvlensUsageError(`tap "${tap}": expected [1, pos, D], got [${s.join(', ')}]`);
@@ -158,7 +137,8 @@ export function gatherGrid(t: TapTensor, layout: TapLayout, v: ViewTokens): Floa
   const cells = v.rows * v.cols;
   const out = new Float32Array(cells * dim);
   if (layout.kind === 'tiles') {
-    out.set(t.data.subarray(0, cells * dim)); // tile 0: [token, D], token = r * cols + c
+    const o = layout.origin * dim; // tile 0: [token, D], token = origin + r * cols + c
+    out.set(t.data.subarray(o, o + cells * dim));
     return out;
   }
   for (let cell = 0; cell < cells; cell++) {

@@ -19,7 +19,11 @@
 //   vision.post_norm      [tile, token, dVision]       post-layernorm of the last layer
 //   projector.out         [tile, token, dModel]        multimodal projector output per tile
 //   image.packed          [imageToken, dModel]         packed image features in prompt order (anyres, newlines)
-//   siglip.{L}.out, siglip.post_norm                   the un-finetuned SigLIP baseline tower (same shapes as vision.*)
+//   baseline.embed, baseline.{L}.out, baseline.{L}.attn.probs, baseline.post_norm
+//                                                      the un-finetuned encoder baseline tower (SigLIP, CLIP; shapes as vision.*)
+//   siglip.*                                           the same, under the name stores written before the baseline
+//                                                      was generalised keep (read and extracted as before)
+// What each hook IS (producer, layout, heads, stored views) is one table: src/taps/table.ts.
 
 import { KvlensUsageError } from '../util/errors.js';
 
@@ -29,8 +33,8 @@ export type HookName =
   | { kind: 'lm.attn.q_proj' | 'lm.attn.k_proj' | 'lm.attn.v_proj' | 'lm.attn.k' | 'lm.attn.v' | 'lm.attn.probs'; layer: number }
   | { kind: 'lm.final_norm' }
   | { kind: 'logits' }
-  | { kind: 'vision.embed' | 'vision.post_norm' | 'siglip.embed' | 'siglip.post_norm' }
-  | { kind: 'vision.out' | 'siglip.out' | 'vision.attn.probs' | 'siglip.attn.probs'; layer: number }
+  | { kind: 'vision.embed' | 'vision.post_norm' | 'siglip.embed' | 'siglip.post_norm' | 'baseline.embed' | 'baseline.post_norm' }
+  | { kind: 'vision.out' | 'siglip.out' | 'baseline.out' | 'vision.attn.probs' | 'siglip.attn.probs' | 'baseline.attn.probs'; layer: number }
   | { kind: 'projector.out' }
   | { kind: 'image.packed' };
 
@@ -39,7 +43,9 @@ export interface HookDims {
   readonly lmLayers: number;
   /** Number of vision encoder layers (0 if the model has no vision tower). */
   readonly visionLayers: number;
-  /** Number of layers of a baseline SigLIP tower, when one is attached. */
+  /** Number of layers of the encoder-baseline tower, when one is attached (baseline.* and siglip.* hooks). */
+  readonly baselineLayers?: number;
+  /** Old name of baselineLayers (still honoured). */
   readonly siglipLayers?: number;
 }
 
@@ -56,8 +62,22 @@ const LAYER_HOOKS: Record<string, HookName['kind']> = {
 export const HOOK_PATTERNS = [
   'lm.embed', 'lm.{L}.resid', 'lm.{L}.attn.q_proj', 'lm.{L}.attn.k_proj', 'lm.{L}.attn.v_proj', 'lm.{L}.attn.k', 'lm.{L}.attn.v',
   'lm.{L}.attn.probs', 'lm.final_norm', 'logits', 'vision.embed', 'vision.{L}.out', 'vision.{L}.attn.probs', 'vision.post_norm', 'projector.out', 'image.packed',
+  'baseline.embed', 'baseline.{L}.out', 'baseline.{L}.attn.probs', 'baseline.post_norm',
   'siglip.embed', 'siglip.{L}.out', 'siglip.{L}.attn.probs', 'siglip.post_norm',
 ] as const;
+
+type Tower = 'lm' | 'vision' | 'siglip' | 'baseline';
+
+/** Layers of the tower a layered hook prefix names. */
+function towerLayers(tower: Tower, dims: HookDims): number {
+  switch (tower) {
+    case 'lm': return dims.lmLayers;
+    case 'vision': return dims.visionLayers;
+    default: return dims.baselineLayers ?? dims.siglipLayers ?? 0;
+  }
+}
+
+const TOWER_WORDS: Record<Tower, string> = { lm: 'language-model', vision: 'vision', siglip: 'encoder-baseline', baseline: 'encoder-baseline' };
 
 function unknown(name: string): never {
   throw new KvlensUsageError(`unknown hook name "${name}". Valid names: ${HOOK_PATTERNS.join(', ')} ({L} = layer index; "*" for every layer)`);
@@ -73,14 +93,16 @@ export function parseHook(name: string): HookName {
     'vision.post_norm': { kind: 'vision.post_norm' },
     'siglip.embed': { kind: 'siglip.embed' },
     'siglip.post_norm': { kind: 'siglip.post_norm' },
+    'baseline.embed': { kind: 'baseline.embed' },
+    'baseline.post_norm': { kind: 'baseline.post_norm' },
     'projector.out': { kind: 'projector.out' },
     'image.packed': { kind: 'image.packed' },
   };
   if (simple[name]) return simple[name];
   let m = /^lm\.(\d+)\.(resid|attn\.(?:q_proj|k_proj|v_proj|k|v|probs))$/.exec(name);
   if (m) return { kind: LAYER_HOOKS[m[2]], layer: Number(m[1]) } as HookName;
-  m = /^(vision|siglip)\.(\d+)\.(out|attn\.probs)$/.exec(name);
-  if (m) return { kind: `${m[1]}.${m[3]}` as 'vision.out' | 'siglip.out' | 'vision.attn.probs' | 'siglip.attn.probs', layer: Number(m[2]) };
+  m = /^(vision|siglip|baseline)\.(\d+)\.(out|attn\.probs)$/.exec(name);
+  if (m) return { kind: `${m[1]}.${m[3]}` as 'vision.out', layer: Number(m[2]) };
   return unknown(name);
 }
 
@@ -89,10 +111,10 @@ export function formatHook(h: HookName): string {
     case 'lm.resid': return `lm.${h.layer}.resid`;
     case 'lm.attn.q_proj': case 'lm.attn.k_proj': case 'lm.attn.v_proj': case 'lm.attn.k': case 'lm.attn.v': case 'lm.attn.probs':
       return `lm.${h.layer}.${h.kind.slice(3)}`;
-    case 'vision.out': return `vision.${h.layer}.out`;
-    case 'siglip.out': return `siglip.${h.layer}.out`;
-    case 'vision.attn.probs': return `vision.${h.layer}.attn.probs`;
-    case 'siglip.attn.probs': return `siglip.${h.layer}.attn.probs`;
+    case 'vision.out': case 'siglip.out': case 'baseline.out':
+      return `${h.kind.slice(0, h.kind.indexOf('.'))}.${h.layer}.out`;
+    case 'vision.attn.probs': case 'siglip.attn.probs': case 'baseline.attn.probs':
+      return `${h.kind.slice(0, h.kind.indexOf('.'))}.${h.layer}.attn.probs`;
     default: return h.kind;
   }
 }
@@ -100,17 +122,18 @@ export function formatHook(h: HookName): string {
 /** Parse and check a hook against a model's dimensions: unknown names and out-of-range layers fail here. */
 export function validateHook(name: string, dims: HookDims): HookName {
   const h = parseHook(name);
+  const tower = h.kind.slice(0, h.kind.indexOf('.')) as Tower | 'logits' | 'projector' | 'image';
   if ('layer' in h) {
-    const n = h.kind.startsWith('lm.') ? dims.lmLayers : h.kind.startsWith('vision.') ? dims.visionLayers : dims.siglipLayers ?? 0;
-    const what = h.kind.startsWith('lm.') ? 'language-model' : h.kind.startsWith('vision.') ? 'vision' : 'SigLIP baseline';
-    if (n === 0) throw new KvlensUsageError(`hook "${name}": this model has no ${what} layers`);
+    const t = tower as Tower;
+    const n = towerLayers(t, dims);
+    if (n === 0) throw new KvlensUsageError(`hook "${name}": this model has no ${TOWER_WORDS[t]} layers${t === 'siglip' || t === 'baseline' ? ' (attach a baseline tower: --encoder-baseline <dir>)' : ''}`);
     if (h.layer < 0 || h.layer >= n) {
-      throw new KvlensUsageError(`hook "${name}": layer ${h.layer} is out of range, the ${what} has layers 0..${n - 1}`);
+      throw new KvlensUsageError(`hook "${name}": layer ${h.layer} is out of range, the ${TOWER_WORDS[t]} has layers 0..${n - 1}`);
     }
-  } else if ((h.kind === 'vision.embed' || h.kind === 'vision.post_norm' || h.kind === 'projector.out' || h.kind === 'image.packed') && dims.visionLayers === 0) {
+  } else if ((tower === 'vision' || tower === 'projector' || tower === 'image') && dims.visionLayers === 0) {
     throw new KvlensUsageError(`hook "${name}": this model has no vision tower`);
-  } else if ((h.kind === 'siglip.embed' || h.kind === 'siglip.post_norm') && !dims.siglipLayers) {
-    throw new KvlensUsageError(`hook "${name}": no SigLIP baseline tower is attached`);
+  } else if ((tower === 'siglip' || tower === 'baseline') && !towerLayers(tower, dims)) {
+    throw new KvlensUsageError(`hook "${name}": no encoder-baseline tower is attached (--encoder-baseline <dir>)`);
   }
   return h;
 }
@@ -122,10 +145,10 @@ export function validateHook(name: string, dims: HookDims): HookName {
 export function expandHooks(patterns: readonly string[], dims: HookDims): string[] {
   const out: string[] = [];
   for (const p of patterns) {
-    const m = /^(lm|vision|siglip)\.([^.]+)\.(.+)$/.exec(p);
+    const m = /^(lm|vision|siglip|baseline)\.([^.]+)\.(.+)$/.exec(p);
     let names: string[];
     if (m && !/^\d+$/.test(m[2])) {
-      const n = m[1] === 'lm' ? dims.lmLayers : m[1] === 'vision' ? dims.visionLayers : dims.siglipLayers ?? 0;
+      const n = towerLayers(m[1] as Tower, dims);
       names = selectLayers(m[2], n, p).map((l) => `${m[1]}.${l}.${m[3]}`);
     } else {
       names = [p];

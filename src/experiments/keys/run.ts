@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseExtractConfig } from '../../extract/config.js';
-import { openExtractor } from '../../extract/family-engine.js';
+import { openExtractor } from '../../extract/engine.js';
 import { listImages, type ImageItem } from '../../extract/sources.js';
 import { writeRun } from '../../results/rundir.js';
 import type { KeyVariance } from '../../results/schema.js';

@@ -16,13 +16,16 @@ import type { DecoderLM } from '../lm/decoder.js';
 import { weightNamesUnder, type DecoderConfig } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
 import { openModelWeights } from '../weight-names.js';
-import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
+import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type ImagePathOutput } from '../vlm-base.js';
+import type { PreparedInputs } from '../../preprocess/load.js';
+import { anyresPixelBatch, flatSizes } from '../vision/pixel-batch.js';
+import { LLAVA_NEXT_SPEC } from './spec.js';
 import { parseLlamaConfig } from '../llama/config.js';
 import { parseQwen2Config } from '../qwen2/config.js';
 import { imageSizesFrom, realTiles } from '../llava_onevision/features.js';
 import { parseLlavaNextConfig, type LlavaNextConfig } from './config.js';
 import { llavaNextTilesForImage, packLlavaNext } from './pack.js';
-import { LlavaNextVision } from './vision.js';
+import { LlavaNextVision, PRE_LAYRNORM } from './vision.js';
 
 export interface LlavaNextLoadOptions {
   readonly device?: Device;
@@ -32,7 +35,7 @@ export interface LlavaNextLoadOptions {
   readonly visionAttentionProbs?: boolean;
 }
 
-export interface LlavaNextImageFeatures extends EncodedImages {
+export interface LlavaNextImageFeatures extends ImagePathOutput {
   readonly tilesPerImage: number[];
 }
 
@@ -48,6 +51,7 @@ function parseTextConfig(raw: Record<string, unknown>, where: string): DecoderCo
 
 export class LlavaNext extends VisionLanguageModel {
   readonly family = 'llava_next';
+  readonly spec = LLAVA_NEXT_SPEC;
   protected readonly geometryField = 'imageSizes';
 
   private constructor(
@@ -77,13 +81,13 @@ export class LlavaNext extends VisionLanguageModel {
     return this.config.vision.num_hidden_layers;
   }
 
-  protected get imageTokenId(): number {
+  get imageTokenId(): number {
     return this.config.imageTokenIndex;
   }
 
   /** Vision-side hooks this model produces. */
   get visionHooks(): readonly string[] {
-    return this.vision.outputNames;
+    return this.vision.outputNames.filter((n) => n !== PRE_LAYRNORM);
   }
 
   async imageFeatures(pixelValues: Tensor, imageSizes: Tensor | readonly number[], hooks: readonly string[] = []): Promise<LlavaNextImageFeatures> {
@@ -97,10 +101,18 @@ export class LlavaNext extends VisionLanguageModel {
     const taps = new Map<string, Tensor>();
     for (const h of hooks) taps.set(h, out.get(h)!);
     const total = packed.lengths.reduce((a, b) => a + b, 0);
-    return { packed: f32([total, D], packed.data), lengths: packed.lengths, tilesPerImage, taps };
+    return { packed: f32([total, D], packed.data), lengths: packed.lengths, tilesPerImage, units: tilesPerImage, taps };
   }
 
-  protected encodeImages(pixelValues: Tensor, imageSizes: Tensor | readonly number[], hooks: readonly string[]): Promise<EncodedImages> {
+  protected runImagePath(pixelValues: Tensor, imageSizes: Tensor | readonly number[], hooks: readonly string[]): Promise<ImagePathOutput> {
     return this.imageFeatures(pixelValues, imageSizes, hooks);
+  }
+
+  protected batchPixels(prompts: readonly PreparedInputs[]): { pixelValues: Tensor; geometry: number[] } {
+    return anyresPixelBatch(prompts, (size) => llavaNextTilesForImage(size, this.config));
+  }
+
+  protected geometryOf(p: PreparedInputs): number[] {
+    return flatSizes(p);
   }
 }

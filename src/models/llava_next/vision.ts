@@ -37,7 +37,7 @@ export class LlavaNextVision {
     out(t.hidden[0], PRE_LAYRNORM);
     t.hidden.slice(1).forEach((x, l) => out(x, `vision.${l}.out`));
     out(t.postNorm, 'vision.post_norm');
-    t.probs.forEach((x, l) => g.output(x, `vision.${l}.attn.probs`));
+    t.probs.forEach((x, l) => out(x, `vision.${l}.attn.probs`));
     // "default" strategy: drop token 0 (CLS) of every selected hidden state; several layers concat on features.
     const selected = cfg.featureLayers.map((l) => g.slice(t.hidden[hiddenStateIndex(l, d.layers)], [1], [d.tokens], [1])); // [tile, patch, dVision]
     const feats = selected.length === 1 ? selected[0] : g.concat(selected, 2);
@@ -56,7 +56,7 @@ export class LlavaNextVision {
     expectTiles(pixel, this.cfg.vision.num_channels, this.cfg.vision.image_size, 'pixel tiles', 'LLaVA-NeXT vision input');
     expectKnownOutputs(fetch, this.outputNames, 'LLaVA-NeXT vision output');
     const probs = attentionProbNames('vision', this.probLayers, attentionProbs, 'load the model with { attentionProbs: true } to get vision attention probabilities');
-    return runTiled(this.session, 'pixel_values', pixel, [...fetch, ...probs], this.tileBatch);
+    return runTiled(this.session, 'pixel_values', pixel, [...new Set([...fetch, ...probs])], this.tileBatch);
   }
 
   async dispose(): Promise<void> {

@@ -12,7 +12,10 @@ import type { DecoderLM } from '../lm/index.js';
 import type { DecoderConfig, DecoderWeightNames } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
 import { openModelWeights } from '../weight-names.js';
-import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
+import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type ImagePathOutput } from '../vlm-base.js';
+import type { PreparedInputs } from '../../preprocess/load.js';
+import { anyresPixelBatch, flatSizes } from '../vision/pixel-batch.js';
+import { LLAVA_ONEVISION_SPEC } from './spec.js';
 import { parseQwen2Config } from '../qwen2/config.js';
 import { parseLlavaOnevisionConfig, type LlavaOnevisionConfig } from './config.js';
 import { imageSizesFrom, packAllImages, realTiles, tilesForImage } from './features.js';
@@ -25,13 +28,14 @@ const LAYOUT: { vision: VisionPrefixes; newline: string; lm: DecoderWeightNames 
   lm: { model: 'language_model.model.', lmHead: 'language_model.lm_head.weight' },
 };
 
-export interface ImageFeatures extends EncodedImages {
+export interface ImageFeatures extends ImagePathOutput {
   /** real (unpadded) tiles per image */
   readonly tilesPerImage: number[];
 }
 
 export class LlavaOnevision extends VisionLanguageModel {
   readonly family = 'llava_onevision';
+  readonly spec = LLAVA_ONEVISION_SPEC;
   protected readonly geometryField = 'imageSizes';
   private visionCalls = 0;
 
@@ -47,14 +51,14 @@ export class LlavaOnevision extends VisionLanguageModel {
     super();
   }
 
-  static async load(dir: string, opts: { device?: Device; tileBatch?: number; threads?: number } = {}): Promise<LlavaOnevision> {
+  static async load(dir: string, opts: { device?: Device; tileBatch?: number; threads?: number; visionAttentionProbs?: boolean } = {}): Promise<LlavaOnevision> {
     const cfgPath = join(dir, 'config.json');
     const config = parseLlavaOnevisionConfig(readConfigJson(cfgPath), cfgPath);
     const ws = openModelWeights(dir, 'llava_onevision');
     const text = parseQwen2Config(config.textConfigRaw, { where: `${cfgPath} (text_config)`, weights: LAYOUT.lm });
     const newline = toF32(ws.read(LAYOUT.newline));
     if (newline.length !== text.hiddenSize) throw new KvlensInputError(`"${LAYOUT.newline}" has ${newline.length} values, text hidden_size is ${text.hiddenSize}`, dir);
-    const vision = await LlavaVisionPath.create(config, ws, LAYOUT.vision, text.hiddenSize, opts);
+    const vision = await LlavaVisionPath.create(config, ws, LAYOUT.vision, text.hiddenSize, { device: opts.device, tileBatch: opts.tileBatch, attentionProbs: opts.visionAttentionProbs });
     const lm = await loadDecoderBeside(vision, ws, text, opts);
     return new LlavaOnevision(dir, config, text, ws, vision, lm, Float32Array.from(newline));
   }
@@ -63,7 +67,7 @@ export class LlavaOnevision extends VisionLanguageModel {
     return this.config.vision.num_hidden_layers;
   }
 
-  protected get imageTokenId(): number {
+  get imageTokenId(): number {
     return this.config.imageTokenIndex;
   }
 
@@ -92,10 +96,18 @@ export class LlavaOnevision extends VisionLanguageModel {
     }
     const packed = packAllImages(toF32(proj), tilesPerImage, sizes, this.config, this.text.hiddenSize, this.newline);
     if (!hooks.includes(PROJECTOR_TAP)) taps.delete(PROJECTOR_TAP);
-    return { packed: f32([packed.lengths.reduce((a, b) => a + b, 0), this.text.hiddenSize], packed.data), lengths: packed.lengths, tilesPerImage, taps };
+    return { packed: f32([packed.lengths.reduce((a, b) => a + b, 0), this.text.hiddenSize], packed.data), lengths: packed.lengths, tilesPerImage, units: tilesPerImage, taps };
   }
 
-  protected encodeImages(pixelValues: Tensor, imageSizes: Tensor | readonly number[], hooks: readonly string[]): Promise<EncodedImages> {
+  protected runImagePath(pixelValues: Tensor, imageSizes: Tensor | readonly number[], hooks: readonly string[]): Promise<ImagePathOutput> {
     return this.imageFeatures(pixelValues, imageSizes, hooks);
+  }
+
+  protected batchPixels(prompts: readonly PreparedInputs[]): { pixelValues: Tensor; geometry: number[] } {
+    return anyresPixelBatch(prompts, (size) => tilesForImage(size, this.config));
+  }
+
+  protected geometryOf(p: PreparedInputs): number[] {
+    return flatSizes(p);
   }
 }

@@ -30,17 +30,18 @@ export class LlavaVisionPath {
     private readonly tileBatch: number,
   ) {}
 
-  static async create(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, opts: { device?: Device; tileBatch?: number } = {}): Promise<LlavaVisionPath> {
+  static async create(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, opts: { device?: Device; tileBatch?: number; attentionProbs?: boolean } = {}): Promise<LlavaVisionPath> {
     const v = cfg.vision;
     const dims = siglipDims(v, 'config.json (vision_config)');
     const g = new GraphBuilder('llava_onevision_vision');
     const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
-    const tower = buildSiglipTower(g, v, ws, pixel, { prefix: prefixes.tower });
+    const tower = buildSiglipTower(g, v, ws, pixel, { prefix: prefixes.tower, attentionProbs: opts.attentionProbs });
     const hooks = ['vision.embed'];
     g.output(tower.embed, 'vision.embed');
     tower.layers.forEach((x, l) => { hooks.push(`vision.${l}.out`); g.output(x, `vision.${l}.out`); });
     hooks.push('vision.post_norm');
     g.output(tower.postNorm, 'vision.post_norm');
+    tower.probs.forEach((x, l) => { hooks.push(`vision.${l}.attn.probs`); g.output(x, `vision.${l}.attn.probs`); });
 
     const hidden = [tower.embed, ...tower.layers];
     const picked: Value[] = cfg.featureLayers.map((l) => hidden[hiddenStateIndex(l, dims.layers)]);

@@ -15,10 +15,14 @@ import type { DecoderLM, ForwardRequest, Rows } from '../lm/decoder.js';
 import type { DecoderConfig } from '../lm/config.js';
 import { readConfigJson } from '../hf-config.js';
 import { openModelWeights } from '../weight-names.js';
-import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type EncodedImages } from '../vlm-base.js';
-import type { ModelForwardRequest } from '../types.js';
+import { loadDecoderBeside, PROJECTOR_TAP, VisionLanguageModel, type ImagePathOutput } from '../vlm-base.js';
+import type { PreparedInputs } from '../../preprocess/load.js';
+import type { ViewTokens } from '../../preprocess/token-map.js';
+import { concatRows } from '../vision/pixel-batch.js';
+import { patchGridPositions, QWEN2_5_VL_SPEC, QWEN2_VL_SPEC } from './spec.js';
+import type { FamilySpec, ModelForwardRequest } from '../types.js';
 import { parseQwen2VlConfig, type Qwen2VlConfig } from './config.js';
-import { checkGrids, gridsFrom, ropeIndex, tokenCount, type GridThw, type RopeIndex } from './positions.js';
+import { checkGrids, gridsFrom, patchCount, ropeIndex, tokenCount, type GridThw, type RopeIndex } from './positions.js';
 import { QwenVisionTower } from './vision.js';
 
 export interface Qwen2VlLoadOptions {
@@ -31,7 +35,7 @@ export interface Qwen2VlLoadOptions {
  * packed = merger output [imageToken, dModel], images in order; lengths = t * h/2 * w/2 per image; taps = the
  * vision hooks asked for: vision.embed / vision.{L}.out / vision.post_norm [patch, dVision] in pixel_values order.
  */
-export type Qwen2VlImageFeatures = EncodedImages;
+export type Qwen2VlImageFeatures = ImagePathOutput;
 
 export class Qwen2Vl extends VisionLanguageModel {
   protected readonly geometryField = 'imageGridThw';
@@ -58,6 +62,10 @@ export class Qwen2Vl extends VisionLanguageModel {
     return this.config.variant;
   }
 
+  get spec(): FamilySpec {
+    return this.config.variant === 'qwen2_5_vl' ? QWEN2_5_VL_SPEC : QWEN2_VL_SPEC;
+  }
+
   get text(): DecoderConfig {
     return this.config.text;
   }
@@ -66,7 +74,7 @@ export class Qwen2Vl extends VisionLanguageModel {
     return this.config.vision.depth;
   }
 
-  protected get imageTokenId(): number {
+  get imageTokenId(): number {
     return this.config.imageTokenId;
   }
 
@@ -86,11 +94,28 @@ export class Qwen2Vl extends VisionLanguageModel {
     const out = await this.vision.run(pixelValues, grids, fetch);
     const taps = new Map<string, Tensor>();
     for (const h of hooks) taps.set(h, out.get(h)!);
-    return { packed: out.get(PROJECTOR_TAP)!, lengths: grids.map((g) => tokenCount(g, this.config.vision.mergeSize)), taps };
+    return { packed: out.get(PROJECTOR_TAP)! as Tensor<'float32'>, lengths: grids.map((g) => tokenCount(g, this.config.vision.mergeSize)), units: grids.map(patchCount), taps };
   }
 
-  protected encodeImages(pixelValues: Tensor, imageGridThw: Tensor | readonly number[], hooks: readonly string[]): Promise<EncodedImages> {
+  protected runImagePath(pixelValues: Tensor, imageGridThw: Tensor | readonly number[], hooks: readonly string[]): Promise<ImagePathOutput> {
     return this.imageFeatures(pixelValues, imageGridThw, hooks);
+  }
+
+  protected batchPixels(prompts: readonly PreparedInputs[]): { pixelValues: Tensor; geometry: number[] } {
+    return { pixelValues: concatRows(prompts.map((p) => p.pixelValues!)), geometry: prompts.flatMap((p) => this.geometryOf(p)) };
+  }
+
+  protected geometryOf(p: PreparedInputs): number[] {
+    if (!p.imageGridThw) throw new KvlensUsageError(`${this.family}: prepared inputs without imageGridThw`);
+    return Array.from(p.imageGridThw.data, Number);
+  }
+
+  /** Image `image`'s patch grid (h x w patches, t = 1): cell -> its row among the image's vision-tap rows. */
+  protected override towerGrid(p: PreparedInputs, image: number): ViewTokens | undefined {
+    const g = this.grids(p.imageGridThw ?? [])[image];
+    if (!g) return undefined;
+    if (g.t !== 1) throw new KvlensUsageError(`${this.family}: image ${image} has ${g.t} temporal patches; the patch grid view is defined for still images (t = 1)`);
+    return { rows: g.h, cols: g.w, positions: patchGridPositions(g.h, g.w, this.config.vision.mergeSize) };
   }
 
   /** M-RoPE ids [3][batch][pos] and rope deltas of a prompt (HF get_rope_index). */

@@ -70,7 +70,7 @@ function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: bool
     let ctx: Value;
     if (attentionProbs) {
       const r = g.explicitAttention(qr, kr, v, mask, 1 / Math.sqrt(dh), { q: s.heads, kv: s.heads, dHead: dh });
-      g.output(r.probs, `vision.${l}.attn.probs`);
+      out(r.probs, `vision.${l}.attn.probs`);
       ctx = r.out;
     } else {
       ctx = g.attention(qr, kr, v, mask, 1 / Math.sqrt(dh));
@@ -123,7 +123,7 @@ export class QwenVisionTower {
       image_group: tensor('int64', [n], imageGroups(grids)),
     };
     if (s.windowUnits) feeds.window_group = tensor('int64', [n], windowGroups(grids, s));
-    const r = await this.session.run(feeds, [...fetch, ...probs]);
+    const r = await this.session.run(feeds, [...new Set([...fetch, ...probs])]);
     return new Map(Object.entries(r) as [string, Tensor<'float32'>][]);
   }
 

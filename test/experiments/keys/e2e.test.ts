@@ -11,7 +11,7 @@ import { KeyVarianceState } from '../../../src/experiments/keys/state.js';
 import { blockSpecsForPrompt } from '../../../src/experiments/keys/blocking.js';
 import { parseExtractConfig } from '../../../src/extract/config.js';
 import { extractFeatures } from '../../../src/extract/extract.js';
-import { LlavaExtractor } from '../../../src/extract/engine.js';
+import { Extractor } from '../../../src/extract/engine.js';
 import { listImages } from '../../../src/extract/sources.js';
 import { LlavaOnevision } from '../../../src/models/llava_onevision/model.js';
 import { LlavaOnevisionProcessor } from '../../../src/preprocess/processor.js';
@@ -46,7 +46,7 @@ test('live and store runs agree exactly; mixed high-res grids are refused withou
 });
 
 test('a text position shared by all prompts has variance exactly 0 and is input-agnostic; image positions are not', { timeout: 120_000 }, async () => {
-  const engine = await LlavaExtractor.open(parseExtractConfig({ model, images, out: '-', taps: ['keys'], views: ['base'], dtype: 'float32' }));
+  const engine = await Extractor.open(parseExtractConfig({ model, images, out: '-', taps: ['keys'], views: ['base'], dtype: 'float32' }));
   try {
     const items = await listImages(images);
     let state: KeyVarianceState | undefined;

@@ -1,0 +1,86 @@
+// The un-finetuned encoder baseline: a standalone vision tower checkpoint (SigLIP for LLaVA-OneVision, CLIP
+// ViT-L/14-336 for LLaVA-NeXT, or any supported tower) with its own image processor, whose layers are compared to
+// the VLM's fine-tuned tower. Opened by config.json model_type; its outputs answer to the baseline.* hooks (and the
+// old siglip.* names), per tile [tile, token, d] with `clsTokens` leading tokens (CLIP: 1) before the patch grid.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Device } from '../../runtime/index.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { RgbImage } from '../../preprocess/image.js';
+import { parseSiglipImageConfig, processSiglipImages } from '../../preprocess/siglip-image.js';
+import { parseClipImageConfig, processClipImages } from '../../preprocess/clip-image.js';
+import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { readConfigJson } from '../hf-config.js';
+import { SiglipVisionModel } from '../siglip/model.js';
+import { ClipVisionModel } from '../clip/model.js';
+
+export interface EncoderBaseline {
+  /** config.json model_type of the checkpoint */
+  readonly modelType: string;
+  readonly kind: 'siglip' | 'clip';
+  readonly dir: string;
+  readonly layers: number;
+  /** patch grid side of a tile */
+  readonly patchesPerSide: number;
+  /** tokens before the patch grid (CLIP's CLS) */
+  readonly clsTokens: number;
+  /** images -> pixel_values [n, 3, S, S] with the tower's own processor */
+  preprocess(images: readonly RgbImage[]): Tensor<'float32'>;
+  /** taps named baseline.* (or siglip.*) -> [tile, token, d] each, under the names asked */
+  run(pixelValues: Tensor, taps: readonly string[]): Promise<Map<string, Tensor>>;
+  dispose(): Promise<void>;
+}
+
+const KINDS: Record<string, 'siglip' | 'clip'> = { siglip_vision_model: 'siglip', siglip: 'siglip', clip_vision_model: 'clip', clip: 'clip' };
+
+/** model_type values an encoder baseline may have. */
+export function encoderBaselineTypes(): string[] {
+  return Object.keys(KINDS);
+}
+
+/** The tower's own output name for a baseline hook: baseline.3.out -> siglip.3.out / clip.3.out. */
+function towerName(tap: string, kind: 'siglip' | 'clip'): string {
+  const m = /^(?:baseline|siglip)\.(.+)$/.exec(tap);
+  if (!m) throw new KvlensUsageError(`tap "${tap}" is not an encoder-baseline hook (baseline.* or siglip.*)`);
+  return `${kind}.${m[1]}`;
+}
+
+export async function loadEncoderBaseline(dir: string, opts: { device?: Device } = {}): Promise<EncoderBaseline> {
+  const cfgPath = join(dir, 'config.json');
+  const raw = readConfigJson(cfgPath) as Record<string, unknown>;
+  const modelType = typeof raw.model_type === 'string' ? raw.model_type : 'siglip_vision_model';
+  const kind = KINDS[modelType];
+  if (!kind) throw new KvlensInputError(`field "model_type" is "${modelType}"; an encoder baseline is a vision tower: ${encoderBaselineTypes().join(', ')}`, cfgPath);
+  const prePath = join(dir, 'preprocessor_config.json');
+  let pre: unknown;
+  try {
+    pre = JSON.parse(readFileSync(prePath, 'utf8'));
+  } catch (e) {
+    throw new KvlensInputError(`the encoder baseline needs its preprocessor_config.json (${(e as Error).message})`, prePath);
+  }
+  if (kind === 'siglip') {
+    const image = parseSiglipImageConfig(pre, prePath);
+    const m = await SiglipVisionModel.load(dir, { device: opts.device });
+    return {
+      modelType, kind, dir, layers: m.dims.layers, patchesPerSide: m.dims.patchesPerSide, clsTokens: 0,
+      preprocess: (images) => processSiglipImages(images, image),
+      run: async (pixel, taps) => {
+        const out = await m.forward(pixel, { taps: taps.map((t) => towerName(t, kind)) });
+        return new Map(taps.map((t) => [t, out.taps.get(towerName(t, kind))!]));
+      },
+      dispose: () => m.dispose(),
+    };
+  }
+  const image = parseClipImageConfig(pre, prePath);
+  const m = await ClipVisionModel.load(dir, { device: opts.device });
+  return {
+    modelType, kind, dir, layers: m.dims.layers, patchesPerSide: m.dims.patchesPerSide, clsTokens: 1,
+    preprocess: (images) => processClipImages(images, image),
+    run: async (pixel, taps) => {
+      const out = await m.forward(pixel, { taps: taps.map((t) => towerName(t, kind)) });
+      return new Map(taps.map((t) => [t, out.taps.get(towerName(t, kind))!]));
+    },
+    dispose: () => m.dispose(),
+  };
+}
