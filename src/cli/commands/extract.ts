@@ -13,9 +13,12 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
                          Image ids are the paths relative to the directory / as written in the list / under <root>.
   --taps <list>          comma-separated: values, keys, residual (over --layers) and/or hook names or patterns
                          (lm.*.attn.v, lm.3-5.resid, lm.embed, image.packed, projector.out, vision.*.out,
-                         siglip.*.out, siglip.post_norm). Default: values,keys
+                         vision.post_norm, baseline.*.out, baseline.post_norm; siglip.* = old baseline names).
+                         Every family: vision.* are stored on the base tile (LLaVA) or the patch grid view
+                         "patches" (Qwen); projector.out on base (LLaVA) or highres (Qwen). Default: values,keys
   --layers <sel>         layers for values/keys/residual: *, 3, 3-5, 0,7,14, -10: (default *)
-  --views <list>         base,highres (default both); base = the 384px overview tile's grid, highres = the anyres grid
+  --views <list>         base,highres (default both); base = the overview tile's grid, highres = the anyres grid
+                         (Qwen2-VL / Qwen2.5-VL have only highres: their one native merged grid)
   --dtype <f16|f32>      on-disk dtype (default f16)
   --prefix <text>        text placed before the image in the user turn (verbatim; add your own separator)
   --question <text>      user text after the image (default none: it cannot change image-token taps, which only
@@ -24,7 +27,12 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
   --batch-size <n>       images per forward (default 1; on CPU 1 is as fast; the LM batches only equal-length prompts,
                          e.g. with --resolution)
   --resolution <px>      resize every image to <px> x <px> first so all images share one token layout
-  --siglip <dir>         un-finetuned SigLIP vision model for the siglip.* baseline taps (stored in view "siglip")
+  --encoder-baseline <dir>  the un-finetuned encoder baseline: a vision tower checkpoint (siglip_vision_model, e.g.
+                         siglip-so400m-patch14-384 for LLaVA-OneVision; clip_vision_model, e.g.
+                         clip-vit-large-patch14-336 for LLaVA-NeXT) with its preprocessor_config.json, for the
+                         baseline.* taps (stored in view "baseline"; siglip.* taps in view "siglip"). Qwen2-VL /
+                         Qwen2.5-VL have no original encoder: any tower given is compared as a free choice
+  --siglip <dir>         old name of --encoder-baseline
   --shard <i/n|auto>     this process handles shard i of n (0-based) of the list. Default auto: a SLURM array task
                          takes its shard from SLURM_ARRAY_TASK_ID/_COUNT/_MIN/_STEP, a Kubernetes Indexed Job pod from
                          JOB_COMPLETION_INDEX and KVLENS_SHARD_COUNT (or JOB_COMPLETIONS); elsewhere the whole list.
@@ -49,7 +57,7 @@ export default async function extract(args: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       views: { type: 'string' }, dtype: { type: 'string' }, prefix: { type: 'string' }, question: { type: 'string' }, system: { type: 'string' },
-      'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' },
+      'no-system': { type: 'boolean' }, 'batch-size': { type: 'string' }, resolution: { type: 'string' }, siglip: { type: 'string' }, 'encoder-baseline': { type: 'string' },
       shard: { type: 'string' }, 'on-error': { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' },
       'max-shard-mb': { type: 'string' }, 'weights-hash': { type: 'string' }, 'no-progress': { type: 'boolean' }, quiet: { type: 'boolean' },
       'progress-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -71,7 +79,7 @@ export default async function extract(args: string[]): Promise<number> {
   const input: Record<string, unknown> = {
     model: v.model, images: v.images, out: v.out, taps: list(v.taps), layers: v.layers, views: list(v.views), dtype,
     prefix: v.prefix, question: v.question, systemPrompt: v['no-system'] ? null : v.system, batchSize: int(v['batch-size'], '--batch-size'),
-    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, shard: v.shard ?? 'auto', weightsHash: choiceOption(v['weights-hash'], 'weights-hash', ['header', 'content'], USAGE),
+    resolution: int(v.resolution, '--resolution'), siglip: v.siglip, encoderBaseline: v['encoder-baseline'], shard: v.shard ?? 'auto', weightsHash: choiceOption(v['weights-hash'], 'weights-hash', ['header', 'content'], USAGE),
     onError: choiceOption(v['on-error'], 'on-error', ['stop', 'skip'], USAGE), device: choiceOption(v.device, 'device', ['cpu', 'cuda', 'webgpu'], USAGE),
     limit: int(v.limit, '--limit'), maxShardBytes: maxShardMb === undefined ? undefined : Math.round(maxShardMb * 2 ** 20),
   };

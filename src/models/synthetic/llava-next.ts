@@ -6,7 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_LLAMA3_TEMPLATE } from '../../tokenizer/chat-template.js';
-import { atomicWrite, decoderWeights, vitEncoderLayers, WeightList, writeWeights, type WeightSpec } from './weights.js';
+import { atomicWrite, decoderWeights, WeightList, writeWeights, type WeightSpec } from './weights.js';
+import { clipTowerWeights } from './vision-towers.js';
 import { DEFAULT_CORPUS, trainByteBpe } from './tokenizer-files.js';
 
 export interface LlavaNextSpec {
@@ -53,15 +54,7 @@ export function llavaNextWeightSpecs(s: LlavaNextSpec, vocab: number): WeightSpe
   decoderWeights(w, 'language_model.model', t, vocab, { attnBias: false, lmHead: 'language_model.lm_head' });
   w.linear('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
   w.linear('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
-  const vm = 'vision_tower.vision_model';
-  w.push(`${vm}.embeddings.class_embedding`, [v.hidden], 'embedding');
-  w.push(`${vm}.embeddings.patch_embedding.weight`, [v.hidden, 3, v.patch, v.patch], 'linear', 3 * v.patch * v.patch);
-  w.push(`${vm}.embeddings.position_embedding.weight`, [Math.floor(v.image / v.patch) ** 2 + 1, v.hidden], 'embedding');
-  vitEncoderLayers(w, vm, v);
-  for (const n of ['post_layernorm', 'pre_layrnorm']) {
-    w.push(`${vm}.${n}.bias`, [v.hidden], 'norm_bias');
-    w.push(`${vm}.${n}.weight`, [v.hidden], 'norm_weight');
-  }
+  clipTowerWeights(w, 'vision_tower.vision_model', v);
   return w.specs;
 }
 

@@ -5,7 +5,8 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWrite, decoderWeights, vitEncoderLayers, WeightList, writeWeights, type WeightSpec } from './weights.js';
+import { atomicWrite, decoderWeights, WeightList, writeWeights, type WeightSpec } from './weights.js';
+import { siglipTowerWeights } from './vision-towers.js';
 import { DEFAULT_CORPUS, SPECIAL_TOKENS, tokenizerConfig, trainByteBpe } from './tokenizer-files.js';
 
 export interface LlavaOnevisionSpec {
@@ -63,13 +64,7 @@ function weightSpecs(s: LlavaOnevisionSpec, vocab: number): WeightSpec[] {
   decoderWeights(w, 'language_model.model', t, vocab, { attnBias: true, lmHead: t.tieEmbeddings === false ? 'language_model.lm_head' : undefined });
   w.linear('multi_modal_projector.linear_1', t.hidden, v.hidden, true);
   w.linear('multi_modal_projector.linear_2', t.hidden, t.hidden, true);
-  const vm = 'vision_tower.vision_model';
-  w.push(`${vm}.embeddings.patch_embedding.bias`, [v.hidden], 'bias');
-  w.push(`${vm}.embeddings.patch_embedding.weight`, [v.hidden, 3, v.patch, v.patch], 'linear', 3 * v.patch * v.patch);
-  w.push(`${vm}.embeddings.position_embedding.weight`, [Math.floor(v.image / v.patch) ** 2, v.hidden], 'embedding');
-  vitEncoderLayers(w, vm, v);
-  w.push(`${vm}.post_layernorm.bias`, [v.hidden], 'norm_bias');
-  w.push(`${vm}.post_layernorm.weight`, [v.hidden], 'norm_weight');
+  siglipTowerWeights(w, 'vision_tower.vision_model', v);
   return w.specs;
 }
 
