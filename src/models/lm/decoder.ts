@@ -13,7 +13,8 @@ import { OrtSession, type SessionOptions } from '../../runtime/session.js';
 import type { Device } from '../../runtime/device.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import { f32, tensor, type Tensor } from '../../tensor/tensor.js';
-import { expandHooks, type HookDims } from '../../taps/names.js';
+import { expandHooks, parseHook, type HookDims } from '../../taps/names.js';
+import { TAP_TABLE } from '../../taps/table.js';
 import { KvlensUsageError } from '../../util/errors.js';
 import { freezeCache, type KvCache } from './cache.js';
 import { embedWeightName, type DecoderConfig } from './config.js';
@@ -340,14 +341,13 @@ export class DecoderLM {
     const perLayer = new Map<number, Set<string>>();
     let embed = false, finalNorm = false, logits = false;
     for (const n of names) {
-      const m = /^lm\.(\d+)\.(.+)$/.exec(n);
-      if (m) {
-        const l = Number(m[1]);
-        perLayer.set(l, (perLayer.get(l) ?? new Set()).add(m[2]));
-      } else if (n === 'lm.embed') embed = true;
-      else if (n === 'lm.final_norm') finalNorm = true;
-      else if (n === 'logits') logits = true;
-      else throw new KvlensUsageError(`tap "${n}" is not produced by the language model`);
+      const h = parseHook(n);
+      const info = TAP_TABLE[h.kind];
+      if (info.producer !== 'decoder') throw new KvlensUsageError(`tap "${n}" is not produced by the language model (its producer: ${info.producer})`);
+      if ('layer' in h) perLayer.set(h.layer, (perLayer.get(h.layer) ?? new Set()).add(h.kind.slice('lm.'.length)));
+      else if (h.kind === 'lm.embed') embed = true;
+      else if (h.kind === 'lm.final_norm') finalNorm = true;
+      else logits = true;
     }
     return { names, perLayer, embed, finalNorm, logits };
   }
