@@ -1,54 +1,145 @@
 // Streaming parquet rows (hyparquet) in small batches, so a 150 MB BLINK file is never held whole in memory,
 // plus the Hugging Face `Image` struct {bytes, path} -> ImageSource conversion (null/absent -> null).
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
-import type { AsyncBuffer, FileMetaData } from 'hyparquet';
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { KvlensInputError } from '../util/errors.js';
+import { limit, limitError } from '../util/limits.js';
 import { requireFile } from './io.js';
 import type { ImageSource } from './types.js';
 
-export interface ParquetHandle { path: string; file: AsyncBuffer; metadata: FileMetaData; numRows: number; columns: string[] }
+// hyparquet runs in a worker thread (parquet-worker.ts): a mutated 27 KB file made it spin for over a minute on the
+// main thread. Each request is given PARSER_MS plus 1 ms per 20 KB of file; past that, or when the worker dies (out of
+// memory), the worker is terminated and the file named in a KvlensInputError.
 
-export async function openParquet(path: string, what: string): Promise<ParquetHandle> {
-  await requireFile(path, what);
-  try {
-    const file = await asyncBufferFromFile(path);
-    const metadata = await parquetMetadataAsync(file);
-    const columns = topLevelColumns(metadata);
-    return { path, file, metadata, numRows: Number(metadata.num_rows), columns };
-  } catch (e) {
-    if (e instanceof KvlensInputError) throw e;
-    throw new KvlensInputError(`not a readable parquet file (${(e as Error).message})`, path);
+export interface ParquetHandle {
+  path: string;
+  numRows: number;
+  columns: string[];
+  /** Ends the reader's worker (parquetRows does this when it finishes). */
+  close(): void;
+}
+
+class GuardedParquet {
+  private readonly worker: Worker;
+  private nextId = 0;
+  private readonly pending = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private dead: Error | null = null;
+
+  constructor(readonly path: string, private readonly budgetMs: number) {
+    this.worker = idleWorker ?? new Worker(new URL('./parquet-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
+    idleWorker = null;
+    this.worker.removeAllListeners();
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; ok: boolean; value?: unknown; message?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.ok) p.ok(m.value); else p.fail(new KvlensInputError(`not a readable parquet file (${m.message})`, path));
+    });
+    const die = (why: string) => this.failAll(new KvlensInputError(`not a readable parquet file (the reader ${why})`, path));
+    this.worker.on('error', (e) => die(`failed: ${e.message}`));
+    this.worker.on('exit', () => die('stopped, out of memory?'));
+  }
+
+  request<T>(msg: Record<string, unknown>, what: string): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<T>((ok, fail) => {
+      const timer = setTimeout(() => {
+        this.failAll(new KvlensInputError(`${what} was stopped after ${this.budgetMs} ms (set KVLENS_LIMIT_PARSER_MS to allow longer)`, this.path));
+      }, this.budgetMs);
+      this.pending.set(id, { ok: ok as (v: unknown) => void, fail, timer });
+      this.worker.postMessage({ id, ...msg });
+    });
+  }
+
+  private failAll(e: Error): void {
+    if (!this.dead) this.dead = e;
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.fail(e); }
+    this.pending.clear();
+    void this.worker.terminate();
+  }
+
+  /** A healthy, idle worker is kept for the next file (starting one costs more than most small files take). */
+  close(): void {
+    if (!this.dead && this.pending.size === 0 && !idleWorker) {
+      this.dead = new KvlensInputError('parquet reader closed', this.path);
+      this.worker.removeAllListeners();
+      this.worker.on('error', () => { idleWorker = null; });
+      this.worker.on('exit', () => { idleWorker = null; });
+      idleWorker = this.worker;
+      return;
+    }
+    this.failAll(new KvlensInputError('parquet reader closed', this.path));
   }
 }
 
-/** Top-level column names: the root's direct children, found by walking the flattened schema by num_children. */
-function topLevelColumns(meta: FileMetaData): string[] {
-  const skip = (k: number): number => {
-    let next = k + 1;
-    for (let q = 0; q < (meta.schema[k].num_children ?? 0); q++) next = skip(next);
-    return next;
-  };
-  const names: string[] = [];
-  let i = 1;
-  for (let c = 0; c < (meta.schema[0].num_children ?? 0); c++) { names.push(meta.schema[i].name); i = skip(i); }
-  return names;
+let idleWorker: Worker | null = null;
+
+const readers = new WeakMap<ParquetHandle, GuardedParquet>();
+
+/** Checks the footer (length and magic) against the file before hyparquet sees it. */
+async function checkFooter(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size < 12) throw new KvlensInputError(`not a parquet file (${size} bytes; a parquet file has at least 12)`, path);
+    const tail = Buffer.alloc(8);
+    await fh.read(tail, 0, 8, size - 8);
+    if (tail.toString('latin1', 4) !== 'PAR1') throw new KvlensInputError('not a parquet file (no PAR1 magic at the end)', path);
+    const metaLength = tail.readUInt32LE(0);
+    if (metaLength > size - 12) throw new KvlensInputError(`footer claims ${metaLength} bytes of metadata, the file has ${size - 12} before it`, path);
+    if (metaLength > limit('PARQUET_METADATA_BYTES')) throw limitError('PARQUET_METADATA_BYTES', `footer metadata of ${metaLength} bytes`, path);
+    return size;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function openParquet(path: string, what: string): Promise<ParquetHandle> {
+  await requireFile(path, what);
+  const size = await checkFooter(path);
+  const reader = new GuardedParquet(path, limit('PARSER_MS') + Math.ceil(size / 20_000));
+  try {
+    const { numRows, columns } = await reader.request<{ numRows: number; columns: string[] }>({ op: 'open', path }, 'reading the parquet metadata');
+    if (!Number.isSafeInteger(numRows) || numRows < 0) throw new KvlensInputError(`metadata says ${numRows} rows`, path);
+    const handle: ParquetHandle = { path, numRows, columns, close: () => reader.close() };
+    readers.set(handle, reader);
+    return handle;
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
 }
 
 export function requireColumns(h: ParquetHandle, needed: string[]): void {
   const missing = needed.filter((c) => !h.columns.includes(c));
-  if (missing.length) throw new KvlensInputError(`parquet is missing column(s) ${missing.join(', ')} (has ${h.columns.join(', ')})`, h.path);
+  if (missing.length) {
+    h.close();
+    throw new KvlensInputError(`parquet is missing column(s) ${missing.join(', ')} (has ${h.columns.join(', ')})`, h.path);
+  }
 }
 
 /** Yields rows as objects, `batch` rows at a time. Binary columns stay Uint8Array (utf8: false). */
 export async function* parquetRows(h: ParquetHandle, batch = 16): AsyncGenerator<{ row: Record<string, unknown>; index: number }> {
-  for (let start = 0; start < h.numRows; start += batch) {
-    let rows: Record<string, unknown>[];
-    try {
-      rows = await parquetReadObjects({ file: h.file, metadata: h.metadata, rowStart: start, rowEnd: Math.min(h.numRows, start + batch), utf8: false });
-    } catch (e) {
-      throw new KvlensInputError(`cannot decode rows ${start}..${start + batch - 1} (${(e as Error).message})`, h.path);
+  const reader = readers.get(h);
+  if (!reader) throw new KvlensInputError('parquet handle is closed', h.path);
+  try {
+    for (let start = 0; start < h.numRows; start += batch) {
+      const end = Math.min(h.numRows, start + batch);
+      let rows: Record<string, unknown>[];
+      try {
+        rows = await reader.request<Record<string, unknown>[]>({ op: 'rows', rowStart: start, rowEnd: end }, `decoding rows ${start}..${end - 1}`);
+      } catch (e) {
+        if (e instanceof KvlensInputError) throw new KvlensInputError(`cannot decode rows ${start}..${end - 1} (${e.message.slice(h.path.length + 2)})`, h.path);
+        throw e;
+      }
+      if (!Array.isArray(rows)) throw new KvlensInputError(`rows ${start}..${end - 1} did not decode to a list`, h.path);
+      for (const [k, row] of rows.entries()) yield { row: row && typeof row === 'object' ? row : {}, index: start + k };
     }
-    for (const [k, row] of rows.entries()) yield { row, index: start + k };
+  } finally {
+    reader.close();
   }
 }
 
