@@ -45,10 +45,24 @@ export interface ExtractHooks {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Pre-built image list (tests, experiments); default: listImages(config.images). */
   readonly images?: readonly ImageItem[];
+  /**
+   * Stop request (SIGTERM/SIGINT in the CLI): checked at every image boundary; the run then drops its open shard
+   * (redone by the next run, so the result stays byte-identical), releases the lock and throws ExtractionInterrupted.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** An image failed and the run stops (--on-error stop), or the store could not be written; names the image. */
 export class ExtractionStopped extends KvlensInputError {}
+
+/** The run was asked to stop (hooks.signal) and stopped cleanly at an image boundary; rerun to resume. */
+export class ExtractionInterrupted extends Error {
+  override readonly name = 'ExtractionInterrupted';
+  constructor(readonly reason: unknown, readonly stored: number) {
+    super(`stopped at an image boundary (${String(reason ?? 'aborted')}); ${stored} images are in finalised shards, the open shard was dropped; ` +
+      'rerun the same command to resume');
+  }
+}
 
 export async function extractFeatures(input: ExtractConfigInput | ExtractConfig, hooks: ExtractHooks = {}): Promise<ExtractSummary> {
   const cfg = parseExtractConfig(input);
@@ -78,6 +92,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
     hooks.onStart?.({ total: mine.length, alreadyStored, taps: engine.plan.all });
 
     for (let b0 = 0; b0 < mine.length; b0 += cfg.batchSize) {
+      if (hooks.signal?.aborted) throw new ExtractionInterrupted(hooks.signal.reason, writer.storedImages);
       const chunk = mine.slice(b0, b0 + cfg.batchSize);
       if (chunk.every((it) => writer!.has(it.id))) {
         for (const it of chunk) hooks.onImage?.({ id: it.id, status: 'present' });

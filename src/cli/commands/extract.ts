@@ -2,7 +2,8 @@
 // a feature store. Thin flag parsing around extractFeatures (src/extract).
 
 import { CliUsageError, choiceOption, intOption, numOption, parseCommand } from '../args.js';
-import { extractFeatures } from '../../extract/extract.js';
+import { ExtractionInterrupted, extractFeatures } from '../../extract/extract.js';
+import { STOP_EXIT_CODES, onStopSignals } from '../../util/stop-signals.js';
 import { parseExtractConfig, type ExtractConfigInput } from '../../extract/config.js';
 import { Progress } from '../../util/progress.js';
 
@@ -49,7 +50,8 @@ const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <s
 Rerunning the same command resumes a killed run; a store made with other settings (model, weights, image list,
 shard, taps...) is refused, and so is an --out directory holding shard files but no manifest.json (nothing is deleted).
 Exit status: 0 all images stored; 1 finished but some images were skipped (listed on stderr); 2 bad input, or an
-image failed with --on-error stop (named in the message).`;
+image failed with --on-error stop (named in the message); 143 stopped by SIGTERM, 130 by SIGINT: the run stops at the
+next image boundary, drops its unfinished shard, releases the lock, and the same command resumes (on any host).`;
 
 export default async function extract(args: string[]): Promise<number> {
   const parsed = parseCommand({
@@ -87,16 +89,29 @@ export default async function extract(args: string[]): Promise<number> {
   const cfg = parseExtractConfig(input as ExtractConfigInput);
 
   let progress: Progress | undefined;
-  const summary = await extractFeatures(cfg, {
-    onStart: ({ total, alreadyStored, taps }) => {
-      console.error(`extract: ${total} images (${alreadyStored} already stored), ${taps.length} taps -> ${cfg.out}`);
-      if (!quiet) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
-    },
-    onImage: (e) => {
-      if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
-      progress?.tick(1, { skipped: e.status === 'skipped', cached: e.status === 'present' });
-    },
-  });
+  const stop = onStopSignals((m) => console.error(`extract: ${m}`));
+  let summary;
+  try {
+    summary = await extractFeatures(cfg, {
+      signal: stop.signal,
+      onStart: ({ total, alreadyStored, taps }) => {
+        console.error(`extract: ${total} images (${alreadyStored} already stored), ${taps.length} taps -> ${cfg.out}`);
+        if (!quiet) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
+      },
+      onImage: (e) => {
+        if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
+        progress?.tick(1, { skipped: e.status === 'skipped', cached: e.status === 'present' });
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof ExtractionInterrupted)) throw e;
+    progress?.done();
+    const sig = stop.received() ?? 'SIGTERM';
+    console.error(`extract: ${e.message} (exit ${STOP_EXIT_CODES[sig]})`);
+    return STOP_EXIT_CODES[sig];
+  } finally {
+    stop.dispose();
+  }
   progress?.done();
   console.error(`extract: added ${summary.added}, already stored ${summary.alreadyStored}, skipped ${summary.skipped.length} of ${summary.selected}` +
     ` (shard ${summary.shard.index}/${summary.shard.count})`);
