@@ -13,7 +13,7 @@
 // if the lock is still the very file (inode and bytes) judged stale. Of any number of processes racing for one stale
 // lock, exactly one wins; the others then see a live lock.
 
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { KvlensInputError } from '../util/errors.js';
 import { closeQuietly, diskError, removeQuietly, writeFully } from './atomic.js';
@@ -186,7 +186,7 @@ function readLock(path: string): SeenLock | null {
     throw new KvlensInputError(`cannot read the lock (${(e as NodeJS.ErrnoException).code})`, path);
   }
   try {
-    const st = statSync(path);
+    const st = fstatSync(fd); // of the file we read, not of whatever the path names a moment later
     const bytes = readFileSync(fd);
     return { ino: st.ino, mtimeMs: st.mtimeMs, bytes, holder: parseHolder(bytes) };
   } finally {
