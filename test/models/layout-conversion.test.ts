@@ -33,6 +33,8 @@ interface Family {
 
 const FAMILIES: Family[] = [
   { name: 'llava_onevision', write: (d) => writeLlavaOnevisionCheckpoint(d, TINY_LLAVA_ONEVISION), kind: 'llava', theta: 10000 },
+  // untied head: language_model.lm_head.weight, renamed lm_head.weight in the newer layouts
+  { name: 'llava_onevision (untied head)', write: (d) => writeLlavaOnevisionCheckpoint(d, { ...TINY_LLAVA_ONEVISION, text: { ...TINY_LLAVA_ONEVISION.text, tieEmbeddings: false } }), kind: 'llava', theta: 10000 },
   { name: 'llava_next', write: (d) => writeLlavaNextCheckpoint(d, TINY_LLAVA_NEXT), kind: 'llava', theta: 10000 },
   { name: 'qwen2_vl', write: (d) => writeQwen2VlCheckpoint(d, TINY_QWEN2_VL), kind: 'qwen', theta: 1_000_000 },
   { name: 'qwen2_5_vl', write: (d) => writeQwen2VlCheckpoint(d, TINY_QWEN2_5_VL), kind: 'qwen', theta: 1_000_000 },
@@ -152,7 +154,7 @@ function sameBytes(a: Tensor | undefined, b: Tensor | undefined, what: string): 
 
 for (const f of FAMILIES) {
   test(`${f.name}: every layout loads with the same prompt, pixels and taps as the original`, async () => {
-    const root = mkdtempSync(join(tmpdir(), `kvlens-layout-${f.name}-`));
+    const root = mkdtempSync(join(tmpdir(), 'kvlens-layout-'));
     try {
       const orig = f.write(join(root, 'original'));
       const ref = await run(orig);
