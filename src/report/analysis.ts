@@ -108,3 +108,48 @@ export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
   }
   return out;
 }
+
+/**
+ * A per-class / per-category metric: `IoU.class17` (Pascal-5i, 1-based VOC class = the mask value), `IoU.<name>`, or
+ * `PCK@0.1.image.<category>` (SPair). Returns the headline metric it breaks down and the class's name, or undefined
+ * for headline metrics (mIoU, FB-IoU, PCK@0.1.point, ...).
+ */
+export function metricBreakdown(task: string, metric: string, classNames: Record<string, readonly string[]> = {}): { base: string; category: string } | undefined {
+  const iou = /^IoU\.(.+)$/.exec(metric);
+  if (iou) {
+    const id = /^class(\d+)$/.exec(iou[1]);
+    const names = classNames[task];
+    const name = id && names ? names[Number(id[1]) - 1] : undefined;
+    return { base: 'IoU per class', category: name ?? (id ? `class ${id[1]}` : iou[1]) };
+  }
+  const pck = /^(PCK@[\d.]+\.image)\.(.+)$/.exec(metric);
+  if (pck) return { base: `${pck[1]} per category`, category: pck[2] };
+  return undefined;
+}
+
+/** Where a probe task's curves and references were read from: the store views recorded in probes.json's protocol. */
+export interface TaskViews { lm?: string; reference?: string }
+
+/**
+ * probes.json's protocol is keyed by probe task (fewshot-seg, correspondence, ...) while rows carry the benchmark task
+ * (pascal5i-fewshot, spair-correspondence): an entry belongs to a row task when the names agree or the row task starts
+ * with the entry's dataset.
+ */
+export function taskViews(protocol: Record<string, unknown> | undefined, rowTask: string): TaskViews {
+  if (!protocol) return {};
+  for (const [key, v] of Object.entries(protocol)) {
+    const entry = v as { lm?: { flow?: { view?: unknown; dataset?: unknown } }; reference?: { flow?: { view?: unknown } } } | undefined;
+    const dataset = entry?.lm?.flow?.dataset;
+    if (key === rowTask || (typeof dataset === 'string' && rowTask.startsWith(`${dataset}-`))) {
+      const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+      return { lm: str(entry?.lm?.flow?.view), reference: str(entry?.reference?.flow?.view) };
+    }
+  }
+  return {};
+}
+
+/** "base" from "each tap's first view (base)"; the plain view name otherwise. */
+export function viewName(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  return /\(([^)]+)\)\s*$/.exec(v)?.[1] ?? v;
+}

@@ -53,6 +53,8 @@ export interface LineSeries {
   points: { x: number; y: number }[];
   color?: string;
   dashed?: boolean;
+  /** Seed spread per point (e.g. mean ± std over seeds), drawn as a translucent band behind the line. */
+  band?: { x: number; lo: number; hi: number }[];
 }
 
 export interface LineChartSpec {
@@ -69,6 +71,9 @@ export interface LineChartSpec {
   refLines?: { label: string; y: number; color?: string }[];
   /** Plot-area width in pixels (axes and legend come on top). */
   width?: number;
+  height?: number;
+  /** Fixed y domain (e.g. [0, 1.05] for curves normalised to their peak); default: fitted to the data. */
+  yDomain?: [number, number];
 }
 
 /** The index of the best point of a series (first one on ties). */
@@ -78,6 +83,16 @@ export function peakIndex(points: { y: number }[], lowerIsBetter = false): numbe
     if (lowerIsBetter ? points[i].y < points[best].y : points[i].y > points[best].y) best = i;
   }
   return best;
+}
+
+/**
+ * A y domain fitted to the data with a little headroom: a constant series gets a small window around its value (not
+ * -1..1 around 0), and data that never goes below zero (scores, fractions) is not padded below zero.
+ */
+export function fittedDomain(lo: number, hi: number): [number, number] {
+  const span = hi - lo;
+  const pad = span > 0 ? span * 0.08 : Math.max(Math.abs(hi) * 0.1, 0.05);
+  return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
 }
 
 /** Legend entries must be distinct scale-domain values: repeated labels get " (2)", " (3)"... */
@@ -121,7 +136,7 @@ function placePeakLabels(peaks: Omit<PeakLabel, 'labelX' | 'labelY'>[], x: [numb
 
 export async function lineChart(spec: LineChartSpec): Promise<string> {
   const width = spec.width ?? 450;
-  const height = 240;
+  const height = spec.height ?? 240;
   const refs = spec.refLines ?? [];
   const names = uniqueLabels([...spec.series.map((s) => s.label), ...refs.map((r) => r.label)]);
   const colors = [...spec.series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]), ...refs.map((r) => r.color ?? '#777777')];
@@ -129,13 +144,12 @@ export async function lineChart(spec: LineChartSpec): Promise<string> {
   const lines = spec.series.flatMap((s, i) => s.points.map((p) => ({ series: names[i], layer: p.x, value: p.y })));
   const refRows = refs.map((r, i) => ({ series: names[spec.series.length + i], value: r.y }));
 
+  const bands = spec.series.flatMap((s, i) => (s.band ?? []).map((b) => ({ series: names[i], layer: b.x, lo: b.lo, hi: b.hi })));
+
   const xs = lines.map((p) => p.layer);
-  const ys = [...lines.map((p) => p.value), ...refRows.map((r) => r.value)];
+  const ys = [...lines.map((p) => p.value), ...refRows.map((r) => r.value), ...bands.flatMap((b) => [b.lo, b.hi])];
   const xDomain: [number, number] = [Math.min(...xs), Math.max(...xs)];
-  const yLo = Math.min(...ys);
-  const yHi = Math.max(...ys);
-  const pad = (yHi - yLo) * 0.08 || Math.abs(yHi) * 0.1 || 1;
-  let yDomain: [number, number] = [yLo - pad, yHi + pad];
+  let yDomain = spec.yDomain ?? fittedDomain(Math.min(...ys), Math.max(...ys));
 
   const peaks = spec.markPeaks
     ? spec.series.filter((s) => s.points.length > 0).map((s) => {
@@ -162,6 +176,10 @@ export async function lineChart(spec: LineChartSpec): Promise<string> {
     { name: 'line', data: { values: lines }, mark: { type: 'line', strokeWidth: 2, point: { size: 14, filled: true } },
       encoding: { x, y, color, strokeDash } },
   ];
+  if (bands.length) {
+    layer.unshift({ name: 'seed_band', data: { values: bands }, mark: { type: 'area', opacity: 0.18 },
+      encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { ...color, legend: null } } });
+  }
   if (refRows.length) {
     layer.unshift({ name: 'reference', data: { values: refRows }, mark: { type: 'rule', strokeWidth: 1.5 },
       encoding: { y, color, strokeDash } });
@@ -248,8 +266,11 @@ export async function flagMatrix(spec: FlagMatrixSpec): Promise<string> {
   const labelEvery = Math.ceil(spec.rows / 14);
   const cells = spec.flagged.flatMap((cols, row) => columnRuns(cols).map(([start, end]) => ({ row: labels[row], start, end })));
   const shaded = (spec.highlightRows ?? []).map((row) => ({ row: labels[row], start: 0, end: spec.cols }));
+  // Cell c spans [c, c + 1): ticks sit at cell centres (c + 0.5) and are labelled with the position c, not the edges.
+  const step = Math.max(1, Math.ceil(spec.cols / 16));
+  const ticks = Array.from({ length: Math.ceil(spec.cols / step) }, (_, k) => k * step + 0.5);
   const x = { field: 'start', type: 'quantitative' as const, title: spec.xLabel,
-    scale: { domain: [0, spec.cols], nice: false, zero: false }, axis: { tickMinStep: 1, format: 'd', grid: false } };
+    scale: { domain: [0, spec.cols], nice: false, zero: false }, axis: { values: ticks, labelExpr: 'format(datum.value - 0.5, "d")', grid: false } };
   const y = { field: 'row', type: 'ordinal' as const, title: spec.yLabel,
     scale: { domain: labels, paddingInner: 0, paddingOuter: 0 }, axis: { values: labels.filter((_, i) => i % labelEvery === 0), labelFontSize: 9 } };
   const layer: object[] = [

@@ -69,4 +69,7 @@ figcaption{font-size:11.5px;color:#555;padding:4px 2px;max-width:640px}
 .note{background:#fff6e0;border-left:4px solid #f2b134;padding:6px 10px;font-size:13px}
 details pre{white-space:pre-wrap;font-size:11.5px;background:#f1f1f1;padding:8px}
 .meta td{font-size:12px}
+.runline{color:#555;font-size:13px;margin:0 0 8px}
+details>summary{cursor:pointer;color:#4e79a7;margin:10px 0}
+#prompts pre{white-space:pre-wrap;font-size:11px;margin:0;max-width:900px}
 `;

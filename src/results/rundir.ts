@@ -48,6 +48,8 @@ export interface RunResults {
   dir: string;
   manifest: Manifest;
   probes?: ProbeRow[];
+  /** probes.json's protocol (views, folds, ... per probe task), when it has one. */
+  probesProtocol?: Record<string, unknown>;
   keyVariance?: KeyVariance;
   benchmarks?: Benchmarks;
   prefix?: PrefixResults;
@@ -101,9 +103,12 @@ export async function loadRunDir(dir: string): Promise<RunResults> {
   };
   const notes: string[] = [];
   let probes: ProbeRow[] | undefined;
+  let probesProtocol: Record<string, unknown> | undefined;
   let skipped = 0;
   if (await exists(join(dir, RUN_FILES.probesJson))) {
-    const all = (await readJsonValidated(join(dir, RUN_FILES.probesJson), ProbesFileSchema)).rows;
+    const file = await readJsonValidated(join(dir, RUN_FILES.probesJson), ProbesFileSchema);
+    probesProtocol = file.protocol;
+    const all = file.rows;
     probes = all.filter((r): r is ProbeRow => r.value !== null);
     skipped = all.length - probes.length;
   } else if (await exists(join(dir, RUN_FILES.probesCsv))) {
@@ -117,7 +122,7 @@ export async function loadRunDir(dir: string): Promise<RunResults> {
   const underutil = await optional(RUN_FILES.underutil, (p) => readJsonValidated(p, UnderutilSchema));
   const samples = await loadSamples(dir);
   if (samples === undefined) missing.push(RUN_FILES.samplesDir);
-  return { dir, manifest, probes, keyVariance, benchmarks, prefix, underutil, samples: samples ?? [], missing, notes };
+  return { dir, manifest, probes, probesProtocol, keyVariance, benchmarks, prefix, underutil, samples: samples ?? [], missing, notes };
 }
 
 /** Writers for the runner: each validates, then writes atomically. */

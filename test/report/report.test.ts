@@ -66,9 +66,14 @@ test('the report holds every plot and section, inline and as SVG + PNG files', a
     const summary = await buildReport(run.dir, { out, onProgress: (m) => progress.push(m) });
     const html = await readFile(out, 'utf8');
     assert.deepEqual(summary.omitted, []);
-    for (const id of ['run', 'curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'samples']) section(html, id);
-    // Expected plots: 4 (task, metric) curve charts + 1 prefix chart + key variance (count, matrix, one histogram per layer).
-    const expected = 4 + 1 + 2 + LAYERS;
+    for (const id of ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'samples', 'provenance']) section(html, id);
+    // Results first, provenance (with every prompt, collapsed) last; the overview figure opens the curves.
+    const order = [...html.matchAll(/<section id="([^"]+)">/g)].map((m) => m[1]);
+    assert.deepEqual(order, ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'samples', 'provenance']);
+    assert.match(html, /<section id="provenance"><h2>Provenance<\/h2><details><summary>/);
+    assert.ok(html.indexOf('data-plot="overview-all-tasks"') < html.indexOf('data-plot="curve-'), 'overview before the per-task charts');
+    // Expected plots: overview + 4 (task, metric) curve charts + 1 prefix chart + key variance (count, matrix, one histogram per layer).
+    const expected = 1 + 4 + 1 + 2 + LAYERS;
     assert.equal(summary.plots.length, expected);
     assert.equal((html.match(/<figure class="plot"/g) ?? []).length, expected);
     assert.equal((html.match(/<svg /g) ?? []).length, expected);
