@@ -1,22 +1,25 @@
 // kvlens' public API: what `import { ... } from 'kvlens'` gives (package.json main/types/exports point here).
 //
-//   import { loadModel, loadProcessor, extractFeatures, FeatureStore, runExperiment } from 'kvlens';
-//   const model = await loadModel('checkpoints/llava-onevision-qwen2-7b-ov-hf');      // any supported family
-//   const proc = await loadProcessor('checkpoints/llava-onevision-qwen2-7b-ov-hf');
-//   const p = await proc.prepare({ images: ['cat.png'], question: 'What is this?' });
-//   const out = await model.forward({ ...modelInputs(p), taps: ['lm.*.attn.k'] });    // keys [1, kvHead, pos, dHead]
+//   import { loadVisionModel, extractFeatures, FeatureStore, runExperiment } from 'kvlens';
+//   const model = await loadVisionModel('checkpoints/llava-onevision-qwen2-7b-ov-hf'); // any supported family
+//   const p = await model.prepare({ images: ['cat.png'], question: 'What is this?' });
+//   const out = await model.forward({ ...model.imageRequest(p), taps: ['lm.*.attn.k'] }); // keys [1, kvHead, pos, dHead]
+//   const grids = model.imageViews(p);                                                  // view -> grid + positions
 //
 // Layers, from the model up: the model interface (every family behind one door), extraction into a feature store and
 // its reader, the probes, the benchmark harness and the paper's experiments. Everything else is internal.
 
 // ---- the model interface ----
-export { loadModel, readModelType, supportedModelTypes, type LoadModelOptions } from './models/index.js';
+export {
+  loadVisionModel, loadModel, isVisionModel, familySpec, readModelType, supportedModelTypes, visionModelTypes, type LoadModelOptions,
+} from './models/index.js';
 export type {
-  KvlensModel, ModelDims, ModelForwardRequest, ModelForwardResult, StepOptions, GenerateOptions, GenerateResult, LogitsAt, BlockSpec, KvCache, Rows,
+  VisionLanguageModelApi, KvlensModel, FamilySpec, ViewSpec, OriginalEncoder, EncodedImages, ModelDims, ModelForwardRequest, ModelForwardResult,
+  StepOptions, GenerateOptions, GenerateResult, LogitsAt, BlockSpec, KvCache, Rows, ResolvedTap,
 } from './models/types.js';
 export { loadProcessor, processorModelTypes, type KvlensProcessor, type PreparedInputs } from './preprocess/load.js';
 export type { PrepareInput, ImageInput } from './preprocess/processor.js';
-export type { TokenMap } from './preprocess/token-map.js';
+export { viewGrid, viewGrids, type TokenMap, type ViewTokens } from './preprocess/token-map.js';
 export { loadImage, decodeImage, type RgbImage } from './preprocess/image.js';
 export { expandHooks, parseHook, selectLayers } from './taps/names.js';
 export { TINY_MODELS, type TinyFamily, type TinyModel } from './models/synthetic/index.js';
@@ -25,7 +28,7 @@ export { tensor, f32, type Tensor } from './tensor/tensor.js';
 // ---- extraction and the feature store ----
 export { extractFeatures, ExtractionStopped, type ExtractSummary, type ExtractHooks, type SkippedImage } from './extract/extract.js';
 export { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './extract/config.js';
-export { FeatureStore, StoreWriter, mergeStores, type Grid, type ReadOptions, type StoredImage, type ViewTokens } from './store/index.js';
+export { FeatureStore, StoreWriter, mergeStores, type Grid, type ReadOptions, type StoredImage } from './store/index.js';
 
 // ---- probes ----
 export type { FeatureGrid, LabelMap } from './probes/grid.js';
@@ -39,7 +42,7 @@ export { runProbeFlow, PROBE_TASKS, type ProbeFlowConfig, type ProbeFlowResult, 
 
 // ---- benchmarks (POPE / MME / BLINK) and blocking ----
 export {
-  evaluateBenchmark, greedyOnPrefix, modelInputs, lmmsEvalFormat, blockSpecsFor, keyBlocksByLayer,
+  evaluateBenchmark, greedyOnPrefix, lmmsEvalFormat, blockSpecsFor, keyBlocksByLayer,
   type EvaluateOptions, type EvaluateResult, type EvalCondition, type KeyBlock, type PromptFormat,
 } from './eval/index.js';
 

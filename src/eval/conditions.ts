@@ -3,7 +3,7 @@
 // token, positions of a view's grid (the key-variance convention p = row * cols + col, newlines excluded), or a
 // function of the prompt's token map — and resolved to absolute sequence positions per prefilled prefix.
 
-import type { TokenMap } from '../preprocess/token-map.js';
+import { viewGrids, type TokenMap } from '../preprocess/token-map.js';
 import { KvlensUsageError } from '../util/errors.js';
 import type { KeyBlock } from './blocks.js';
 
@@ -55,25 +55,17 @@ export function validateConditions(conditions: readonly EvalCondition[], lmLayer
 export function selectImageKeys(map: TokenMap, sel: ImageKeySelector): number[] {
   if (sel === 'all') return map.runs.flatMap((r) => Array.from({ length: r.end - r.start }, (_, i) => r.start + i));
   if (typeof sel === 'function') return [...sel(map)];
-  const wanted = new Set(sel.positions);
   const out: number[] = [];
-  for (const run of map.runs) {
-    // The view's grid width for this image: columns seen among its tokens of that view.
-    let cols = 0, rows = 0;
-    for (let p = run.start; p < run.end; p++) {
-      const e = map.entries[p]!;
-      if (e.view === sel.view) { cols = Math.max(cols, e.col + 1); rows = Math.max(rows, e.row + 1); }
-    }
+  viewGrids(map, sel.view).forEach((g, image) => {
+    const cells = g.rows * g.cols;
     if (sel.view === 'base') {
-      const bad = sel.positions.find((q) => q >= rows * cols);
-      if (bad !== undefined) throw new KvlensUsageError(`base-grid position ${bad} is outside the ${rows}x${cols} grid of image ${run.image}`);
+      const bad = sel.positions.find((q) => q >= cells);
+      if (bad !== undefined) throw new KvlensUsageError(`base-grid position ${bad} is outside the ${g.rows}x${g.cols} grid of image ${image}`);
     }
-    for (let p = run.start; p < run.end; p++) {
-      const e = map.entries[p]!;
-      if (e.view === sel.view && wanted.has(e.row * cols + e.col)) out.push(p);
-    }
-  }
-  return out;
+    // high-res grids differ between images: positions past this image's grid select nothing here
+    for (const q of new Set(sel.positions)) if (q < cells) out.push(g.positions[q]);
+  });
+  return out.sort((x, y) => x - y);
 }
 
 /** A condition's blocks resolved on one prompt: absolute key positions per block. */

@@ -5,7 +5,7 @@ export * from './parsers.js';
 export * from './metrics.js';
 export * from './tasks.js';
 export * from './conditions.js';
-export { evaluateBenchmark, greedyOnPrefix, modelInputs, type EvaluateOptions, type EvaluateResult, type ConditionResult, type EvalModel, type EvalProcessor } from './runner.js';
+export { evaluateBenchmark, greedyOnPrefix, type EvaluateOptions, type EvaluateResult, type ConditionResult, type EvalModel } from './runner.js';
 export { toBenchmarks, toBenchmarkCondition } from './results.js';
 export { JsonlWriter } from './jsonl.js';
 export { blockSpecsFor, keyBlocksByLayer, type KeyBlock } from './blocks.js';

@@ -7,14 +7,13 @@
 // the same under every condition and one cache serves them all. (In a multi-image prompt, the text between images,
 // e.g. BLINK's separating spaces, belongs to the shared prefix and is never blocked.)
 //
-//   const r = await evaluateBenchmark({ model, processor, samples: iterateDataset('pope', root), conditions: [{ name: 'none' }],
+//   const r = await evaluateBenchmark({ model /* loadVisionModel */, samples: iterateDataset('pope', root), conditions: [{ name: 'none' }],
 //                                       outputsPath: 'run/results/outputs/pope.jsonl' });
 //
 // Raw outputs go to JSONL as they are produced; only O(images) counters stay in memory.
 
 import { argmaxRows, span, type KvCache } from '../models/lm/index.js';
-import type { KvlensModel, ModelForwardRequest } from '../models/types.js';
-import type { KvlensProcessor, PreparedInputs } from '../preprocess/load.js';
+import type { VisionLanguageModelApi } from '../models/types.js';
 import type { TokenMap } from '../preprocess/token-map.js';
 import type { AnySample } from '../data/types.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -26,12 +25,11 @@ import { BLINK_PARSER_NAME, MME_PARSER_NAME, type PopeParserName } from './parse
 import { lmmsEvalFormat, type PromptFormat } from './prompts.js';
 import { BenchmarkScorer, LMMS_MAX_NEW_TOKENS, toEvalItems, type BenchmarkName, type EvalItem, type TaskPromptOptions } from './tasks.js';
 
-export type EvalModel = Pick<KvlensModel, 'family' | 'forward' | 'continue' | 'eosTokenIds' | 'dims'>;
-export type EvalProcessor = Pick<KvlensProcessor, 'prepare' | 'tokenizer'>;
+/** What the harness uses of a vision-language model (loadVisionModel): its processor, forward, cached continuation. */
+export type EvalModel = Pick<VisionLanguageModelApi, 'family' | 'dims' | 'eosTokenIds' | 'tokenizer' | 'prepare' | 'imageRequest' | 'forward' | 'continue'>;
 
 export interface EvaluateOptions {
   readonly model: EvalModel;
-  readonly processor: EvalProcessor;
   /** Dataset samples (iterateDataset('pope' | 'mme' | 'blink', root)) or ready EvalItems; consumed lazily. */
   readonly samples: AsyncIterable<AnySample | EvalItem> | Iterable<AnySample | EvalItem>;
   readonly conditions: readonly EvalCondition[];
@@ -95,7 +93,7 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
   const capacity = o.prefixCacheSize ?? 2;
   if (!Number.isInteger(capacity) || capacity < 1) throw new KvlensUsageError(`prefixCacheSize must be a positive integer, got ${capacity}`);
   const eos = new Set(o.eos ?? o.model.eosTokenIds);
-  const tok = o.processor.tokenizer;
+  const tok = o.model.tokenizer;
   const scorers = new Map(o.conditions.map((c) => [c.name, new BenchmarkScorer()]));
   const prefixes = new Map<string, PrefixEntry>(); // insertion order = recency
   const prompts: Partial<Record<BenchmarkName, string>> = {};
@@ -110,8 +108,8 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
       prefixes.set(key, hit);
       return hit;
     }
-    const prepared = await o.processor.prepare({ images: item.images, text: prefixText });
-    const out = await o.model.forward({ ...modelInputs(prepared), logitsAt: 'none' });
+    const prepared = await o.model.prepare({ images: item.images, text: prefixText });
+    const out = await o.model.forward({ ...o.model.imageRequest(prepared), logitsAt: 'none' });
     prefills++;
     const entry: PrefixEntry = {
       key, cache: out.cache, rawIds: tok.encode(prefixText), tokenMap: prepared.tokenMap,
@@ -164,21 +162,11 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
   return { format: format.name, conditions, items, prefills, prompts };
 }
 
-/** The model inputs of a prepared prompt, whatever the family's image fields (imageSizes or imageGridThw). */
-export function modelInputs(p: PreparedInputs): Pick<ModelForwardRequest, 'inputIds' | 'pixelValues' | 'imageSizes' | 'imageGridThw'> {
-  return {
-    inputIds: p.inputIds,
-    ...(p.pixelValues ? { pixelValues: p.pixelValues } : {}),
-    ...(p.imageSizes ? { imageSizes: p.imageSizes } : {}),
-    ...(p.imageGridThw ? { imageGridThw: p.imageGridThw } : {}),
-  };
-}
-
 /**
  * Token ids of the text after the prefix. Tokenizing prefix and suffix apart must give the ids of the whole prompt
  * (true when the prefix ends in a special token such as <image>, which BPE never merges across); checked every time.
  */
-function suffixTokens(tok: EvalProcessor['tokenizer'], prefixIds: readonly number[], full: string, item: EvalItem): number[] {
+function suffixTokens(tok: EvalModel['tokenizer'], prefixIds: readonly number[], full: string, item: EvalItem): number[] {
   const ids = tok.encode(full);
   const aligned = ids.length > prefixIds.length && prefixIds.every((id, i) => ids[i] === id);
   if (!aligned) {

@@ -5,15 +5,16 @@
 
 import { join } from 'node:path';
 import { iterateDataset, type AnySample } from '../data/index.js';
-import { evaluateBenchmark, type ConditionResult, type EvalModel, type EvalProcessor, type EvaluateResult } from '../eval/runner.js';
+import { evaluateBenchmark, type ConditionResult, type EvalModel, type EvaluateResult } from '../eval/runner.js';
 import type { EvalCondition } from '../eval/conditions.js';
 import { toBenchmarks } from '../eval/results.js';
 import type { BenchmarkName } from '../eval/tasks.js';
+import { viewGrids } from '../preprocess/token-map.js';
 import { readJsonValidated } from '../results/io.js';
 import { KeyVarianceSchema, type Benchmarks, type KeyVariance } from '../results/schema.js';
 import { selectLayers } from '../taps/names.js';
 import { KvlensInputError } from '../util/errors.js';
-import { blockedCount, flaggedFromResult, flaggedKeyBlocks, randomControl, viewTokensFromTokenMap, type FlaggedKeys, type GridMatch } from './keys/index.js';
+import { blockedCount, flaggedFromResult, flaggedKeyBlocks, randomControl, type FlaggedKeys, type GridMatch } from './keys/index.js';
 import type { BenchmarkSpec, BlockingConfig } from './config.js';
 
 export const OUTPUTS_DIR = 'results/outputs';
@@ -47,7 +48,7 @@ export function blockingConditions(names: readonly string[], sets: ReturnType<ty
     const set = name === 'block-input-agnostic' ? sets.flagged : sets.random;
     return {
       name,
-      blocksFor: (map) => flaggedKeyBlocks(set, viewTokensFromTokenMap(map, set.view), gridMatch),
+      blocksFor: (map) => flaggedKeyBlocks(set, viewGrids(map, set.view), gridMatch),
       blockedLayers: sets.layers,
       blockedPositions: blockedCount(set),
     };
@@ -75,7 +76,7 @@ export interface BlockingRun {
 
 export async function runBlockingBenchmarks(
   cfg: Pick<BlockingConfig, 'benchmarks' | 'conditions' | 'blockLayers' | 'gridMatch' | 'maxNewTokens' | 'popeParser' | 'prefixCacheSize' | 'seed'>,
-  kv: KeyVariance, model: EvalModel, processor: EvalProcessor, out: string, modelName: string,
+  kv: KeyVariance, model: EvalModel, out: string, modelName: string,
   onItem?: (benchmark: string, done: number) => void,
 ): Promise<BlockingRun> {
   const sets = blockingSets(kv, model.dims.lmLayers, cfg.blockLayers, cfg.seed);
@@ -83,7 +84,7 @@ export async function runBlockingBenchmarks(
   const results: EvaluateResult[] = [];
   for (const spec of cfg.benchmarks) {
     results.push(await evaluateBenchmark({
-      model, processor, samples: benchmarkSamples(spec), conditions,
+      model, samples: benchmarkSamples(spec), conditions,
       ...(cfg.maxNewTokens ? { maxNewTokens: cfg.maxNewTokens } : {}),
       outputsPath: join(out, OUTPUTS_DIR, `${spec.name}.jsonl`),
       prefixCacheSize: cfg.prefixCacheSize,

@@ -15,9 +15,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { listImages, parseDatasetSpec } from '../extract/sources.js';
-import { loadModel } from '../models/index.js';
-import type { KvlensModel } from '../models/types.js';
-import { loadProcessor, type KvlensProcessor } from '../preprocess/load.js';
+import { loadVisionModel } from '../models/index.js';
+import type { VisionLanguageModelApi } from '../models/types.js';
+import { loadProcessor } from '../preprocess/load.js';
 import { writeFileAtomic } from '../results/io.js';
 import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { KeyVariance, Manifest } from '../results/schema.js';
@@ -180,10 +180,10 @@ async function runKeys(cfg: KeysExperimentConfig, modelName: string, timings: Ti
 
 // ---- blocking ----
 
-async function withModel<T>(cfg: ExperimentConfig, timings: Timings, f: (m: KvlensModel, p: KvlensProcessor) => Promise<T>): Promise<T> {
-  const model = await timings.time('model', () => loadModel(cfg.model, { device: cfg.device, ...(cfg.threads ? { threads: cfg.threads } : {}) }));
+async function withModel<T>(cfg: ExperimentConfig, timings: Timings, f: (m: VisionLanguageModelApi) => Promise<T>): Promise<T> {
+  const model = await timings.time('model', () => loadVisionModel(cfg.model, { device: cfg.device, ...(cfg.threads ? { threads: cfg.threads } : {}) }));
   try {
-    return await f(model, await loadProcessor(cfg.model));
+    return await f(model);
   } finally {
     await model.dispose();
   }
@@ -208,7 +208,7 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
     prompts.keys = r.prompt;
     notes.push(...r.notes);
   }
-  const bench = await withModel(cfg, timings, (model, proc) => timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, proc, cfg.out, modelName, (b, done) => {
+  const bench = await withModel(cfg, timings, (model) => timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, cfg.out, modelName, (b, done) => {
     if (done % 100 === 0) say(`${b}: ${done} questions`);
   })));
   await writeRun.benchmarks(cfg.out, bench.benchmarks);
@@ -234,7 +234,7 @@ async function runPrefixExperiment(cfg: PrefixConfig, modelName: string, timings
 
 async function runUnderutilExperiment(cfg: UnderutilConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
   const subtasks = underutilSubtasks(cfg);
-  const r = await withModel(cfg, timings, (model, proc) => timings.time('underutil', () => runUnderutil(cfg, model, proc, cfg.out, modelName, (done) => {
+  const r = await withModel(cfg, timings, (model) => timings.time('underutil', () => runUnderutil(cfg, model, cfg.out, modelName, (done) => {
     if (done % 50 === 0) say(`underutil: ${done} questions`);
   })));
   await writeRun.underutil(cfg.out, r.result);

@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { iterateDataset, type BlinkSample } from '../data/index.js';
-import { greedyOnPrefix, modelInputs, type EvalModel, type EvalProcessor } from '../eval/runner.js';
+import { greedyOnPrefix, type EvalModel } from '../eval/runner.js';
 import { JsonlWriter } from '../eval/jsonl.js';
 import { parseBlinkLetter } from '../eval/parsers.js';
 import { lmmsEvalFormat } from '../eval/prompts.js';
@@ -107,7 +107,7 @@ export function bestLayer(items: readonly QuestionOutcome[], nLayers: number): n
   return best;
 }
 
-function suffixIds(tok: EvalProcessor['tokenizer'], prefix: string, full: string, where: string): number[] {
+function suffixIds(tok: EvalModel['tokenizer'], prefix: string, full: string, where: string): number[] {
   const p = tok.encode(prefix);
   const ids = tok.encode(full);
   if (!(ids.length > p.length && p.every((id, i) => ids[i] === id))) throw new KvlensInputError('the prompt does not tokenize as prefix + suffix at the last image', where);
@@ -132,13 +132,13 @@ export function underutilSubtasks(cfg: Pick<UnderutilConfig, 'subtasks' | 'data'
 }
 
 export async function runUnderutil(
-  cfg: UnderutilConfig, model: EvalModel, processor: EvalProcessor, out: string, modelName: string,
+  cfg: UnderutilConfig, model: EvalModel, out: string, modelName: string,
   onItem?: (done: number) => void,
 ): Promise<UnderutilRun> {
   const layers = selectLayers(cfg.layers, model.dims.lmLayers, `layers ${cfg.layers}`);
   const taps = layers.map((l) => `lm.${l}.attn.v`);
   const format = lmmsEvalFormat(model.family);
-  const tok = processor.tokenizer;
+  const tok = model.tokenizer;
   const eos = new Set(model.eosTokenIds);
   const maxNew = cfg.maxNewTokens ?? LMMS_MAX_NEW_TOKENS.blink;
   const outcomes: QuestionOutcome[] = [];
@@ -155,8 +155,8 @@ export async function runUnderutil(
         }
         const rendered = format.render(item.context, item.images.length);
         prompt ??= rendered.prefix + rendered.suffix;
-        const prepared = await processor.prepare({ images: item.images, text: rendered.prefix });
-        const fwd = await model.forward({ ...modelInputs(prepared), taps, logitsAt: 'none' });
+        const prepared = await model.prepare({ images: item.images, text: rendered.prefix });
+        const fwd = await model.forward({ ...model.imageRequest(prepared), taps, logitsAt: 'none' });
         const valueAnswers = taps.map((tap) => {
           const t = fwd.taps.get(tap);
           if (!t) throw new KvlensInputError(`the forward returned no ${tap}`, s.idx);

@@ -4,8 +4,8 @@
 //
 //   node dist/index.js <model dir> <image dir> <store out>   -> one JSON line on stdout
 import {
-  extractFeatures, FeatureStore, loadModel, loadProcessor, modelInputs,
-  type ExtractSummary, type Grid, type KvlensModel, type KvlensProcessor, type ModelForwardResult, type TokenMap,
+  extractFeatures, FeatureStore, loadVisionModel,
+  type ExtractSummary, type Grid, type ModelForwardResult, type VisionLanguageModelApi, type ViewTokens,
 } from 'kvlens';
 
 const [modelDir, imageDir, storeOut] = process.argv.slice(2);
@@ -21,19 +21,16 @@ const view = Object.keys(image.views)[0];
 const stored: Grid = store.read(id, TAP, { view });
 store.close();
 
-const model: KvlensModel = await loadModel(modelDir);
-const processor: KvlensProcessor = await loadProcessor(modelDir);
+const model: VisionLanguageModelApi = await loadVisionModel(modelDir);
 let maxDiff = 0;
 try {
-  const prepared = await processor.prepare({ images: [image.source], question: '', prefix: '' });
-  const out: ModelForwardResult = await model.forward({ ...modelInputs(prepared), taps: [TAP], logitsAt: 'none' });
+  const prepared = await model.prepare({ images: [image.source], question: '', prefix: '' });
+  const out: ModelForwardResult = await model.forward({ ...model.imageRequest(prepared), taps: [TAP], logitsAt: 'none' });
   const t = out.taps.get(TAP)!; // [1, kvHead, pos, dHead]
   const [, heads, len, dHead] = t.shape;
   const data = t.data as Float32Array;
-  const map: TokenMap = prepared.tokenMap;
-  map.entries.forEach((e, pos) => {
-    if (!e || e.view !== view) return;
-    const cell = e.row * stored.cols + e.col;
+  const grid: ViewTokens = model.imageViews(prepared)[view]; // cell -> prompt position
+  Array.from(grid.positions).forEach((pos, cell) => {
     for (let h = 0; h < heads; h++) {
       for (let d = 0; d < dHead; d++) {
         maxDiff = Math.max(maxDiff, Math.abs(stored.data[cell * heads * dHead + h * dHead + d] - data[(h * len + pos) * dHead + d]));

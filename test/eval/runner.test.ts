@@ -17,29 +17,28 @@ import { toBenchmarks } from '../../src/eval/results.js';
 import { PopeAccumulator } from '../../src/eval/metrics.js';
 import type { EvalItem } from '../../src/eval/tasks.js';
 import type { EvalCondition } from '../../src/eval/conditions.js';
-import { loadModel } from '../../src/models/index.js';
-import { LlavaOnevision } from '../../src/models/llava_onevision/model.js';
+import { loadVisionModel } from '../../src/models/index.js';
+import type { VisionLanguageModelApi } from '../../src/models/types.js';
+import type { LlavaOnevision } from '../../src/models/llava_onevision/model.js';
 import { span, type BlockSpec } from '../../src/models/lm/index.js';
 import { writeLlavaOnevisionCheckpoint } from '../../src/models/synthetic/llava-onevision.js';
-import { LlavaOnevisionProcessor } from '../../src/preprocess/processor.js';
 import { BenchmarksSchema } from '../../src/results/schema.js';
 
 let root: string;
-let model: LlavaOnevision;
-let proc: LlavaOnevisionProcessor;
+let model: VisionLanguageModelApi;
+let proc: VisionLanguageModelApi; // the model is its own processor (prepare, tokenizer)
 let imageForwards = 0;
 let counted: EvalModel;
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'kvlens-eval-'));
   const dir = writeLlavaOnevisionCheckpoint(join(root, 'model'));
-  const m = await loadModel(dir, { threads: 1 });
-  assert.ok(m instanceof LlavaOnevision);
-  model = m;
-  proc = await LlavaOnevisionProcessor.fromPretrained(dir);
+  model = await loadVisionModel(dir, { threads: 1 });
+  proc = model;
   // Count the calls that run the image path, independently of the runner's own counter.
   counted = {
-    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds,
+    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds, tokenizer: model.tokenizer,
+    prepare: (i) => model.prepare(i), imageRequest: (p) => model.imageRequest(p),
     forward: (r) => { if (r.pixelValues) imageForwards++; return model.forward(r); },
     continue: (c, ids, o) => model.continue(c, ids, o),
   };
@@ -64,16 +63,17 @@ const readLines = (path: string): Line[] => readFileSync(path, 'utf8').trim().sp
 
 test('POPE: one prefill per image, cached continuation == fresh generation, empty blocks == none, outputs streamed and scored', async () => {
   const out = join(root, 'out', 'pope.jsonl');
-  const runs0 = model.visionRuns;
+  const visionRuns = () => (model as unknown as LlavaOnevision).visionRuns; // the family's own counter of tower runs
+  const runs0 = visionRuns();
   imageForwards = 0;
   const r = await evaluateBenchmark({
-    model: counted, processor: proc, samples: iterateDataset('pope', join(root, 'pope'), { split: 'random' }),
+    model: counted, samples: iterateDataset('pope', join(root, 'pope'), { split: 'random' }),
     conditions: conditions(), maxNewTokens: 4, outputsPath: out, prefixCacheSize: 1,
   });
   assert.equal(r.items, 12, '2 images x 6 questions');
   assert.equal(r.prefills, 2);
   assert.equal(imageForwards, 2, 'the image path ran once per image, not per question or condition');
-  assert.equal(model.visionRuns - runs0, 2);
+  assert.equal(visionRuns() - runs0, 2);
   assert.ok(!existsSync(`${out}.partial`));
 
   const lines = readLines(out);
@@ -121,7 +121,7 @@ test('blocking every image key in every layer: two different images, same questi
   })));
   const out = join(root, 'out', 'indep.jsonl');
   imageForwards = 0;
-  const r = await evaluateBenchmark({ model: counted, processor: proc, samples: items, conditions: [conditions()[0], conditions()[2]], maxNewTokens: 6, outputsPath: out, prefixCacheSize: 2, eos: [] });
+  const r = await evaluateBenchmark({ model: counted, samples: items, conditions: [conditions()[0], conditions()[2]], maxNewTokens: 6, outputsPath: out, prefixCacheSize: 2, eos: [] });
   assert.equal(r.prefills, 2, 'two images kept cached across alternating items');
   assert.equal(imageForwards, 2);
   const lines = readLines(out);
@@ -153,7 +153,8 @@ test('the runner blocks exactly: text queries of every call x every image key x 
   let prefixLength = 0;
   let imageRun = { start: 0, end: 0 };
   const spy: EvalModel = {
-    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds,
+    family: model.family, dims: model.dims, eosTokenIds: model.eosTokenIds, tokenizer: model.tokenizer,
+    prepare: (i) => model.prepare(i), imageRequest: (p) => model.imageRequest(p),
     forward: async (r) => {
       const out = await model.forward(r);
       prefixLength = out.cache.length;
@@ -173,7 +174,7 @@ test('the runner blocks exactly: text queries of every call x every image key x 
   assert.equal(Math.max(...map.entries.map((e) => (e?.view === 'base' ? e.col : -1))), 3);
   assert.equal(baseCells.length, 2);
   await evaluateBenchmark({
-    model: spy, processor: proc, samples: [s], maxNewTokens: 3, eos: [],
+    model: spy, samples: [s], maxNewTokens: 3, eos: [],
     conditions: [
       { name: 'none' },
       { name: 'some', block: [{ layers, keys: 'all' }, { layers: [5], keys: { view: 'base', positions: [0, 5] } }] },
@@ -200,7 +201,7 @@ test('MME and BLINK synthetic sets: prefills per image, pairwise MME scores, BLI
   }
   const out = join(root, 'out', 'mme-blink.jsonl');
   imageForwards = 0;
-  const r = await evaluateBenchmark({ model: counted, processor: proc, samples: both(), conditions: conditions().slice(0, 2), maxNewTokens: 2, outputsPath: out });
+  const r = await evaluateBenchmark({ model: counted, samples: both(), conditions: conditions().slice(0, 2), maxNewTokens: 2, outputsPath: out });
   // MME: 4 images x 2 questions; BLINK: 2 Art_Style rows (3 images in one prefix) + 2 Counting rows.
   assert.equal(r.items, 12);
   assert.equal(r.prefills, 8);
@@ -230,9 +231,9 @@ test('a failing run leaves no outputs file; bad conditions are refused before an
     yield* iterateDataset('pope', join(root, 'pope'), { split: 'random', limit: 2 });
     throw new Error('disk went away');
   }
-  await assert.rejects(evaluateBenchmark({ model: counted, processor: proc, samples: broken(), conditions: [{ name: 'none' }], maxNewTokens: 1, outputsPath: out }), /disk went away/);
+  await assert.rejects(evaluateBenchmark({ model: counted, samples: broken(), conditions: [{ name: 'none' }], maxNewTokens: 1, outputsPath: out }), /disk went away/);
   assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
-  const base = { model: counted, processor: proc, samples: [], maxNewTokens: 1 };
+  const base = { model: counted, samples: [], maxNewTokens: 1 };
   await assert.rejects(evaluateBenchmark({ ...base, conditions: [{ name: 'x', block: [{ layers: [99], keys: 'all' }] }] }), /layer 99 is out of range/);
   await assert.rejects(evaluateBenchmark({ ...base, conditions: [{ name: 'a' }, { name: 'a' }] }), /used twice/);
   await assert.rejects(evaluateBenchmark({ ...base, conditions: [] }), /at least one condition/);

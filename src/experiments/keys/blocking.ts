@@ -10,7 +10,7 @@
 
 import { blockSpecsFor, keyBlocksByLayer, type KeyBlock } from '../../eval/blocks.js';
 import type { BlockSpec } from '../../models/types.js';
-import type { TokenMap } from '../../preprocess/token-map.js';
+import { viewGrids, type TokenMap } from '../../preprocess/token-map.js';
 import type { ViewTokens } from '../../store/gather.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { Rng } from '../../util/random.js';
@@ -39,24 +39,6 @@ export function randomControl(flagged: FlaggedKeys, seed: number): FlaggedKeys {
     return { layer, positions: picked.sort((a, b) => a - b) };
   });
   return { view: flagged.view, grid: flagged.grid, layers };
-}
-
-/** Per image in the prompt: the given view's grid and the sequence position of every cell, from a token map. */
-export function viewTokensFromTokenMap(map: TokenMap, view: string): ViewTokens[] {
-  return map.runs.map((run) => {
-    const cells: Array<{ row: number; col: number; pos: number }> = [];
-    for (let pos = run.start; pos < run.end; pos++) {
-      const e = map.entries[pos];
-      if (e && e.view === view) cells.push({ row: e.row, col: e.col, pos });
-    }
-    if (cells.length === 0) throw new KvlensInputError(`image ${run.image} of the prompt has no "${view}" tokens`, 'token map');
-    const rows = Math.max(...cells.map((c) => c.row)) + 1;
-    const cols = Math.max(...cells.map((c) => c.col)) + 1;
-    if (cells.length !== rows * cols) throw new KvlensInputError(`image ${run.image}: ${cells.length} "${view}" tokens do not fill a ${rows} x ${cols} grid`, 'token map');
-    const positions = new Array<number>(rows * cols);
-    for (const c of cells) positions[c.row * cols + c.col] = c.pos;
-    return { rows, cols, positions };
-  });
 }
 
 export type GridMatch = 'exact' | 'nearest';
@@ -101,7 +83,7 @@ export interface BlockSpecOptions {
 
 /**
  * The image keys `flagged` hides in one prompt, per layer: `images` is the prompt's per-image token positions for the
- * flagged view (viewTokensFromTokenMap, or the store's / extractor's ViewTokens); every image's flagged cells are
+ * flagged view (viewGrids, or the store's / extractor's ViewTokens); every image's flagged cells are
  * blocked. Layers with no flagged position get no block.
  */
 export function flaggedKeyBlocks(flagged: FlaggedKeys, images: readonly ViewTokens[], gridMatch: GridMatch = 'exact'): KeyBlock[] {
@@ -129,7 +111,7 @@ export function blockSpecs(flagged: FlaggedKeys, images: readonly ViewTokens[], 
 /** Convenience: block specs for a prompt prepared by the processor (its token map). */
 export function blockSpecsForPrompt(flagged: FlaggedKeys, map: TokenMap, opts: BlockSpecOptions = {}): BlockSpec[] {
   const imageEnd = Math.max(...map.runs.map((r) => r.end));
-  return blockSpecs(flagged, viewTokensFromTokenMap(map, flagged.view), { imageEnd, ...opts, length: opts.length ?? map.length });
+  return blockSpecs(flagged, viewGrids(map, flagged.view), { imageEnd, ...opts, length: opts.length ?? map.length });
 }
 
 /** Total blocked image keys per layer (for benchmarks.json's blockedPositions and the report). */

@@ -4,7 +4,7 @@ export { PositionWelford, checkSameGrid, VARIANCE_DEFINITION, type KeyGridShape,
 export { KeyVarianceState, type KeyStateMeta } from './state.js';
 export { chooseThreshold, bimodalValley, otsu, histogram, logVariance, type ThresholdChoice, type ThresholdSpec, type ThresholdOptions } from './threshold.js';
 export {
-  blockSpecs, blockSpecsForPrompt, flaggedKeyBlocks, blockedCount, mapCells, randomControl, viewTokensFromTokenMap,
+  blockSpecs, blockSpecsForPrompt, flaggedKeyBlocks, blockedCount, mapCells, randomControl,
   type FlaggedKeys, type GridMatch, type BlockSpecOptions,
 } from './blocking.js';
 export {

@@ -6,9 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  blockSpecs, blockSpecsForPrompt, blockedCount, flaggedKeyBlocks, mapCells, randomControl, viewTokensFromTokenMap, type FlaggedKeys,
+  blockSpecs, blockSpecsForPrompt, blockedCount, flaggedKeyBlocks, mapCells, randomControl, type FlaggedKeys,
 } from '../../../src/experiments/keys/blocking.js';
 import { blockSpecsFor } from '../../../src/eval/blocks.js';
+import { viewGrids } from '../../../src/preprocess/token-map.js';
 import { LlavaOnevisionProcessor, type Prepared } from '../../../src/preprocess/processor.js';
 import { KvlensInputError } from '../../../src/util/errors.js';
 import { tinyModel, writeImages } from '../../extract/helpers.js';
@@ -29,7 +30,7 @@ before(async () => {
 
 test('flagged base cells map to the prompt positions of exactly those image tokens; queries are the text after the image', () => {
   const map = wide.tokenMap;
-  const [base] = viewTokensFromTokenMap(map, 'base');
+  const [base] = viewGrids(map, 'base');
   assert.deepEqual([base.rows, base.cols], [4, 4]);
   const flagged: FlaggedKeys = {
     view: 'base', grid: { rows: 4, cols: 4 },
@@ -60,8 +61,8 @@ test('flagged base cells map to the prompt positions of exactly those image toke
 });
 
 test('high-res cells: exact grids map one to one, a different grid is refused or mapped by nearest cell', () => {
-  const [hw] = viewTokensFromTokenMap(wide.tokenMap, 'highres');
-  const [hs] = viewTokensFromTokenMap(square.tokenMap, 'highres');
+  const [hw] = viewGrids(wide.tokenMap, 'highres');
+  const [hs] = viewGrids(square.tokenMap, 'highres');
   assert.notDeepEqual([hw.rows, hw.cols], [hs.rows, hs.cols], 'the two images have different high-res grids');
   const all = Array.from({ length: hw.rows * hw.cols }, (_, p) => p);
   const left = all.filter((p) => p % hw.cols < hw.cols / 2);
