@@ -26,8 +26,10 @@ import { parseExperimentConfig, type ExperimentConfig, type ExperimentName } fro
 import { buildManifest, Timings, type DatasetEntry } from './manifest.js';
 import { runExperimentResults, type Outcome } from './run.js';
 
-/** Tiny models the whole suite runs on (names as `kvlens demo --family`). */
-export const SUITE_FAMILIES = { llava_onevision: TINY_MODELS.llava_onevision } as const;
+/** Tiny models the whole suite runs on (names as `kvlens demo --family`): the paper's three families. */
+export const SUITE_FAMILIES = {
+  llava_onevision: TINY_MODELS.llava_onevision, llava_next: TINY_MODELS.llava_next, qwen2_5_vl: TINY_MODELS.qwen2_5_vl,
+} as const;
 export type SuiteFamily = keyof typeof SUITE_FAMILIES;
 
 /** Synthetic dataset sizes (the generators' `n`: images for pascal5i/coco, pairs for spair, per-set items for the QA sets). */
