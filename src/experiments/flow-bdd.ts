@@ -10,7 +10,7 @@ import { runLinearSegProbe, linearSegProtocol, LinearSegConfigSchema, type Label
 import type { ProbeResult } from '../probes/results.js';
 import { FeatureStore } from '../store/index.js';
 import { KvlensInputError } from '../util/errors.js';
-import type { ProbeFlowConfig } from './flow.js';
+import type { ProbeFlowConfig } from './flow-config.js';
 import type { TapJobBase } from './flow-jobs.js';
 import { StoreImageResolver } from './samples.js';
 

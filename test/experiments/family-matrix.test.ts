@@ -166,7 +166,7 @@ for (const family of FAMILIES) {
       const out = join(root, 'run-flow');
       const r = await runExperiment(parseExperimentConfig({
         experiment: 'flow', model: modelDir, out, seed: 0, dtype: 'float32', threads: 1, view: 'highres',
-        tasks: [{ task: 'fewshot-seg', data, fold: 'all', shots: 1 }],
+        tasks: [{ task: 'fewshot-seg', data, fold: 'pooled', shots: 1, episodes: 'per-entry' }],
       }));
       const rows = (JSON.parse(readFileSync(join(out, 'results', 'probes.json'), 'utf8')) as { rows: { tap: string; layer: number | null; value: number }[] }).rows;
       for (const family of ['attn.v', 'attn.k']) {

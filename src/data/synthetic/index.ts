@@ -4,7 +4,8 @@ import { KvlensInputError } from '../../util/errors.js';
 import type { DatasetName } from '../types.js';
 import { synthCoco, synthPope, synthRefCoco, synthRefCocoParquet } from './coco.js';
 import { synthBlink, synthMme } from './qa.js';
-import { synthBdd10k, synthDavis, synthImageNetS, synthMsrc, synthPascal5i, type SynthOptions } from './segmentation.js';
+import { synthBdd10k } from './bdd10k.js';
+import { synthDavis, synthImageNetS, synthMsrc, synthPascal5i, type SynthOptions } from './segmentation.js';
 import { synthSpair } from './spair.js';
 
 export type { SynthOptions } from './segmentation.js';

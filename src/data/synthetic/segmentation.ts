@@ -102,7 +102,6 @@ export async function synthImageNetS(root: string, o: SynthOptions = {}) {
   return { truth };
 }
 
-export { synthBdd10k } from './bdd10k.js';
 
 /** DAVIS 2017: short sequences of 1-2 objects moving with constant velocity; palette annotations on every frame. */
 export async function synthDavis(root: string, o: SynthOptions = {}) {

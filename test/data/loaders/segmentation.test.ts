@@ -10,7 +10,8 @@ import { iterateDavis } from '../../../src/data/loaders/davis.js';
 import { iterateImageNetS } from '../../../src/data/loaders/imagenet-s.js';
 import { iterateMsrc, MSRC_COLOURS } from '../../../src/data/loaders/msrc.js';
 import { encodeGrayPng } from '../../../src/data/png.js';
-import { synthBdd10k, synthDavis, synthImageNetS, synthMsrc } from '../../../src/data/synthetic/segmentation.js';
+import { synthBdd10k } from '../../../src/data/synthetic/bdd10k.js';
+import { synthDavis, synthImageNetS, synthMsrc } from '../../../src/data/synthetic/segmentation.js';
 import { encodeJpeg } from '../../../src/data/synthetic/draw.js';
 import { collect, tempDir } from '../tmp.js';
 
