@@ -26,7 +26,7 @@ export function groupSpans(spans: readonly Span[], total: Span): BreakdownRow[] 
   for (const s of spans) rssMax.set(s.label, Math.max(rssMax.get(s.label) ?? 0, s.rssBytes ?? 0));
   for (const s of sumSpans(spans)) add(partOf(s.label), s, rssMax.get(s.label));
   const covered = [...parts.values()].reduce((a, p) => ({ wallS: a.wallS + p.wallS, userS: a.userS + p.userS, sysS: a.sysS + p.sysS, minorFaults: a.minorFaults + p.minorFaults }), { wallS: 0, userS: 0, sysS: 0, minorFaults: 0 });
-  add('other (embedding, packing, masks, JS glue)', {
+  add('other (embedding, anyres packing, masks, JS glue)', {
     wallS: Math.max(0, total.wallS - covered.wallS), userS: Math.max(0, total.userS - covered.userS),
     sysS: Math.max(0, total.sysS - covered.sysS), minorFaults: Math.max(0, total.minorFaults - covered.minorFaults),
   });
@@ -40,6 +40,7 @@ function partOf(label: string): string {
   if (/^session:.*vision/.test(label)) return 'vision tower + projector';
   if (/^session:.*\.head$/.test(label)) return 'LM head (final norm + logits)';
   if (/^session:.*attn_probs/.test(label)) return 'attention probabilities (tap)';
+  if (label === 'lm.tap-copies') return 'LM tap copies (K/V past the cache, chunk merge)';
   if (label.startsWith('session:')) return label.slice('session:'.length);
   return label;
 }

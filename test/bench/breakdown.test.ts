@@ -21,7 +21,7 @@ test('groupSpans: parts by session name, summed over chunks, remainder as other'
   assert.equal(by.get('LM layer 0')!.wallS, 1.5);
   assert.equal(by.get('LM layer 0')!.minorFaults, 15);
   assert.equal(by.get('LM head (final norm + logits)')!.wallS, 0.2);
-  assert.equal(by.get('lm.tap-copies')!.wallS, 0.1);
+  assert.equal(by.get('LM tap copies (K/V past the cache, chunk merge)')!.wallS, 0.1);
   const other = rows[rows.length - 1];
   assert.match(other.part, /^other/);
   assert.ok(Math.abs(other.wallS - (12 - 8 - 2.5 - 0.2 - 0.1)) < 1e-9);

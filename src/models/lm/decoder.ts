@@ -10,6 +10,7 @@
 
 import type { BuiltGraph } from '../../graph/builder.js';
 import { OrtSession, type SessionOptions } from '../../runtime/session.js';
+import { measuredSync } from '../../runtime/stats.js';
 import type { Device } from '../../runtime/device.js';
 import { WeightSet } from '../../tensor/safetensors.js';
 import { f32, tensor, type Tensor } from '../../tensor/tensor.js';
@@ -81,6 +82,8 @@ export interface LoadOptions extends SessionOptions {
 }
 
 export const DEFAULT_PREFILL_CHUNK = 1024;
+/** Span label (src/runtime/stats.ts) of the decoder's tap copies: K/V slices past the cache, chunk concatenation. */
+export const TAP_COPIES = 'lm.tap-copies';
 
 interface TapPlan {
   readonly names: string[];
@@ -209,8 +212,8 @@ export class DecoderLM {
         values.push(r[LAYER_IO.presentV]);
       }
       if (want.has('resid')) taps.set(`lm.${l}.resid`, hidden);
-      if (want.has('attn.k')) taps.set(`lm.${l}.attn.k`, sliceAxis2(r[LAYER_IO.presentK], P));
-      if (want.has('attn.v')) taps.set(`lm.${l}.attn.v`, sliceAxis2(r[LAYER_IO.presentV], P));
+      if (want.has('attn.k')) taps.set(`lm.${l}.attn.k`, measuredSync(TAP_COPIES, () => sliceAxis2(r[LAYER_IO.presentK], P)));
+      if (want.has('attn.v')) taps.set(`lm.${l}.attn.v`, measuredSync(TAP_COPIES, () => sliceAxis2(r[LAYER_IO.presentV], P)));
       if (want.has('attn.q_proj')) taps.set(`lm.${l}.attn.q_proj`, r[LAYER_IO.qProj]);
       if (want.has('attn.k_proj')) taps.set(`lm.${l}.attn.k_proj`, r[LAYER_IO.kProj]);
       if (want.has('attn.v_proj')) taps.set(`lm.${l}.attn.v_proj`, r[LAYER_IO.vProj]);
@@ -278,7 +281,7 @@ export class DecoderLM {
       tapParts.push(r.taps);
       if (r.logits) logitParts.push(r.logits);
     }
-    const taps = mergeChunkTaps(chunkTaps, tapParts);
+    const taps = measuredSync(TAP_COPIES, () => mergeChunkTaps(chunkTaps, tapParts));
     if (plan.embed) taps.set('lm.embed', embeds);
     const logits = logitParts.length ? reorderRows(concatAxis(logitParts, 1), order) : undefined; // [batch, logitsAt.length, vocab]
     if (plan.logits && logits) taps.set('logits', logits);
