@@ -51,7 +51,8 @@ async function child(model: string, root: string, n: number): Promise<E2eResult>
     keys: { experiment: 'keys', ...common, out: join(root, 'run-keys'), images: `dataset:coco:${coco}`, n, blockLayers: '-4:' },
     flow: {
       experiment: 'flow', ...common, out: join(root, 'run-flow'), stores: join(root, 'stores'),
-      tasks: [{ task: 'fewshot-seg', data: pascal, fold: 'all', shots: 1, limit: n }],
+      // 'pooled': every class's images in one episode pool, so a handful of images suffices.
+      tasks: [{ task: 'fewshot-seg', data: pascal, fold: 'pooled', shots: 1, limit: n }],
     },
   } as const;
   const experiments: E2eExperiment[] = [];

@@ -1,6 +1,8 @@
-// Profile one LLaVA-OneVision-0.5B-shaped prefill: per-part breakdown (bench/breakdown.ts), optional ORT op profile.
+// Profile LLaVA-OneVision-0.5B-shaped prefills: per-part breakdown of each (bench/breakdown.ts: wall, system time,
+// page faults, resident memory per vision tower / LM layer / head / tap copies). Start it with the malloc tunables
+// (src/runtime/malloc.ts) to see what the CLI gets, without them to see glibc's defaults.
 //
-//   node dist/bench/profile.js <checkpoint dir> [--repeats 2] [--ort-profile]
+//   node dist/bench/profile.js <checkpoint dir> [--repeats 2]
 // The checkpoint dir is written (LLAVA_ONEVISION_0_5B, random weights) when it does not exist yet.
 
 import { existsSync } from 'node:fs';

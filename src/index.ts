@@ -24,6 +24,8 @@ export { loadImage, decodeImage, type RgbImage } from './preprocess/image.js';
 export { expandHooks, parseHook, selectLayers } from './taps/names.js';
 export { TINY_MODELS, type TinyFamily, type TinyModel } from './models/synthetic/index.js';
 export { tensor, f32, type Tensor } from './tensor/tensor.js';
+export { mallocTuned, withMallocTunables, tunedGlibcTunables, MALLOC_TUNABLES } from './runtime/malloc.js';
+export { startRecording, measured, sumSpans, type Span, type Recording } from './runtime/stats.js';
 
 // ---- extraction and the feature store ----
 export { extractFeatures, ExtractionStopped, type ExtractSummary, type ExtractHooks, type SkippedImage } from './extract/extract.js';
