@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import type { Device } from '../../runtime/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { RgbImage } from '../../preprocess/image.js';
-import { parseSiglipImageConfig, processSiglipImages } from '../../preprocess/siglip-image.js';
-import { parseClipImageConfig, processClipImages } from '../../preprocess/clip-image.js';
+import { parseSiglipImageConfig, processSiglipImages, type SquashImageConfig } from '../../preprocess/siglip-image.js';
+import { parseClipImageConfig, processClipImages, type ClipImageConfig } from '../../preprocess/clip-image.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { readConfigJson } from '../hf-config.js';
 import { SiglipVisionModel } from '../siglip/model.js';
@@ -31,6 +31,16 @@ export interface EncoderBaseline {
   run(pixelValues: Tensor, taps: readonly string[]): Promise<Map<string, Tensor>>;
   dispose(): Promise<void>;
 }
+
+/** What both standalone towers offer. */
+interface Tower {
+  readonly dims: { readonly layers: number; readonly patchesPerSide: number };
+  forward(pixel: Tensor, req: { taps?: readonly string[] }): Promise<{ taps: Map<string, Tensor> }>;
+  dispose(): Promise<void>;
+}
+
+const siglipProcessor = (cfg: SquashImageConfig) => (images: readonly RgbImage[]) => processSiglipImages(images, cfg);
+const clipProcessor = (cfg: ClipImageConfig) => (images: readonly RgbImage[]) => processClipImages(images, cfg);
 
 const KINDS: Record<string, 'siglip' | 'clip'> = { siglip_vision_model: 'siglip', siglip: 'siglip', clip_vision_model: 'clip', clip: 'clip' };
 
@@ -59,28 +69,16 @@ export async function loadEncoderBaseline(dir: string, opts: { device?: Device }
   } catch (e) {
     throw new KvlensInputError(`the encoder baseline needs its preprocessor_config.json (${(e as Error).message})`, prePath);
   }
-  if (kind === 'siglip') {
-    const image = parseSiglipImageConfig(pre, prePath);
-    const m = await SiglipVisionModel.load(dir, { device: opts.device });
-    return {
-      modelType, kind, dir, layers: m.dims.layers, patchesPerSide: m.dims.patchesPerSide, clsTokens: 0,
-      preprocess: (images) => processSiglipImages(images, image),
-      run: async (pixel, taps) => {
-        const out = await m.forward(pixel, { taps: taps.map((t) => towerName(t, kind)) });
-        return new Map(taps.map((t) => [t, out.taps.get(towerName(t, kind))!]));
-      },
-      dispose: () => m.dispose(),
-    };
-  }
-  const image = parseClipImageConfig(pre, prePath);
-  const m = await ClipVisionModel.load(dir, { device: opts.device });
+  const siglip = kind === 'siglip';
+  // the processor config is checked before the tower is built, so a bad one leaves nothing open
+  const preprocess = siglip ? siglipProcessor(parseSiglipImageConfig(pre, prePath)) : clipProcessor(parseClipImageConfig(pre, prePath));
+  const tower: Tower = siglip ? await SiglipVisionModel.load(dir, { device: opts.device }) : await ClipVisionModel.load(dir, { device: opts.device });
   return {
-    modelType, kind, dir, layers: m.dims.layers, patchesPerSide: m.dims.patchesPerSide, clsTokens: 1,
-    preprocess: (images) => processClipImages(images, image),
+    modelType, kind, dir, layers: tower.dims.layers, patchesPerSide: tower.dims.patchesPerSide, clsTokens: siglip ? 0 : 1, preprocess,
     run: async (pixel, taps) => {
-      const out = await m.forward(pixel, { taps: taps.map((t) => towerName(t, kind)) });
+      const out = await tower.forward(pixel, { taps: taps.map((t) => towerName(t, kind)) });
       return new Map(taps.map((t) => [t, out.taps.get(towerName(t, kind))!]));
     },
-    dispose: () => m.dispose(),
+    dispose: () => tower.dispose(),
   };
 }
