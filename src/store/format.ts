@@ -165,6 +165,10 @@ export function readManifest(root: string): Manifest {
 
 /** Cross-field checks zod cannot express: tap dims (heads x headDim = dim), image shard indices in range, per-shard counts, unique ids, known views. */
 function checkManifestConsistency(m: Manifest, path: string): void {
+  if (m.images.length > 0) {
+    const missing = m.taps.filter((t) => !Object.hasOwn(m.tapDims, t));
+    if (missing.length) throw new KvlensInputError(`field "tapDims" lacks tap(s) ${missing.slice(0, 5).join(', ')} though the store holds images`, path);
+  }
   for (const [tap, d] of Object.entries(m.tapDims)) {
     if (!m.taps.includes(tap)) throw new KvlensInputError(`tapDims names tap "${tap}", which is not among the store's taps`, path);
     if (d.heads * d.headDim !== d.dim) {

@@ -15,7 +15,7 @@ import { imageSize } from '../../src/data/io.js';
 import { decodeImage } from '../../src/preprocess/image.js';
 import { describeValue } from '../../src/util/errors.js';
 import { HF_REF } from '../helpers/fixtures.js';
-import { assertClean, fuzz, mutateBytes, mutateJson } from './harness.js';
+import { assertClean, fuzz, jsonText, mutateBytes, mutateJson } from './harness.js';
 import { pngWithHeader } from './hostile-files.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kvlens-fuzz-bin-'));
@@ -31,7 +31,7 @@ test('fuzz: safetensors header', async () => {
     name: 'safetensors', defaultCases: 400,
     make: (rng) => {
       if (rng.next() < 0.3) return mutateBytes(rng, Uint8Array.from(real.subarray(0, 8 + n + 64)));
-      const h = Buffer.from(JSON.stringify(mutateJson(rng, header)) ?? 'null');
+      const h = Buffer.from(jsonText(mutateJson(rng, header)));
       const len = Buffer.alloc(8);
       len.writeBigUInt64LE(BigInt(h.length));
       return Uint8Array.from(Buffer.concat([len, h, data]));

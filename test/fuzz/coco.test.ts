@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { cocoObject, readCocoInstances } from '../../src/data/loaders/coco.js';
 import { decodeSegmentation, rleEncode, rleToString } from '../../src/data/coco-mask.js';
 import type { CocoSegmentation } from '../../src/data/types.js';
-import { assertClean, fuzz, mutateJson, mutateJsonText } from './harness.js';
+import { assertClean, fuzz, jsonText, mutateJson, mutateJsonText } from './harness.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kvlens-fuzz-coco-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -54,7 +54,7 @@ test('fuzz: COCO segmentations (polygons, RLE lists, RLE strings)', async () => 
       const [h, w] = rng.next() < 0.9 ? [H, W] : [rng.pick([0, 1, 2.5, -3, 1e5, H]), rng.pick([0, 1, 1e5, W, NaN])];
       return { seg, h, w, rule: rng.next() < 0.5 ? 'union' as const : 'exactly-once' as const };
     },
-    size: (c) => JSON.stringify(c.seg)?.length ?? 4,
+    size: (c) => jsonText(c.seg).length,
     run: (c) => decodeSegmentation(c.seg as CocoSegmentation, c.h, c.w, 'fuzz annotation', c.rule),
   }));
 });

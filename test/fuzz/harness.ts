@@ -49,6 +49,7 @@ export async function fuzz<T>(target: FuzzTarget<T>): Promise<FuzzFigures> {
   let totalMs = 0;
   for (let i = 0; i < cases; i++) {
     const input = target.make(rng, i);
+    if (process.env.FUZZ_VERBOSE) process.stderr.write(`${target.name} case ${i}: ${target.size(input)} bytes\n`);
     const before = allocated();
     const t0 = performance.now();
     let peak = 0;
@@ -160,8 +161,8 @@ export function mutateJson(rng: Rng, seed: unknown): unknown {
   let root: unknown = v;
   for (let r = 0; r < rounds; r++) {
     const nodes: Array<{ parent: Record<string, unknown> | unknown[]; key: string | number }> = [];
-    const walk = (x: unknown, depth: number): void => {
-      if (depth > 12 || x === null || typeof x !== 'object') return;
+    const walk = (x: unknown, depth: number): void => { // shared sub-trees are visited once per path: cap the count
+      if (depth > 12 || x === null || typeof x !== 'object' || nodes.length > 50_000) return;
       if (Array.isArray(x)) x.forEach((c, i) => { nodes.push({ parent: x, key: i }); walk(c, depth + 1); });
       else for (const k of Object.keys(x)) { nodes.push({ parent: x as Record<string, unknown>, key: k }); walk((x as Record<string, unknown>)[k], depth + 1); }
     };
@@ -173,7 +174,7 @@ export function mutateJson(rng: Rng, seed: unknown): unknown {
       case 0: if (Array.isArray(parent)) parent.splice(key as number, 1); else delete p[key]; break;
       case 1: { // deepen: wrap in many arrays
         let w: unknown = p[key];
-        for (let k = rng.next() < 0.1 ? rng.int(1, 5000) : rng.int(1, 100); k > 0; k--) w = [w];
+        for (let k = rng.next() < 0.1 ? rng.int(1, 1000) : rng.int(1, 100); k > 0; k--) w = [w];
         p[key] = w;
         break;
       }
@@ -193,6 +194,22 @@ export function mutateJson(rng: Rng, seed: unknown): unknown {
 
 /** JSON text of a mutated value, sometimes with a byte-level mutation on top. */
 export function mutateJsonText(rng: Rng, seed: unknown): Uint8Array {
-  const text = new TextEncoder().encode(JSON.stringify(mutateJson(rng, seed)) ?? 'null');
+  const text = new TextEncoder().encode(jsonText(mutateJson(rng, seed)));
   return rng.next() < 0.25 ? mutateBytes(rng, text) : text;
+}
+
+/**
+ * JSON.stringify that never throws and stays small: a mutation nested past the stack limit, or one whose shared
+ * sub-trees would print to gigabytes (more than 200,000 values), becomes 10,000 nested arrays as raw text instead.
+ */
+export function jsonText(v: unknown): string {
+  let values = 0;
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => {
+      if (++values > 200_000) throw new Error('too large');
+      return x;
+    }) ?? 'null';
+  } catch {
+    return `${'['.repeat(10_000)}1${']'.repeat(10_000)}`;
+  }
 }

@@ -17,7 +17,7 @@ import { StoreWriter } from '../../src/store/writer.js';
 import { listIdentity } from '../../src/store/selection.js';
 import { HF_REF, HF_REF_MORE, REPO_ROOT } from '../helpers/fixtures.js';
 import { identity, imageId, record, tensors } from '../store/synthetic.js';
-import { assertClean, fuzz, mutateBytes, mutateJson, mutateJsonText } from './harness.js';
+import { assertClean, fuzz, jsonText, mutateBytes, mutateJson, mutateJsonText } from './harness.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kvlens-fuzz-text-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,7 +67,7 @@ test('fuzz: store manifest', async () => {
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
   assertClean(await fuzz({
     name: 'store-manifest', defaultCases: 400,
-    make: (rng) => (rng.next() < 0.8 ? new TextEncoder().encode(JSON.stringify(mutateJson(rng, manifest)) ?? 'null') : mutateJsonText(rng, manifest)),
+    make: (rng) => (rng.next() < 0.8 ? new TextEncoder().encode(jsonText(mutateJson(rng, manifest))) : mutateJsonText(rng, manifest)),
     size: (b) => b.length,
     run: (b) => {
       writeFileSync(manifestPath, b);
@@ -77,8 +77,10 @@ test('fuzz: store manifest', async () => {
         store.verify();
         for (const id of store.images()) {
           for (const tap of store.taps) {
-            store.read(id, tap);
-            store.read(id, tap, { head: 0 });
+            for (const view of Object.keys(store.image(id).views)) {
+              store.read(id, tap, { view });
+              store.read(id, tap, { view, head: 0 });
+            }
           }
         }
       } finally {
