@@ -1,13 +1,13 @@
 // `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic data -> every experiment (flow, keys,
 // blocking, prefix, underutil; src/experiments/suite.ts) -> one run directory -> one HTML report. Offline, about two
-// minutes on 2 cores. --flow-only (and the families the suite does not cover) runs the layer-wise flow alone.
+// minutes on 2 cores, for each family of the suite (--family). --flow-only runs the layer-wise flow alone.
 import { choiceOption, intOption, parseCommand } from '../args.js';
 import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
 import { runSuite, SUITE_FAMILIES } from '../../experiments/suite.js';
 
 const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images N] [--pairs N] [--threads N] [--flow-only] [--quiet]
-  --flow-only  the layer-wise flow alone (families other than ${Object.keys(SUITE_FAMILIES).join(', ')} always run it alone)
-  --family   tiny model: ${Object.keys(DEMO_FAMILIES).join(' | ')} (default llava_onevision)
+  --family   tiny model: ${Object.keys(DEMO_FAMILIES).join(' | ')} (default llava_onevision); all five experiments run on each
+  --flow-only  the layer-wise flow alone (flow, keys, blocking, prefix, underutil otherwise)
   --out      output folder (default demo-run/): model/, data/, stores/, run/ (run directory + report/report.html)
   --seed     seed of the synthetic data and the episode sampling (default 0)
   --images   synthetic Pascal-5i images (default 24)
