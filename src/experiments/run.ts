@@ -22,6 +22,7 @@ import { writeFileAtomic } from '../results/io.js';
 import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { KeyVariance, Manifest } from '../results/schema.js';
 import { renderPrompt } from '../tokenizer/prompt.js';
+import { reportProgress } from '../util/progress.js';
 import { KvlensInputError } from '../util/errors.js';
 import { readKeyVariance, runBlockingBenchmarks } from './blocking.js';
 import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type ExperimentConfig, type FlowConfig, type KeysExperimentConfig, type LoadedExperiment, type PrefixConfig, type UnderutilConfig } from './config.js';
@@ -147,7 +148,6 @@ async function computeKeys(
 ): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
   const view = resolveView(common.model, k.view, 'keys.view');
   say(`key variance over up to ${k.n} images at ${k.resolution} px (${view} view)`);
-  let last = 0;
   const run = await timings.time('keys', () => runKeyVariance(
     { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device } },
     {
@@ -155,7 +155,7 @@ async function computeKeys(
       histogramBins: k.histogramBins, perHead: k.perHead, state: k.state ?? join(common.out, 'key_variance.state'), limit: k.n,
       model: modelName, imageSource: k.images, out: common.out,
     },
-    { onProgress: (e) => { if (e.done - last >= 50 || e.done === e.total) { last = e.done; say(`keys: ${e.done}/${e.total} images`); } } },
+    { onProgress: (e) => reportProgress({ step: 'keys: key variance', done: e.done, total: e.total, unit: 'images' }) },
   ));
   const kv = run.result;
   const spec = k.images.startsWith('dataset:') ? parseDatasetSpec(k.images) : undefined;

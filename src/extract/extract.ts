@@ -7,11 +7,13 @@
 // image is always computed in the same company. With --on-error stop, the run aborts the writer (the open shard is
 // dropped and redone next time) rather than closing a shard at a data-dependent boundary.
 
+import { basename } from 'node:path';
 import { listIdentity, resolveShard, selectShard } from '../store/selection.js';
 import { StoreWriter, type WriterEvent } from '../store/writer.js';
 import type { StoreIdentity } from '../store/format.js';
 import { modelIdentity } from '../store/provenance.js';
 import { KvlensInputError } from '../util/errors.js';
+import { reportProgress } from '../util/progress.js';
 import { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './config.js';
 import { openExtractor, type PreparedImage } from './engine.js';
 import { listImages, type ImageItem } from './sources.js';
@@ -64,8 +66,30 @@ export class ExtractionInterrupted extends Error {
   }
 }
 
-export async function extractFeatures(input: ExtractConfigInput | ExtractConfig, hooks: ExtractHooks = {}): Promise<ExtractSummary> {
+/** The caller's hooks, plus each image reported on the progress channel (util/progress) as step "extract <store>". */
+function reportingHooks(hooks: ExtractHooks, step: string): ExtractHooks {
+  let total = 0;
+  const n = { done: 0, cached: 0, skipped: 0 };
+  return {
+    ...hooks,
+    onStart: (info) => {
+      total = info.total;
+      hooks.onStart?.(info);
+      reportProgress({ step, done: 0, total, unit: 'images' });
+    },
+    onImage: (e) => {
+      n.done++;
+      if (e.status === 'present') n.cached++;
+      if (e.status === 'skipped') n.skipped++;
+      hooks.onImage?.(e);
+      reportProgress({ step, done: n.done, total, unit: 'images', cached: n.cached, skipped: n.skipped });
+    },
+  };
+}
+
+export async function extractFeatures(input: ExtractConfigInput | ExtractConfig, callerHooks: ExtractHooks = {}): Promise<ExtractSummary> {
   const cfg = parseExtractConfig(input);
+  const hooks = reportingHooks(callerHooks, `extract ${basename(cfg.out)}`);
   const selection = resolveShard({ shard: cfg.shard }, hooks.env ?? process.env);
   let all = hooks.images ? [...hooks.images] : await listImages(cfg.images);
   if (cfg.limit !== undefined) all = all.slice(0, cfg.limit);

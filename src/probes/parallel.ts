@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { reportProgress } from '../util/progress.js';
 
 export interface ProbeJob {
   /** Absolute file URL of an ES module (e.g. new URL('./x.js', import.meta.url).href). */
@@ -58,9 +59,17 @@ function workerError(e: WorkerError, where: string): Error {
 /** Run jobs on up to `threads` workers; results in job order. Rejects with the first failing job's error. */
 export async function runJobs<T = unknown>(jobs: readonly ProbeJob[], threads = defaultThreads()): Promise<T[]> {
   const n = Math.min(threads, jobs.length);
+  // Progress on the channel of util/progress: "probe fewShot" 3/34 jobs (one job = one tap, i.e. one layer).
+  const step = `probe ${jobs[0]?.fn.replace(/TapJob$|Job$/, '') ?? ''}`.trim();
+  let finished = 0;
+  const tick = () => reportProgress({ step, done: ++finished, total: jobs.length, unit: 'taps' });
+  if (jobs.length) reportProgress({ step, done: 0, total: jobs.length, unit: 'taps' });
   if (n <= 1) {
     const out: T[] = [];
-    for (const j of jobs) out.push((await runJobInline(j)) as T);
+    for (const j of jobs) {
+      out.push((await runJobInline(j)) as T);
+      tick();
+    }
     return out;
   }
   const results = new Array<T>(jobs.length);
@@ -78,6 +87,7 @@ export async function runJobs<T = unknown>(jobs: readonly ProbeJob[], threads = 
       w.on('message', (msg: { id: number; ok: boolean; result?: T; error?: WorkerError }) => {
         if (!msg.ok) { reject(workerError(msg.error!, `probe job ${msg.id} (${jobs[msg.id].fn})`)); return; }
         results[msg.id] = msg.result as T;
+        tick();
         feed();
       });
       w.on('error', reject);

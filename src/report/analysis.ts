@@ -4,7 +4,7 @@ import type { ProbeRow } from '../results/schema.js';
 
 /** lm.14.attn.v -> lm.{L}.attn.v; names without a layer are unchanged. */
 export function tapFamily(tap: string): string {
-  return tap.replace(/^(lm|vision|siglip)\.\d+\./, '$1.{L}.');
+  return tap.replace(/^(lm|vision|siglip|baseline)\.\d+\./, '$1.{L}.');
 }
 
 /** Metrics where smaller is better (errors, losses); everything else (mIoU, PCK, J&F, accuracy) peaks at its maximum. */

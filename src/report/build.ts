@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../results/io.js';
+import { reportProgress } from '../util/progress.js';
 import { loadRunDir, RUN_FILES, type RunResults } from '../results/rundir.js';
 import { CSS, esc, note, section } from './html.js';
 import { benchmarksSection, keyVarianceSection, samplesSection, underutilSection } from './sections-bench.js';
@@ -104,11 +105,12 @@ async function writePlots(plots: Plot[], dir: string, scale: number, progress: (
   const written: string[] = [];
   for (let i = 0; i < plots.length; i++) {
     const p = plots[i];
-    if (i % 10 === 0) progress(`writing plots ${i + 1}-${Math.min(i + 10, plots.length)} of ${plots.length} (SVG + PNG)`);
+    if (i === 0) progress(`writing ${plots.length} plots (SVG + PNG)`);
     await writeFileAtomic(join(dir, `${p.slug}.svg`), p.svg);
     const png = await sharp(Buffer.from(p.svg), { density: 72 * scale }).png().toBuffer();
     await writeFileAtomic(join(dir, `${p.slug}.png`), png);
     written.push(p.slug);
+    reportProgress({ step: 'plots', done: i + 1, total: plots.length, unit: 'SVG + PNG' });
   }
   return written;
 }

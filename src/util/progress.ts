@@ -12,6 +12,8 @@
 // Library code does not print: it reports ProgressEvents (step, done, total) through a callback, and the CLI turns
 // them into Progress lines with progressPrinter().
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export interface ProgressOptions {
   readonly total: number;
   readonly label?: string;
@@ -199,4 +201,19 @@ export function formatDuration(seconds: number): string {
 function formatRate(perSecond: number): string {
   if (perSecond >= 1 || perSecond === 0) return `${perSecond.toFixed(2)}/s`;
   return `${(1 / perSecond).toFixed(1)}s/it`;
+}
+
+// ---- the progress channel ----
+// Long steps deep inside the library (extraction inside an experiment, probe jobs, benchmark questions) report
+// through the sink of the command that runs them, without every function in between taking a callback: the CLI runs
+// its work inside withProgress(sink, ...), and reportProgress() finds that sink (AsyncLocalStorage, so concurrent
+// callers in one process keep their own). Outside withProgress it does nothing.
+const channel = new AsyncLocalStorage<ProgressCallback>();
+
+export function withProgress<T>(sink: ProgressCallback | undefined, fn: () => Promise<T>): Promise<T> {
+  return sink ? channel.run(sink, fn) : fn();
+}
+
+export function reportProgress(e: ProgressEvent): void {
+  channel.getStore()?.(e);
 }

@@ -2,6 +2,7 @@
 // blocking, prefix, underutil; src/experiments/suite.ts) -> one run directory -> one HTML report. Offline, about two
 // minutes on 2 cores, for each family of the suite (--family). --flow-only runs the layer-wise flow alone.
 import { choiceOption, intOption, parseCommand } from '../args.js';
+import { progressPrinter, withProgress } from '../../util/progress.js';
 import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
 import { runSuite, SUITE_FAMILIES } from '../../experiments/suite.js';
 
@@ -29,26 +30,28 @@ export default async function demo(args: string[]): Promise<number> {
   const seed = intOption(values.seed, 'seed', USAGE) ?? 0;
   const family = choiceOption(values.family, 'family', Object.keys(DEMO_FAMILIES), USAGE) ?? 'llava_onevision';
   const t0 = Date.now();
-  const progress = values.quiet ? undefined : (m: string) => process.stderr.write(`demo: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  // Step messages, and count/total/ETA lines for the long steps inside (extraction, probe taps, key variance, plots).
+  const printer = progressPrinter({ quiet: values.quiet, prefix: 'demo: ' });
+  const progress = values.quiet ? undefined : (m: string) => printer.say(`${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   if (!values['flow-only'] && family in SUITE_FAMILIES) {
-    const suite = await runSuite({
+    const suite = await withProgress(printer.onProgress, () => runSuite({
       out: values.out ?? 'demo-run', family: family as keyof typeof SUITE_FAMILIES, seed, threads: positiveInt(values.threads, '--threads'),
       sizes: { pascal5i: positiveInt(values.images, '--images'), spair: positiveInt(values.pairs, '--pairs') }, onProgress: progress,
-    });
+    })).finally(() => printer.finish());
     console.log(`run directory: ${suite.runDir} (${Object.keys(suite.seconds).filter((k) => !['model', 'data', 'report'].includes(k)).join(', ')})`);
     console.log(`report: ${suite.report.html}`);
     console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   }
-  const summary = await runDemo({
+  const summary = await withProgress(printer.onProgress, () => runDemo({
     out: values.out ?? 'demo-run',
     family: family as DemoFamily,
     seed,
     segImages: positiveInt(values.images, '--images'),
     pairs: positiveInt(values.pairs, '--pairs'),
     threads: positiveInt(values.threads, '--threads'),
-    onProgress: values.quiet ? undefined : (m) => process.stderr.write(`demo: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
-  });
+    onProgress: progress,
+  })).finally(() => printer.finish());
   console.log(`run directory: ${summary.runDir} (${summary.rows.length} result rows)`);
   console.log(`report: ${summary.report.html}`);
   console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -3,6 +3,7 @@
 import { CliUsageError, numOption, parseCommand } from '../args.js';
 import { join, resolve } from 'node:path';
 import { buildReport } from '../../report/build.js';
+import { progressPrinter, withProgress } from '../../util/progress.js';
 
 const USAGE = `usage: kvlens report <run-dir> [--out FILE.html] [--png-scale N] [--quiet]
   --out        output HTML (default <run-dir>/report/report.html); plots go to <out-dir>/plots/
@@ -21,9 +22,9 @@ export default async function report(args: string[]): Promise<number> {
   if (!(scale > 0 && scale <= 8)) throw new CliUsageError(`--png-scale: expected a number in (0, 8], got "${values['png-scale']}"`, USAGE);
   const out = resolve(values.out ?? join(runDir, 'report', 'report.html'));
   const t0 = Date.now();
-  const summary = await buildReport(runDir, {
-    out, pngScale: scale, onProgress: values.quiet ? undefined : (m) => process.stderr.write(`report: ${m}\n`),
-  });
+  const printer = progressPrinter({ quiet: values.quiet, prefix: 'report: ' });
+  const summary = await withProgress(printer.onProgress, () => buildReport(runDir, { out, pngScale: scale, onProgress: printer.say }))
+    .finally(() => printer.finish());
   console.log(`wrote ${summary.html} (${summary.sections.length} sections, ${summary.plots.length} plots in ${summary.plotsDir}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (summary.omitted.length) console.log(`omitted (no results file): ${summary.omitted.join(', ')}`);
   return 0;

@@ -1,6 +1,7 @@
 // `kvlens run <experiment.yaml>`: one of the paper's experiments (flow, keys, blocking, prefix, underutil) end to end
 // into a run directory with its manifest. The experiment file is the whole configuration (src/experiments/config.ts).
-import { parseCommand } from '../args.js';
+import { CliUsageError, numOption, parseCommand } from '../args.js';
+import { progressPrinter, withProgress } from '../../util/progress.js';
 import { resolve } from 'node:path';
 import { loadExperimentFile } from '../../experiments/config.js';
 import { runExperiment } from '../../experiments/run.js';
@@ -13,6 +14,10 @@ const USAGE = `usage: kvlens run <experiment.yaml> [--out DIR] [--model DIR] [--
   --model DIR        model directory (overrides the file's "model")
   --report           also render <out>/report/report.html (kvlens report)
   --quiet            no progress lines
+  --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 5)
+
+Progress (stderr): every long step (extraction, probe taps, key variance) as count/total, rate and ETA: a bar on a
+terminal, a plain line every few seconds in logs (Slurm). Rerunning resumes; resumed images do not count in the rate.
 
 Writes <out>/manifest.json (model + config hash, datasets + hashes, prompts as rendered, seeds, dtype, device,
 kvlens version, timings), <out>/experiment.yaml and the experiment's results/ files.`;
@@ -20,7 +25,8 @@ kvlens version, timings), <out>/experiment.yaml and the experiment's results/ fi
 export default async function run(args: string[]): Promise<number> {
   const parsed = parseCommand({
     name: 'run', usage: USAGE, positionals: { min: 1, max: 1, what: 'experiment file' },
-    options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' },
+      'progress-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   }, args);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
@@ -29,14 +35,19 @@ export default async function run(args: string[]): Promise<number> {
   if (values.model) overrides.model = resolve(values.model);
   const loaded = loadExperimentFile(positionals[0], overrides);
   const t0 = Date.now();
-  const say = values.quiet ? undefined : (m: string) => console.error(`run: ${m}`);
-  const summary = await runExperiment(loaded, { onProgress: say });
-  if (values.report) {
-    const { buildReport } = await import('../../report/build.js');
-    const { join } = await import('node:path');
-    await buildReport(summary.runDir, { out: join(summary.runDir, 'report', 'report.html') });
-    summary.files.push('report/report.html');
-  }
+  const every = numOption(values['progress-interval'], 'progress-interval', USAGE);
+  if (every !== undefined && every < 0) throw new CliUsageError(`--progress-interval: expected seconds >= 0, got "${values['progress-interval']}"`, USAGE);
+  const printer = progressPrinter({ quiet: values.quiet, prefix: 'run: ', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
+  const summary = await withProgress(printer.onProgress, async () => {
+    const s = await runExperiment(loaded, { onProgress: printer.say });
+    if (values.report) {
+      const { buildReport } = await import('../../report/build.js');
+      const { join } = await import('node:path');
+      await buildReport(s.runDir, { out: join(s.runDir, 'report', 'report.html') });
+      s.files.push('report/report.html');
+    }
+    return s;
+  }).finally(() => printer.finish());
   console.log(`${summary.experiment}: wrote ${summary.files.join(', ')} under ${summary.runDir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return 0;
 }
