@@ -6,8 +6,11 @@
 //     candidate whose pooled values are most cosine-similar to the reference's (the first image) is the answer
 //     (choice k = image k + 2, as the prompts word it: "(A) the second image");
 //   - the MLM answer: greedy decoding of the question on that cache, parsed as lmms-eval does (leading letter).
-// The layer is chosen per subtask on a seeded held-out part of its questions (best value accuracy); the 2x2 table
-// (value right/wrong x MLM right/wrong) is counted on the other questions only.
+// The layer is chosen per subtask by best value accuracy, two ways, both written: on all its questions with the 2x2
+// table (value right/wrong x MLM right/wrong) counted on all of them ('all', the paper's rate over every Art Style
+// question), and on a seeded held-out share with the table counted on the rest ('split'). `layerChoice` picks the
+// headline; the other is in `alternatives`. With encode 'alone' each image's values come from its own prefill of the
+// model's prompt template (no image attends to another); 'joint' reads them from the MLM's multi-image prefill.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +29,29 @@ import { Rng } from '../util/random.js';
 import { DEFAULT_UNDERUTIL_SUBTASKS, type UnderutilConfig } from './config.js';
 
 export const UNDERUTIL_RULE = 'per image: image-token values (heads concatenated) mean-pooled; answer = the candidate with the highest cosine similarity to the reference (first) image';
+
+export function underutilRule(encode: 'alone' | 'joint'): string {
+  return `${UNDERUTIL_RULE}; values from ${encode === 'alone' ? 'each image encoded alone (its own prefill of the model\'s prompt template, one image, no question)' : 'the joint multi-image BLINK prefill (later images attend to earlier ones)'}`;
+}
+
+/** Per subtask: layer chosen on all questions, table on all (an oracle layer: the paper's rate over every question). */
+export function chooseOnAll(outcomes: readonly QuestionOutcome[], layers: readonly number[]): { name: string; layer: number; table: UnderutilTable }[] {
+  return [...new Set(outcomes.map((o) => o.subtask))].map((name) => {
+    const mine = outcomes.filter((o) => o.subtask === name);
+    const li = bestLayer(mine, layers.length);
+    return { name, layer: layers[li], table: table(mine, li) };
+  });
+}
+
+/** Per subtask: layer chosen on a seeded held-out share, table on the rest. */
+export function chooseOnSplit(outcomes: readonly QuestionOutcome[], layers: readonly number[], heldOut: number, seed: number): { name: string; layer: number; table: UnderutilTable }[] {
+  return [...new Set(outcomes.map((o) => o.subtask))].map((name, i) => {
+    const mine = outcomes.filter((o) => o.subtask === name);
+    const split = splitHeldOut(mine, heldOut, seed + i);
+    const li = bestLayer(split.heldOut, layers.length);
+    return { name, layer: layers[li], table: table(split.scored, li) };
+  });
+}
 
 /** Mean over the image's grid tokens (base + high-res, newlines excluded) of a [1, kvHead, pos, dHead] tap. */
 export function pooledImageValues(t: Tensor, map: TokenMap, image: number): Float64Array {
@@ -156,18 +182,32 @@ export async function runUnderutil(
         const rendered = format.render(item.context, item.images.length);
         prompt ??= rendered.prefix + rendered.suffix;
         const prepared = await model.prepare({ images: item.images, text: rendered.prefix });
-        const fwd = await model.forward({ ...model.imageRequest(prepared), taps, logitsAt: 'none' });
-        const valueAnswers = taps.map((tap) => {
-          const t = fwd.taps.get(tap);
+        const fwd = await model.forward({ ...model.imageRequest(prepared), taps: cfg.encode === 'joint' ? taps : [], logitsAt: 'none' });
+        const tapOf = (f: typeof fwd, tap: string) => {
+          const t = f.taps.get(tap);
           if (!t) throw new KvlensInputError(`the forward returned no ${tap}`, s.idx);
-          return valueAnswer(item.images.map((_, i) => pooledImageValues(t, prepared.tokenMap, i)));
-        });
+          return t;
+        };
+        // pooled[tap][image]
+        let pooled: Float64Array[][];
+        if (cfg.encode === 'joint') {
+          pooled = taps.map((tap) => item.images.map((_, i) => pooledImageValues(tapOf(fwd, tap), prepared.tokenMap, i)));
+        } else {
+          pooled = taps.map(() => []);
+          for (const image of item.images) {
+            const single = await model.prepare({ images: [image], text: format.render('', 1).prefix });
+            const f1 = await model.forward({ ...model.imageRequest(single), taps, logitsAt: 'none' });
+            taps.forEach((tap, k) => pooled[k].push(pooledImageValues(tapOf(f1, tap), single.tokenMap, 0)));
+          }
+        }
+        const valueAnswers = pooled.map((perImage) => valueAnswer(perImage));
+        const similarities = pooled.map((perImage) => perImage.slice(1).map((c) => Number(cosine(perImage[0], c).toFixed(6))));
         const tokens = await greedyOnPrefix(model, fwd.cache, suffixIds(tok, rendered.prefix, rendered.prefix + rendered.suffix, `BLINK ${s.idx}`), [], maxNew, eos);
         const output = tok.decode(tokens.filter((t) => !eos.has(t)), true);
         const parsed = parseBlinkLetter(output);
         const o: QuestionOutcome = { id: s.idx, subtask: s.subTask, valueRight: valueAnswers.map((a) => a === item.truth), mlmRight: parsed === item.truth };
         outcomes.push(o);
-        await writer.write({ id: s.idx, subtask: s.subTask, truth: item.truth, output, parsed, mlmRight: o.mlmRight, layers, valueAnswers });
+        await writer.write({ id: s.idx, subtask: s.subTask, truth: item.truth, output, parsed, mlmRight: o.mlmRight, layers, valueAnswers, similarities, encode: cfg.encode });
         onItem?.(outcomes.length);
       }
     }
@@ -176,22 +216,22 @@ export async function runUnderutil(
     await writer.abort();
     throw e;
   }
-  const subtasks = [...new Set(outcomes.map((o) => o.subtask))].map((name, i) => {
-    const mine = outcomes.filter((o) => o.subtask === name);
-    const { heldOut, scored } = splitHeldOut(mine, cfg.heldOut, cfg.seed + i);
-    const li = bestLayer(heldOut, layers.length);
-    return { name, layer: layers[li], table: table(scored, li) };
-  });
-  if (subtasks.length === 0) throw new KvlensInputError('no BLINK question with a reference image and one image per choice', cfg.data);
+  if (outcomes.length === 0) throw new KvlensInputError('no BLINK question with a reference image and one image per choice', cfg.data);
+  const onAll = { layerChoice: LAYER_CHOICE_ALL, subtasks: chooseOnAll(outcomes, layers) };
+  const onSplit = cfg.heldOut > 0
+    ? { layerChoice: `split: best value accuracy on a seeded ${cfg.heldOut} share of each subtask's questions (seed ${cfg.seed} + subtask index); table on the rest`, subtasks: chooseOnSplit(outcomes, layers, cfg.heldOut, cfg.seed) }
+    : undefined;
+  const [head, other] = cfg.layerChoice === 'split' && onSplit ? [onSplit, onAll] : [onAll, onSplit];
   const result: Underutil = {
-    model: modelName, tap: 'lm.{L}.attn.v', rule: UNDERUTIL_RULE,
-    layerChoice: `held-out: best value accuracy on a seeded ${cfg.heldOut} share of each subtask's questions (seed ${cfg.seed} + subtask index); table on the rest`,
-    subtasks,
+    model: modelName, tap: 'lm.{L}.attn.v', rule: underutilRule(cfg.encode),
+    layerChoice: head.layerChoice, subtasks: head.subtasks, ...(other ? { alternatives: [other] } : {}),
   };
   return { result, outcomes, skipped, prompt, layers };
 }
 
 /** The under-utilisation rate of a table: value right and MLM wrong, over all scored questions. */
+export const LAYER_CHOICE_ALL = 'all: best value accuracy over all of each subtask\'s questions (an oracle layer); table on all of them';
+
 export function underutilRate(t: UnderutilTable): number {
   const n = t.valueRightMlmRight + t.valueRightMlmWrong + t.valueWrongMlmRight + t.valueWrongMlmWrong;
   return n ? t.valueRightMlmWrong / n : 0;

@@ -207,6 +207,11 @@ export const UnderutilSchema = z.object({
   /** 'oracle-best' (best layer per subtask) or 'fixed'. */
   layerChoice: z.string().min(1),
   subtasks: z.array(z.object({ name: z.string().min(1), layer: layerIndex, table: UnderutilTableSchema })).min(1),
+  /** The other layer choices computed in the same run (e.g. the held-out split beside the all-questions choice). */
+  alternatives: z.array(z.object({
+    layerChoice: z.string().min(1),
+    subtasks: z.array(z.object({ name: z.string().min(1), layer: layerIndex, table: UnderutilTableSchema })).min(1),
+  })).optional(),
 });
 export type Underutil = z.infer<typeof UnderutilSchema>;
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
-import { loadExperimentFile } from '../../src/experiments/config.js';
+import { loadExperimentFile, parseExperimentConfig } from '../../src/experiments/config.js';
 import { runExperiment } from '../../src/experiments/run.js';
 import { bestLayer, splitHeldOut, table } from '../../src/experiments/underutil.js';
 import { writeLlavaOnevisionCheckpoint, TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
@@ -160,7 +160,7 @@ test('blocking every image key (every position, every layer): answers independen
 });
 
 test('underutil: Art Style questions from pooled values vs the MLM; the 2x2 table matches the raw outputs at the held-out layer', { timeout: 60_000 }, async () => {
-  const s = await runExperiment(experiment('underutil', { experiment: 'underutil', data: 'data/blink', maxNewTokens: 2, seed: 3 }));
+  const s = await runExperiment(experiment('underutil', { experiment: 'underutil', data: 'data/blink', maxNewTokens: 2, seed: 3, layerChoice: 'split', encode: 'joint' }));
   const run = await loadRunDir(s.runDir);
   const u = run.underutil!;
   assert.deepEqual(u.subtasks.map((x) => x.name), ['Art Style'], 'only the image-comparison subtasks present (Counting is not one)');
@@ -178,8 +178,33 @@ test('underutil: Art Style questions from pooled values vs the MLM; the 2x2 tabl
   assert.deepEqual(u.subtasks[0].table, table(scored, li));
   const t = u.subtasks[0].table;
   assert.equal(t.valueRightMlmRight + t.valueRightMlmWrong + t.valueWrongMlmRight + t.valueWrongMlmWrong, 2);
+  // The all-questions choice is written beside it: the best layer over all 4 questions, all 4 counted.
+  const alt = u.alternatives![0];
+  assert.match(alt.layerChoice, /^all:/);
+  assert.equal(alt.subtasks[0].layer, bestLayer(outcomes, L));
+  assert.deepEqual(alt.subtasks[0].table, table(outcomes, bestLayer(outcomes, L)));
   assert.equal(run.manifest.datasets[0].name, 'blink/Art_Style');
   assert.ok(run.manifest.prompts.blink.includes('<image> <image> <image>\nNote: You only need to respond with A, B without'));
+});
+
+test("underutil defaults (the paper's count): every question counted at the best layer over all; each image encoded alone", { timeout: 60_000 }, async () => {
+  const joint = await runExperiment(experiment('underutil-joint', { experiment: 'underutil', data: 'data/blink', maxNewTokens: 2, seed: 3, encode: 'joint', heldOut: 0 }));
+  const alone = await runExperiment(experiment('underutil-alone', { experiment: 'underutil', data: 'data/blink', maxNewTokens: 2, seed: 3, heldOut: 0 }));
+  const uj = (await loadRunDir(joint.runDir)).underutil!;
+  const ua = (await loadRunDir(alone.runDir)).underutil!;
+  for (const u of [uj, ua]) {
+    const t = u.subtasks[0].table;
+    assert.equal(t.valueRightMlmRight + t.valueRightMlmWrong + t.valueWrongMlmRight + t.valueWrongMlmWrong, 4, 'all questions counted');
+    assert.match(u.layerChoice, /^all:/);
+    assert.equal(u.alternatives, undefined, 'heldOut 0: no split row');
+  }
+  assert.match(ua.rule, /encoded alone/);
+  assert.match(uj.rule, /joint multi-image/);
+  const answers = (dir: string) => readJsonl(join(dir, 'results', 'outputs', 'underutil.jsonl')).map((l) => l.similarities);
+  const mlm = (dir: string) => readJsonl(join(dir, 'results', 'outputs', 'underutil.jsonl')).map((l) => l.output);
+  assert.deepEqual(mlm(alone.runDir), mlm(joint.runDir), 'the MLM answers from the same joint prompt either way');
+  assert.notDeepEqual(answers(alone.runDir), answers(joint.runDir), 'values of images encoded alone differ from the joint prefill (later images see earlier ones there)');
+  assert.throws(() => parseExperimentConfig({ experiment: 'underutil', model: 'm', out: 'o', data: 'd', layerChoice: 'split', heldOut: 0 }), /field "heldOut": layerChoice 'split' needs heldOut > 0/);
 });
 
 test('2x2 table and held-out layer choice on hand-made outcomes', () => {
