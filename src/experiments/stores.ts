@@ -46,10 +46,11 @@ export async function taskImages(t: ProbeTaskConfig): Promise<ImageItem[]> {
   };
   for (const run of loaderRuns(t)) {
     for await (const s of iterateDataset(taskDataset(t), root, run)) {
-      const x = s as { image?: ImageSource; src?: { image: ImageSource }; trg?: { image: ImageSource } };
+      const x = s as { image?: ImageSource; src?: { image: ImageSource }; trg?: { image: ImageSource }; frames?: { image: ImageSource }[] };
       add(x.image);
       add(x.src?.image);
       add(x.trg?.image);
+      for (const f of x.frames ?? []) add(f.image); // DAVIS: every frame of the sequence
     }
   }
   if (seen.size === 0) throw new KvlensInputError(`the ${taskDataset(t)} dataset yielded no images for task ${t.task}`, root);
@@ -105,10 +106,17 @@ export async function probeStore(
   const lm = await runProbeFlow({ ...base, taps: spec.lmTaps.map((k) => family[k]), layers: 'all', view: spec.view });
   const refTaps = [...(spec.projector ? ['projector.out'] : []), ...(spec.siglip ? ['siglip.post_norm'] : [])];
   let ref: ProbeFlowResult | undefined;
-  if (refTaps.length) ref = await runProbeFlow({ ...base, taps: refTaps, layers: 'all' });
+  // A text query (ImageNet-S class name, RefCOCO expression) is a value vector of the LM: it has no counterpart at the
+  // projector output or in a vision encoder, so those tasks get no reference rows (said in the protocol).
+  const textQuery = t.task === 'semseg' || t.task === 'refseg';
+  if (refTaps.length && !textQuery) ref = await runProbeFlow({ ...base, taps: refTaps, layers: 'all' });
   return {
     rows: [...lm.rows, ...(ref?.rows ?? [])],
-    protocol: { lm: lm.protocol, ...(ref ? { reference: ref.protocol } : {}) },
+    protocol: {
+      lm: lm.protocol,
+      ...(ref ? { reference: ref.protocol } : {}),
+      ...(refTaps.length && textQuery ? { reference: `none: ${t.task}'s text query is an LM value vector; ${refTaps.join(' / ')} have no text counterpart` } : {}),
+    },
     missing: [...new Set([...lm.missing, ...(ref?.missing ?? [])])],
   };
 }
