@@ -13,6 +13,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PROBE_DATASET_FIELDS, PROBE_TASKS } from './flow.js';
 import { DEVICES } from '../runtime/device.js';
+import { ENCODER_ROWS } from './encoder-rows.js';
 import { parseYamlGuarded } from '../util/guarded-yaml.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 
@@ -72,11 +73,20 @@ export const FlowSchema = z.object({
   tasks: z.array(ProbeTaskSchema).min(1),
   /** LM tap families probed on every layer: values and keys. */
   lmTaps: z.array(z.enum(['values', 'keys'])).min(1).default(['values', 'keys']),
-  /** Reference rows: the projector output (what the LM receives) and, with `siglip`, the un-finetuned SigLIP. */
+  /** Reference rows: the projector output (what the LM receives) and, with `encoderBaseline`, the un-finetuned encoder. */
   projector: z.boolean().default(true),
-  /** Un-finetuned SigLIP vision model directory (google/siglip-so400m-patch14-384) for the siglip.post_norm row. */
+  /**
+   * Un-finetuned encoder tower directory (SigLIP so400m-patch14-384 for LLaVA-OneVision, CLIP ViT-L/14-336 for
+   * LLaVA-NeXT): its rows are read at `encoderRows` (src/experiments/encoder-rows.ts).
+   */
+  encoderBaseline: path.optional(),
+  /** Old name of encoderBaseline. */
   siglip: path.optional(),
-}).strict();
+  /** 'projector-input': the layer the MLM's projector reads (vision_feature_layer); 'post_norm': the last layer (extra). */
+  encoderRows: z.array(z.enum(ENCODER_ROWS)).min(1).default(['projector-input']),
+}).strict().refine((c) => !(c.siglip && c.encoderBaseline && c.siglip !== c.encoderBaseline), {
+  message: 'encoderBaseline and siglip (its old name) name different directories; give one', path: ['encoderBaseline'],
+});
 
 const KeysFields = {
   /** Images: a directory, a list file, or dataset:<name>:<root>[?split=...] (COCO: dataset:coco:<root>?split=val2017). */
@@ -227,7 +237,7 @@ const SCHEMAS: Record<ExperimentName, z.ZodType> = {
 };
 
 /** Path-valued fields (dotted, '*' = every array element) resolved against the experiment file's folder. */
-const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state', 'prefixes.classNames'];
+const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'encoderBaseline', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state', 'prefixes.classNames'];
 
 function resolvePaths(value: Record<string, unknown>, base: string): void {
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);

@@ -32,7 +32,7 @@ export async function bddSegTapJob(args: BddSegTapArgs): Promise<ProbeResult> {
     function* images(list: readonly BddImageTruth[]): Generator<LabelledGrid> {
       for (const im of list) yield { features: store.read(im.storeId, args.tap, { view: args.view }), labels: decodeLabelPng(readFileSync(im.maskPath), im.maskPath) };
     }
-    return await runLinearSegProbe(images(args.train), images(args.test), args.config);
+    return { ...(await runLinearSegProbe(images(args.train), images(args.test), args.config)), task: 'bdd10k-linearseg' };
   } finally {
     store.close();
   }

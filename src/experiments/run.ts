@@ -32,6 +32,7 @@ import { buildManifest, datasetEntry, Timings, type DatasetEntry } from './manif
 import { runPrefix } from './prefix.js';
 import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
 import { runUnderutil, underutilSubtasks, underutilRate } from './underutil.js';
+import { encoderRows } from './encoder-rows.js';
 
 export interface RunHooks {
   readonly onProgress?: (message: string) => void;
@@ -102,13 +103,15 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   const notes: string[] = [];
   const names = new Set<string>();
   let firstStore: string | undefined;
+  const encoder = await encoderRows(cfg.model, cfg.encoderBaseline ?? cfg.siglip, cfg.encoderRows);
+  if (encoder) protocol.encoderBaseline = { dir: encoder.dir, taps: encoder.taps, rule: encoder.note };
   for (const t of cfg.tasks) {
     let key: string = t.task;
     for (let i = 2; names.has(key); i++) key = `${t.task}-${i}`;
     names.add(key);
     const images = await timings.time('list', () => taskImages(t));
-    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: cfg.projector, siglip: cfg.siglip, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
-    say(`${key}: extracting ${cfg.lmTaps.join(' + ')} of layers ${cfg.layers}${cfg.projector ? ' + projector.out' : ''}${cfg.siglip ? ' + siglip.post_norm' : ''} for ${images.length} images`);
+    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: cfg.projector, encoder, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
+    say(`${key}: extracting ${cfg.lmTaps.join(' + ')} of layers ${cfg.layers}${cfg.projector ? ' + projector.out' : ''}${encoder ? ` + ${encoder.taps.join(' + ')}` : ''} for ${images.length} images`);
     const ex = await timings.time('extract', () => extractStore(spec, images));
     firstStore ??= ex.store;
     prompts.extraction = ex.prompt;
@@ -122,7 +125,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   const curves = summariseCurves(rows);
   await writeRun.probes(cfg.out, rows, { ...protocol, curves });
   if (firstStore) linkStore(cfg.out, firstStore);
-  if (cfg.siglip) notes.push(`Reference encoder: un-finetuned SigLIP at ${cfg.siglip}.`);
+  if (encoder) notes.push(`Reference encoder: the un-finetuned tower at ${encoder.dir}; ${encoder.note}.`);
   notes.push(`view: ${view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
   return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes };
 }

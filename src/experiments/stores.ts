@@ -11,6 +11,7 @@ import { FeatureStore } from '../store/index.js';
 import { KvlensInputError } from '../util/errors.js';
 import { DEFAULT_DATASET, runProbeFlow, type ProbeFlowResult } from './flow.js';
 import type { ProbeTaskConfig } from './config.js';
+import type { EncoderRows } from './encoder-rows.js';
 
 export const taskDataset = (t: ProbeTaskConfig): DatasetName => t.dataset ?? DEFAULT_DATASET[t.task];
 
@@ -64,7 +65,8 @@ export interface StoreSpec {
   readonly layers: string;
   readonly view: 'base' | 'highres';
   readonly projector: boolean;
-  readonly siglip?: string;
+  /** The un-finetuned encoder baseline: its tower directory and the taps read from it (src/experiments/encoder-rows.ts). */
+  readonly encoder?: EncoderRows;
   readonly dtype: 'float16' | 'float32';
   readonly device: 'cpu' | 'cuda' | 'webgpu';
   readonly resolution?: number;
@@ -77,13 +79,13 @@ export interface StoreSpec {
 export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]): Promise<{ store: string; prompt: string; images: number }> {
   const taps: string[] = [...spec.lmTaps];
   if (spec.projector) taps.push('projector.out');
-  if (spec.siglip) taps.push('siglip.post_norm');
+  if (spec.encoder) taps.push(...spec.encoder.taps);
   // projector.out exists for the base tile only: keep the base view whenever it is probed.
   const views = [...new Set<'base' | 'highres'>([...(spec.projector ? ['base' as const] : []), spec.view])];
   await extractFeatures({
     model: spec.model, images: `${images.length} listed dataset images`, out: spec.out, taps, layers: spec.layers, views,
     dtype: spec.dtype, device: spec.device, prefix: spec.prefix ?? '', ...(spec.resolution ? { resolution: spec.resolution } : {}),
-    ...(spec.siglip ? { siglip: spec.siglip } : {}), ...(spec.perImagePrefix ? { perImagePrefix: spec.perImagePrefix } : {}),
+    ...(spec.encoder ? { encoderBaseline: spec.encoder.dir } : {}), ...(spec.perImagePrefix ? { perImagePrefix: spec.perImagePrefix } : {}),
   }, { images });
   const store = FeatureStore.open(spec.out);
   try {
@@ -95,7 +97,7 @@ export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]
 
 /** The layer-wise flow of one task over a store: LM taps on the chosen view, reference taps on their own views. */
 export async function probeStore(
-  t: ProbeTaskConfig, store: string, spec: Pick<StoreSpec, 'lmTaps' | 'view' | 'projector' | 'siglip'>, common: { model: string; seed: number; threads?: number },
+  t: ProbeTaskConfig, store: string, spec: Pick<StoreSpec, 'lmTaps' | 'view' | 'projector' | 'encoder'>, common: { model: string; seed: number; threads?: number },
 ): Promise<{ rows: ResultRow[]; protocol: Record<string, unknown>; missing: string[] }> {
   const base = {
     task: t.task, store, data: t.data, dataset: t.dataset, fold: t.fold, split: t.split, subset: t.subset, shots: t.shots,
@@ -104,14 +106,16 @@ export async function probeStore(
   };
   const family = { values: 'lm.*.attn.v', keys: 'lm.*.attn.k' } as const;
   const lm = await runProbeFlow({ ...base, taps: spec.lmTaps.map((k) => family[k]), layers: 'all', view: spec.view });
-  const refTaps = [...(spec.projector ? ['projector.out'] : []), ...(spec.siglip ? ['siglip.post_norm'] : [])];
+  const refTaps = [...(spec.projector ? ['projector.out'] : []), ...(spec.encoder?.taps ?? [])];
   let ref: ProbeFlowResult | undefined;
   // A text query (ImageNet-S class name, RefCOCO expression) is a value vector of the LM: it has no counterpart at the
   // projector output or in a vision encoder, so those tasks get no reference rows (said in the protocol).
   const textQuery = t.task === 'semseg' || t.task === 'refseg';
   if (refTaps.length && !textQuery) ref = await runProbeFlow({ ...base, taps: refTaps, layers: 'all' });
+  // Encoder-baseline rows are references (one number per task), not a curve over LM layers.
+  const refRows = (ref?.rows ?? []).map((r) => (r.tap.startsWith('baseline.') ? { ...r, layer: null } : r));
   return {
-    rows: [...lm.rows, ...(ref?.rows ?? [])],
+    rows: [...lm.rows, ...refRows],
     protocol: {
       lm: lm.protocol,
       ...(ref ? { reference: ref.protocol } : {}),

@@ -151,7 +151,7 @@ export function cosegProtocol(cfg: CosegConfig): Record<string, unknown> {
     clustering: cfg.k === null ? `k-means (k-means++, ${cfg.restarts} restarts, <= ${cfg.maxIterations} Lloyd iterations), k by elbow: stop at the first k whose inertia > ${cfg.elbowRatio} x previous, k <= ${cfg.maxK}` : `k-means with fixed k=${cfg.k}`,
     sampleStride: cfg.sampleStride,
     foregroundRule: cfg.saliency === 'none'
-      ? `common-cluster vote: an image votes for a cluster holding >= ${cfg.minShare} of its tokens; fg if votes >= ${cfg.voteFraction} of images`
+      ? `common-cluster vote: an image votes for a cluster holding >= ${cfg.minShare} of its tokens; fg if votes >= ${cfg.voteFraction} of images (a recorded choice, not Amir et al.'s rule: theirs also needs the cluster's mean CLS-attention saliency > ${cfg.saliencyThreshold}, which value tokens lack, so a background shared by the set's images counts as foreground here; saliency 'supplied' gives their rule with a caller's saliency map)`
       : `saliency vote (Amir et al.): an image votes for a present cluster whose mean min-max-normalised supplied saliency > ${cfg.saliencyThreshold}; fg if votes >= ${cfg.voteFraction} of images`,
     upsampling: 'token mask nearest to the label map; no GrabCut',
     metric: 'Jaccard = mean over images of fg IoU (empty vs empty = 1); precision = mean over images of pixel accuracy',

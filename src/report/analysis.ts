@@ -92,9 +92,10 @@ export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
     const { model, task, metric } = gRows[0];
     const avg = (sel: ProbeRow[]) => (sel.length ? meanStd(sel.map((r) => r.value)).mean : undefined);
     const e: EncoderRow = { model, task, metric, projector: projectorReference(gRows) };
-    const sig = [...groupBy(gRows.filter((r) => r.tap.startsWith('siglip.')), (r) => r.tap).entries()];
+    // The encoder baseline (baseline.*, or siglip.* in older runs): the projector-input row when present, else the last.
+    const sig = [...groupBy(gRows.filter((r) => r.tap.startsWith('siglip.') || r.tap.startsWith('baseline.')), (r) => r.tap).entries()];
     if (sig.length) {
-      const [tap, sRows] = sig[sig.length - 1];
+      const [tap, sRows] = sig.find(([t]) => !t.endsWith('.post_norm')) ?? sig[sig.length - 1];
       e.siglip = { tap, value: avg(sRows) as number };
     }
     const lmCurves = layerCurves(gRows.filter((r) => r.tap.startsWith('lm.'))).flatMap((g) => g.curves);

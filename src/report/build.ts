@@ -9,6 +9,7 @@ import { loadRunDir, RUN_FILES, type RunResults } from '../results/rundir.js';
 import { CSS, esc, note, section } from './html.js';
 import { benchmarksSection, keyVarianceSection, samplesSection, underutilSection } from './sections-bench.js';
 import { curvesSection, encoderSection, prefixSection, provenanceSection, runLine, type Plot } from './sections-probes.js';
+import { paperSection } from './paper-reference.js';
 
 export interface ReportOptions {
   /** Output HTML path; plots go to <dirname(out)>/plots. */
@@ -76,6 +77,9 @@ async function renderSections(run: RunResults, plots: Plot[], progress: (m: stri
   await add('prefix', 'Text-prefix comparison', RUN_FILES.prefix, 'the prefix comparison', p && (() => prefixSection(p, sink)));
   const u = run.underutil;
   await add('underutil', 'Under-utilisation of visual information (BLINK)', RUN_FILES.underutil, 'the under-utilisation table', u && (() => underutilSection(u)));
+  // The paper's numbers beside this run's (src/report/paper-reference.ts): only when the run has a counterpart.
+  const paper = paperSection(run);
+  if (paper) { html.push(paper); present.push('paper'); }
   if (run.samples.length) {
     progress(`embedding ${run.samples.length} sample picture(s)`);
     const uris = await sampleDataUris(run);

@@ -1,8 +1,8 @@
 // Every paper preset (examples/paper/<model>/<result>.yaml) runs end to end on the embedded tiny checkpoint of its
 // model's family and synthetic data in the real layouts (BDD10K with synthetic attribute files), for all three models.
-// The preset files are run as written except for the scale (image counts, episodes, generated tokens) and, for Table 1
-// of LLaVA-OneVision, the un-finetuned SigLIP directory (no tiny standalone tower here): the fields the smoke edit
-// touches are listed in SMOKE below.
+// The preset files are run as written except for the scale (image counts, episodes, generated tokens, the last 4 of
+// the tiny LMs' 8 layers for 'the last 10'): the fields the smoke edit touches are listed in SMOKE below. The Table 1
+// encoder baselines are tiny standalone SigLIP / CLIP towers at the presets' paths.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { generateSynthetic } from '../../src/data/synthetic/index.js';
 import type { DatasetName } from '../../src/data/index.js';
 import { runExperiment } from '../../src/experiments/run.js';
 import { TINY_MODELS, type TinyFamily } from '../../src/models/synthetic/index.js';
+import { TINY_CLIP_TOWER, TINY_SIGLIP_TOWER, writeClipVisionCheckpoint, writeSiglipVisionCheckpoint } from '../../src/models/synthetic/vision-towers.js';
 import { loadRunDir } from '../../src/results/rundir.js';
 
 let repo = fileURLToPath(new URL('.', import.meta.url));
@@ -35,7 +36,6 @@ const DATA: Record<string, [DatasetName, number]> = {
 function SMOKE(c: any): void {
   c.threads = 2;
   if (c.experiment === 'flow') {
-    delete c.siglip; // no tiny standalone SigLIP tower in the repository
     for (const t of c.tasks) if (t.task === 'fewshot-seg') Object.assign(t, { fold: 'pooled', shots: 1, episodes: 'per-entry' });
   }
   if (c.experiment === 'blocking') {
@@ -57,6 +57,9 @@ before(async () => {
   const wnids = readFileSync(join(root, 'data', 'imagenet-s', 'ImageNetS50', 'ImageNetS_categories_im50.txt'), 'utf8').trim().split('\n');
   writeFileSync(join(root, 'data', 'imagenet-s', 'LOC_synset_mapping.txt'), wnids.map((w, i) => `${w} thing${i}, object${i}`).join('\n') + '\n');
   for (const { family, ckpt } of Object.values(FAMILY)) TINY_MODELS[family].write(join(root, 'models', ckpt));
+  // Standalone towers as deep as the tiny MLMs' towers (the real ones: 27 SigLIP layers vs the port's 26, CLIP 24 = 24).
+  writeSiglipVisionCheckpoint(join(root, 'models', 'siglip-so400m-patch14-384'), { ...TINY_SIGLIP_TOWER, layers: TINY_MODELS.llava_onevision.visionLayers });
+  writeClipVisionCheckpoint(join(root, 'models', 'clip-vit-large-patch14-336'), { ...TINY_CLIP_TOWER, layers: TINY_MODELS.llava_next.visionLayers });
 });
 after(() => { if (root) rmSync(root, { recursive: true, force: true }); });
 
@@ -75,6 +78,11 @@ for (const [model, { family }] of Object.entries(FAMILY).filter(([m]) => !proces
       if (c.experiment === 'flow') {
         assert.deepEqual([...new Set(run.probes!.map((r) => r.task))].length, 6, `${where}: six probe tasks`);
         assert.ok(run.probes!.some((r) => r.tap === 'projector.out'), `${where}: projector row`);
+        if (c.encoderBaseline) {
+          const taps = [...new Set(run.probes!.filter((r) => r.tap.startsWith('baseline.')).map((r) => r.tap))];
+          assert.equal(taps.length, 1, `${where}: one encoder row (the projector input), got ${taps.join(', ')}`);
+          assert.ok(run.probes!.filter((r) => r.tap.startsWith('baseline.')).every((r) => r.layer === null), 'a reference row');
+        }
       } else if (c.experiment === 'blocking') {
         assert.deepEqual(run.benchmarks!.conditions.map((x) => x.name).sort(), ['block-input-agnostic', 'block-random', 'none'], where);
         assert.ok(run.keyVariance, `${where}: key variance written`);

@@ -3,11 +3,13 @@
 // here directly, so editing the docs and a preset together cannot drop them silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadExperimentFile, type ExperimentConfig } from '../../src/experiments/config.js';
 import { selectLayers } from '../../src/taps/names.js';
+import { encoderRows, type EncoderRow } from '../../src/experiments/encoder-rows.js';
 
 let root = fileURLToPath(new URL('.', import.meta.url));
 while (!readdirSync(root).includes('examples')) root = join(root, '..');
@@ -31,8 +33,26 @@ function docRows(): Row[] {
   return rows;
 }
 
-/** Value at a path "a.b", "list[key=value].c" or "resolved:blockedLayers". */
-function at(cfg: ExperimentConfig, field: string, model: string): unknown {
+/** The real checkpoints' vision_feature_layer and tower depth (their config.json), for resolved:encoderTaps. */
+const REAL_VISION: Record<string, { vision_feature_layer: number; vision_config: { num_hidden_layers: number } }> = {
+  'llava-onevision-7b': { vision_feature_layer: -1, vision_config: { num_hidden_layers: 26 } },
+  'llama3-llava-next-8b': { vision_feature_layer: -2, vision_config: { num_hidden_layers: 24 } },
+};
+
+async function encoderTaps(cfg: ExperimentConfig, model: string): Promise<string[] | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvlens-preset-'));
+  try {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(REAL_VISION[model] ?? {}));
+    const c = cfg as { encoderBaseline?: string; siglip?: string; encoderRows: EncoderRow[] };
+    return (await encoderRows(dir, c.encoderBaseline ?? c.siglip, c.encoderRows))?.taps;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Value at a path "a.b", "list[key=value].c", "resolved:blockedLayers" or "resolved:encoderTaps". */
+async function at(cfg: ExperimentConfig, field: string, model: string): Promise<unknown> {
+  if (field === 'resolved:encoderTaps') return encoderTaps(cfg, model);
   if (field === 'resolved:blockedLayers') {
     const c = cfg as { keys?: { blockLayers: string }; blockLayers?: string };
     return selectLayers(c.blockLayers ?? c.keys!.blockLayers, PAPER_MODELS[model].layers, field);
@@ -61,7 +81,7 @@ test('one preset per paper result x model, nothing else in examples/paper', () =
   assert.deepEqual(readdirSync(PAPER).sort(), Object.keys(PAPER_MODELS).sort());
 });
 
-test('every preset resolves to the values in docs/paper-presets.md', () => {
+test('every preset resolves to the values in docs/paper-presets.md', async () => {
   const rows = docRows();
   assert.ok(rows.length > 40, `the docs table has ${rows.length} rows`);
   const all = presets();
@@ -71,7 +91,7 @@ test('every preset resolves to the values in docs/paper-presets.md', () => {
     assert.ok(mine.length >= 3, `${p.model}/${p.result}: only ${mine.length} rows in the docs table`);
     for (const r of mine) {
       const expected = JSON.parse(r.value.replaceAll('<dir>', dirname(p.file)).replace(/"([^"]*\/\.\.\/[^"]*)"/g, (_, s: string) => JSON.stringify(join(s))));
-      assert.deepEqual(at(p.cfg, r.field, p.model), expected, `${p.model}/${p.result}: ${r.field}`);
+      assert.deepEqual(await at(p.cfg, r.field, p.model), expected, `${p.model}/${p.result}: ${r.field}`);
     }
   }
 });
