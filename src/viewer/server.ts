@@ -1,15 +1,16 @@
 // `kvlens view`: a local web app over node:http. JSON endpoints compute what the page draws (PCA colours, nearest
 // neighbours, masks, variance maps, attention) lazily per request; /files/ serves files confined to the given directory.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile, realpath } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cosineMatch, LruCache, pcaRgb } from './features.js';
 import { PHOTO_MAX_SIDE, PhotoCache } from './photo.js';
 import { resolveInside } from './paths.js';
 import { ViewerSource } from './source.js';
-import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { KvlensInputError, KvlensUsageError, ownValue } from '../util/errors.js';
 
 export interface ViewerOptions {
   host?: string;
@@ -17,6 +18,8 @@ export interface ViewerOptions {
   /** PCA results kept in memory (per image + tap). */
   cacheSize?: number;
   log?: (line: string) => void;
+  /** Heavy requests (files, PCA, matches) served at once; more wait in a queue of 4x this, beyond which 503. Default 4. */
+  maxHeavy?: number;
 }
 
 export interface RunningViewer {
@@ -31,6 +34,8 @@ const MIME: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8',
 };
 const ASSETS = new Set(['index.html', 'app.js', 'style.css']);
+/** Endpoints that read feature grids from the store (megabytes each): counted by the heavy-request gate. */
+const HEAVY_API = new Set(['/api/pca', '/api/match']);
 
 /** The page's static files: src/viewer/public, found from this module whether it runs from src/ (tsx) or dist/src/. */
 function publicDir(): string {
@@ -74,6 +79,71 @@ function strParam(q: URLSearchParams, name: string): string {
 
 function round(x: number, d = 4): number {
   return Math.round(x * 10 ** d) / 10 ** d;
+}
+
+/**
+ * The Host header must name the address the viewer is bound to (or localhost / an IP literal): a page on another
+ * domain that rebinds its DNS name to 127.0.0.1 sends its own name as Host and is refused, so it cannot read the
+ * served directory.
+ */
+export function hostAllowed(hostHeader: string | undefined, boundHost: string): boolean {
+  if (!hostHeader) return false;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostHeader.trim().toLowerCase());
+  if (!m) return false;
+  const name = m[1].replace(/^\[|\]$/g, '');
+  if (name === boundHost.toLowerCase() || name === 'localhost' || name.endsWith('.localhost')) return true;
+  return isIP(name) !== 0;
+}
+
+/** Counts heavy requests in flight; the rest queue (bounded) so 20 concurrent large reads cannot pile up in memory. */
+export class HeavyGate {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  constructor(private readonly max: number) {}
+  async enter(): Promise<() => void> {
+    if (this.active >= this.max) {
+      if (this.queue.length >= 4 * this.max) throw new HttpError(503, 'busy: too many heavy requests at once, retry');
+      await new Promise<void>((ok) => this.queue.push(ok));
+    }
+    this.active++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.active--;
+      this.queue.shift()?.();
+    };
+  }
+}
+
+/** Streams a file (whole, or one `bytes=a-b` range) instead of reading it into memory. */
+async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, release: () => void): Promise<void> {
+  const { size } = await stat(path);
+  const type = MIME[extname(path).toLowerCase()] ?? 'application/octet-stream';
+  let start = 0, end = size - 1, status = 200;
+  const range = req.headers.range;
+  if (range) {
+    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+    if (!m || (m[1] === '' && m[2] === '')) throw new HttpError(416, `unsupported Range "${range}"`);
+    if (m[1] === '') { start = Math.max(0, size - Number(m[2])); } else { start = Number(m[1]); if (m[2] !== '') end = Math.min(end, Number(m[2])); }
+    if (start > end || start >= size) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      res.end();
+      release();
+      return;
+    }
+    status = 206;
+  }
+  const headers: Record<string, string | number> = {
+    'content-type': type, 'content-length': size === 0 ? 0 : end - start + 1, 'accept-ranges': 'bytes', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
+  };
+  if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${size}`;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD' || size === 0) { res.end(); release(); return; }
+  const stream = createReadStream(path, { start, end });
+  res.on('close', () => { stream.destroy(); release(); });
+  stream.on('error', () => { res.destroy(); release(); });
+  stream.pipe(res);
 }
 
 export async function startViewer(target: string, opts: ViewerOptions = {}): Promise<RunningViewer> {
@@ -187,18 +257,36 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
     },
   };
 
+  const host = opts.host ?? '127.0.0.1';
+  const heavy = new HeavyGate(opts.maxHeavy ?? 4);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET');
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
     const rawPath = qi < 0 ? raw : raw.slice(0, qi);
     const query = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
+    if (!hostAllowed(req.headers.host, host)) throw new HttpError(421, `Host "${req.headers.host ?? ''}" is not this viewer's address`);
     if (rawPath.startsWith('/files/')) {
       const r = await resolveInside(realRoot, rawPath.slice('/files/'.length));
       if (!r.ok) throw new HttpError(r.status, r.reason);
-      return send(res, 200, await readFile(r.path), MIME[extname(r.path).toLowerCase()] ?? 'application/octet-stream');
+      const release = await heavy.enter();
+      try {
+        return await sendFile(req, res, r.path, release);
+      } catch (e) {
+        release();
+        throw e;
+      }
     }
-    if (api[rawPath]) return json(res, await api[rawPath](query));
+    const endpoint = ownValue(api, rawPath);
+    if (endpoint) {
+      if (!HEAVY_API.has(rawPath)) return json(res, await endpoint(query));
+      const release = await heavy.enter();
+      try {
+        return json(res, await endpoint(query));
+      } finally {
+        release();
+      }
+    }
     if (binary[rawPath]) {
       const r = await binary[rawPath](query);
       return send(res, 200, r.body, r.type);
@@ -216,7 +304,6 @@ export async function startViewer(target: string, opts: ViewerOptions = {}): Pro
       else res.end();
     });
   });
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 0, host, () => ok());
