@@ -8,7 +8,6 @@
 // CLIP's 24 layers with -2: hidden_states[23] -> baseline.22.out. The select strategy 'default' drops CLIP's CLS token,
 // which the store's token grid never holds; 'full' (CLS kept by the projector) is recorded but cannot be a grid row.
 import { join } from 'node:path';
-import { featureLayerList, hiddenStateIndex } from '../models/hf-config.js';
 import { readJsonFile } from '../util/json.js';
 import { KvlensInputError } from '../util/errors.js';
 
@@ -32,7 +31,12 @@ export async function projectorInputTaps(modelDir: string): Promise<{ taps: stri
   const vision = (cfg.vision_config ?? {}) as Record<string, unknown>;
   const layers = vision.num_hidden_layers;
   if (typeof layers !== 'number') throw new KvlensInputError('field "vision_config.num_hidden_layers" must be a number (the tower depth vision_feature_layer indexes)', file);
-  const picked = featureLayerList(vfl, layers, file).map((l) => hiddenStateIndex(l, layers));
+  // hidden_states has layers + 1 entries (0 = embeddings); a negative index counts from the end, as in Python.
+  const picked = (Array.isArray(vfl) ? vfl : [vfl]).map((l) => {
+    const h = l < 0 ? layers + 1 + l : l;
+    if (!Number.isInteger(l) || h < 0 || h > layers) throw new KvlensInputError(`field "vision_feature_layer": ${l} is out of range for a ${layers}-layer tower (hidden_states has ${layers + 1} entries)`, file);
+    return h;
+  });
   const strategy = typeof cfg.vision_feature_select_strategy === 'string' ? cfg.vision_feature_select_strategy : 'default';
   const taps = picked.map((h) => (h === 0 ? 'baseline.embed' : `baseline.${h - 1}.out`));
   return {

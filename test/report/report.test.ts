@@ -69,7 +69,7 @@ test('the report holds every plot and section, inline and as SVG + PNG files', a
     for (const id of ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'samples', 'provenance']) section(html, id);
     // Results first, provenance (with every prompt, collapsed) last; the overview figure opens the curves.
     const order = [...html.matchAll(/<section id="([^"]+)">/g)].map((m) => m[1]);
-    assert.deepEqual(order, ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'samples', 'provenance']);
+    assert.deepEqual(order, ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'paper', 'samples', 'provenance']);
     assert.match(html, /<section id="provenance"><h2>Provenance<\/h2><details><summary>/);
     assert.ok(html.indexOf('data-plot="overview-all-tasks"') < html.indexOf('data-plot="curve-'), 'overview before the per-task charts');
     // Expected plots: overview + 4 (task, metric) curve charts + 1 prefix chart + key variance (count, matrix, one histogram per layer).
