@@ -82,9 +82,13 @@ export function dilateDisk(map: Uint8Array, size: MaskSize, radius: number): Uin
   return out;
 }
 
-/** The toolkit's dilation radius: bound_th itself if >= 1, else ceil(bound_th * diagonal). */
+/**
+ * The toolkit's dilation radius: bound_th itself if >= 1, else ceil(bound_th * np.linalg.norm(shape)). numpy's norm
+ * is sqrt(h*h + w*w) (exact integer sum, one rounding); Math.hypot can land one ulp high (125.00000000000001 for
+ * 35x120), which turns ceil(1.0) into 2.
+ */
 export function boundaryRadius(size: MaskSize, boundTh = 0.008): number {
-  return boundTh >= 1 ? boundTh : Math.ceil(boundTh * Math.hypot(size.height, size.width));
+  return boundTh >= 1 ? boundTh : Math.ceil(boundTh * Math.sqrt(size.height * size.height + size.width * size.width));
 }
 
 /** Boundary F-measure of binary masks (toolkit f_measure). */

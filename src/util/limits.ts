@@ -18,8 +18,6 @@ export const LIMIT_DEFAULTS = {
   PARSER_MS: 5_000,
   /** Bytes of a parquet file's footer metadata. */
   PARQUET_METADATA_BYTES: 64 * 1024 * 1024,
-  /** Bytes of one decoded parquet cell (an embedded image). */
-  PARQUET_CELL_BYTES: 256 * 1024 * 1024,
 } as const;
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS;

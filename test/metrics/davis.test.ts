@@ -90,3 +90,10 @@ test('void (255) in the ground truth counts as background, as the toolkit reader
   assert.equal(res[0].objectId, 1);
   assert.equal(res[0].j[0], 50 / 60);
 });
+
+test('boundary radius uses numpy\'s norm (sqrt of the exact sum): 35x120 has diagonal 125, radius ceil(1.0) = 1', () => {
+  // Math.hypot(35, 120) = 125.00000000000001 gave radius 2; np.ceil(0.008 * np.linalg.norm((35, 120))) = 1.
+  assert.equal(boundaryRadius({ height: 35, width: 120 }), 1);
+  assert.equal(boundaryRadius({ height: 70, width: 240 }), 2); // diagonal 250 -> 2.0 -> 2
+  assert.equal(boundaryRadius({ height: 36, width: 120 }), 2); // 125.28... -> 1.002 -> 2
+});
