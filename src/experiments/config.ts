@@ -38,6 +38,11 @@ const Common = {
   threads: z.number().int().positive().optional(),
   /** Dataset hashes: 'content' hashes every file's bytes; 'listing' only paths, sizes and mtimes (fast on huge sets). */
   hashData: z.enum(['content', 'listing']).default('content'),
+  /**
+   * An image that cannot be read or processed while extracting (flow, prefix): 'stop' the run naming it (default), or
+   * 'skip' it — listed in the manifest notes, and `kvlens run` exits 1 (finished, but not on every image).
+   */
+  onError: z.enum(['stop', 'skip']).default('stop'),
 };
 
 /** One probe task of the layer-wise flow (the flow's own fields; see src/experiments/flow.ts). */

@@ -88,6 +88,8 @@ export interface PrefixRun {
   readonly prompts: Record<string, string>;
   readonly images: number;
   readonly missing: string[];
+  /** Images skipped under onError: skip ("condition: id: error"). */
+  readonly skipped: string[];
 }
 
 export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: Timings, say: (m: string) => void = () => undefined): Promise<PrefixRun> {
@@ -100,6 +102,7 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
   const conditions: PrefixResults['conditions'] = [];
   const prompts: Record<string, string> = {};
   const missing = new Set<string>();
+  const skipped: string[] = [];
   const withSep = (t: string) => (t === '' ? '' : `${t}${cfg.separator}`);
   for (const name of PREFIX_CONDITIONS) {
     const rule = name === 'none' ? undefined : perImageRule(name, cfg);
@@ -108,10 +111,11 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
     const prefix = rule === undefined ? withSep(prefixFor(name, '', cfg.prefixes, cfg)) : withSep(cfg.prefixes.template);
     const spec = {
       model: cfg.model, out: join(storesDir, `prefix-${name}`), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: false,
-      dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, ...(rule === undefined ? { prefix } : { perImagePrefix: rule }),
+      dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, onError: cfg.onError, ...(rule === undefined ? { prefix } : { perImagePrefix: rule }),
     };
     say(`prefix ${name}${rule ? ` (${rule})` : prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);
     const ex = await timings.time('extract', () => extractStore(spec, items));
+    skipped.push(...ex.skipped.map((s) => `prefix ${name}: ${s}`));
     if (rule === undefined) prompts[`extraction.${name}`] = ex.prompt;
     else {
       prompts[`extraction.${name}`] = render(prefix); // the template, {class} unfilled
@@ -122,5 +126,5 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
     probed.missing.forEach((m) => missing.add(m));
     conditions.push({ name, prefix: rule === undefined ? prefix : `per image: ${prefix}`, rows: probed.rows.filter((r): r is ResultRow => Number.isFinite(r.value)) });
   }
-  return { result: { conditions }, prompts, images: images.length, missing: [...missing] };
+  return { result: { conditions }, prompts, images: images.length, missing: [...missing], skipped };
 }

@@ -44,6 +44,8 @@ export interface RunSummary {
   readonly manifest: Manifest;
   /** Paths written under the run dir (relative). */
   readonly files: string[];
+  /** Images skipped under onError: skip ("id: error"); `kvlens run` exits 1 when there are any. */
+  readonly skipped: string[];
 }
 
 /** What each experiment contributes to the manifest. */
@@ -52,6 +54,7 @@ export interface Outcome {
   readonly prompts: Record<string, string>;
   readonly files: string[];
   readonly notes: string[];
+  readonly skipped?: string[];
 }
 
 /** Run an experiment file (or an already validated config). */
@@ -74,7 +77,7 @@ export async function runExperiment(input: string | LoadedExperiment | Experimen
     notes: outcome.notes.join(' '),
   });
   await writeRun.manifest(cfg.out, manifest);
-  return { runDir: cfg.out, experiment: cfg.experiment, manifest, files: [...(loaded ? ['experiment.yaml'] : []), ...outcome.files, RUN_FILES.manifest] };
+  return { runDir: cfg.out, experiment: cfg.experiment, manifest, files: [...(loaded ? ['experiment.yaml'] : []), ...outcome.files, RUN_FILES.manifest], skipped: outcome.skipped ?? [] };
 }
 
 /**
@@ -101,6 +104,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   const prompts: Record<string, string> = {};
   const datasets: DatasetEntry[] = [];
   const notes: string[] = [];
+  const skipped: string[] = [];
   const names = new Set<string>();
   let firstStore: string | undefined;
   const encoder = await encoderRows(cfg.model, cfg.encoderBaseline ?? cfg.siglip, cfg.encoderRows);
@@ -110,9 +114,13 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
     for (let i = 2; names.has(key); i++) key = `${t.task}-${i}`;
     names.add(key);
     const images = await timings.time('list', () => taskImages(t));
-    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: cfg.projector, encoder, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution };
+    const spec = { model: cfg.model, out: join(storesDir, key), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: cfg.projector, encoder, dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, onError: cfg.onError };
     say(`${key}: extracting ${cfg.lmTaps.join(' + ')} of layers ${cfg.layers}${cfg.projector ? ' + projector.out' : ''}${encoder ? ` + ${encoder.taps.join(' + ')}` : ''} for ${images.length} images`);
     const ex = await timings.time('extract', () => extractStore(spec, images));
+    if (ex.skipped.length) {
+      skipped.push(...ex.skipped.map((s) => `${key}: ${s}`));
+      notes.push(`${key}: ${ex.skipped.length} image(s) skipped (onError: skip): ${ex.skipped.slice(0, 3).join('; ')}${ex.skipped.length > 3 ? '; ...' : ''}.`);
+    }
     firstStore ??= ex.store;
     prompts.extraction = ex.prompt;
     say(`${key}: probing every layer`);
@@ -127,7 +135,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   if (firstStore) linkStore(cfg.out, firstStore);
   if (encoder) notes.push(`Reference encoder: the un-finetuned tower at ${encoder.dir}; ${encoder.note}.`);
   notes.push(`view: ${view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
-  return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes };
+  return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes, skipped };
 }
 
 function describeSplit(t: FlowConfig['tasks'][number]): string {
@@ -144,7 +152,7 @@ function linkStore(runDir: string, store: string): void {
 
 // ---- keys ----
 
-type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData'>;
+type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData' | 'onError'>;
 
 async function computeKeys(
   k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing' }, modelName: string, timings: Timings, say: (m: string) => void,
@@ -230,7 +238,8 @@ async function runPrefixExperiment(cfg: PrefixConfig, modelName: string, timings
   const dataset = await timings.time('hash', () => datasetEntry(taskDataset(cfg.task), cfg.task.data, cfg.hashData, { count: r.images }));
   const notes = [`Prefixes (before the image, separator ${JSON.stringify(cfg.separator)}): ${r.result.conditions.map((c) => `${c.name}=${JSON.stringify(c.prefix)}`).join(', ')}; same images and seed ${cfg.seed} in every condition.`];
   if (r.missing.length) notes.push(`${r.missing.length} dataset images were not in the stores.`);
-  return { datasets: [dataset], prompts: r.prompts, files: [RUN_FILES.prefix], notes };
+  if (r.skipped.length) notes.push(`${r.skipped.length} image extraction(s) skipped (onError: skip): ${r.skipped.slice(0, 3).join('; ')}${r.skipped.length > 3 ? '; ...' : ''}.`);
+  return { datasets: [dataset], prompts: r.prompts, files: [RUN_FILES.prefix], notes, skipped: r.skipped };
 }
 
 // ---- underutil ----

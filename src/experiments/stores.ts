@@ -73,23 +73,26 @@ export interface StoreSpec {
   readonly prefix?: string;
   /** Per-image prefixes (each ImageItem carries its own): how they were derived, recorded as the store's prompt.perImage. */
   readonly perImagePrefix?: string;
+  /** An image that fails: stop (default) or skip (returned in `skipped`). */
+  readonly onError?: 'stop' | 'skip';
 }
 
 /** Extract (or resume) one store; returns the prompt exactly as the store recorded it. */
-export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]): Promise<{ store: string; prompt: string; images: number }> {
+export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]): Promise<{ store: string; prompt: string; images: number; skipped: string[] }> {
   const taps: string[] = [...spec.lmTaps];
   if (spec.projector) taps.push('projector.out');
   if (spec.encoder) taps.push(...spec.encoder.taps);
   // projector.out exists for the base tile only: keep the base view whenever it is probed.
   const views = [...new Set<'base' | 'highres'>([...(spec.projector ? ['base' as const] : []), spec.view])];
-  await extractFeatures({
+  const summary = await extractFeatures({
     model: spec.model, images: `${images.length} listed dataset images`, out: spec.out, taps, layers: spec.layers, views,
     dtype: spec.dtype, device: spec.device, prefix: spec.prefix ?? '', ...(spec.resolution ? { resolution: spec.resolution } : {}),
     ...(spec.encoder ? { encoderBaseline: spec.encoder.dir } : {}), ...(spec.perImagePrefix ? { perImagePrefix: spec.perImagePrefix } : {}),
+    ...(spec.onError ? { onError: spec.onError } : {}),
   }, { images });
   const store = FeatureStore.open(spec.out);
   try {
-    return { store: spec.out, prompt: store.identity.prompt.template, images: store.images().length };
+    return { store: spec.out, prompt: store.identity.prompt.template, images: store.images().length, skipped: summary.skipped.map((s) => `${s.id}: ${s.error}`) };
   } finally {
     store.close();
   }

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -87,4 +87,25 @@ test('progressPrinter over the channel: one line per step, resumed items exclude
   assert.equal(lines[1], 'run: a message');
   assert.match(lines[2], /^run: extract s \(images\) 4\/4 \(100\.0%\) .* done in .*, 3 already done$/);
   assert.match(lines[3], /^run: probe fewShot \(taps\) 1\/2 \(50\.0%\)/);
+});
+
+test('kvlens run --on-error: a broken image stops the run naming it (exit 2) or is skipped, listed in the manifest, exit 1', { timeout: 600_000 }, async () => {
+  const data = join(root, 'data', 'p5-broken');
+  cpSync(join(root, 'data', 'pascal5i'), data, { recursive: true });
+  const jpegDir = join(data, 'VOC2012', 'JPEGImages');
+  const victim = readdirSync(jpegDir).sort()[0];
+  const bytes = readFileSync(join(jpegDir, victim));
+  writeFileSync(join(jpegDir, victim), bytes.subarray(0, Math.floor(bytes.length * 0.6))); // headers intact, scan cut short
+  writeFileSync(join(root, 'broken.yaml'), stringify({
+    experiment: 'flow', model: 'model', out: 'runs/broken', view: 'base', layers: '*', lmTaps: ['values'], projector: false,
+    tasks: [{ task: 'fewshot-seg', data: 'data/p5-broken', fold: 'pooled', shots: 1, episodes: 'per-entry' }],
+  }));
+  const stop = await runLogged(['run', join(root, 'broken.yaml'), '--quiet']);
+  assert.equal(stop.code, 2, stop.lines.map((l) => l.text).join('\n'));
+  assert.ok(stop.lines.some((l) => l.text.includes(victim) && /--on-error skip/.test(l.text)), stop.lines.map((l) => l.text).join('\n'));
+  const skip = await runLogged(['run', join(root, 'broken.yaml'), '--quiet', '--on-error', 'skip']);
+  assert.equal(skip.code, 1, skip.lines.map((l) => l.text).join('\n'));
+  assert.ok(skip.lines.some((l) => /1 image\(s\) were skipped/.test(l.text)));
+  const manifest = JSON.parse(readFileSync(join(root, 'runs', 'broken', 'manifest.json'), 'utf8')) as { notes?: string };
+  assert.match(manifest.notes ?? '', new RegExp(`1 image\\(s\\) skipped \\(onError: skip\\): .*${victim.replace('.', '\\.')}`));
 });

@@ -1,6 +1,6 @@
 // `kvlens run <experiment.yaml>`: one of the paper's experiments (flow, keys, blocking, prefix, underutil) end to end
 // into a run directory with its manifest. The experiment file is the whole configuration (src/experiments/config.ts).
-import { CliUsageError, numOption, parseCommand } from '../args.js';
+import { choiceOption, CliUsageError, numOption, parseCommand } from '../args.js';
 import { progressPrinter, withProgress } from '../../util/progress.js';
 import { resolve } from 'node:path';
 import { loadExperimentFile } from '../../experiments/config.js';
@@ -13,6 +13,8 @@ const USAGE = `usage: kvlens run <experiment.yaml> [--out DIR] [--model DIR] [--
   --out DIR          run directory (overrides the file's "out"; relative to the current directory)
   --model DIR        model directory (overrides the file's "model")
   --report           also render <out>/report/report.html (kvlens report)
+  --on-error <stop|skip>  an image that cannot be read or processed while extracting (flow, prefix) stops the run
+                     (default; the file's "onError") or is skipped, listed and the exit status is 1
   --quiet            no progress lines
   --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 5)
 
@@ -25,7 +27,7 @@ kvlens version, timings), <out>/experiment.yaml and the experiment's results/ fi
 export default async function run(args: string[]): Promise<number> {
   const parsed = parseCommand({
     name: 'run', usage: USAGE, positionals: { min: 1, max: 1, what: 'experiment file' },
-    options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' },
+    options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' }, 'on-error': { type: 'string' },
       'progress-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   }, args);
   if (!parsed) return 0;
@@ -33,6 +35,8 @@ export default async function run(args: string[]): Promise<number> {
   const overrides: Record<string, unknown> = {};
   if (values.out) overrides.out = resolve(values.out);
   if (values.model) overrides.model = resolve(values.model);
+  const onError = choiceOption(values['on-error'], 'on-error', ['stop', 'skip'], USAGE);
+  if (onError) overrides.onError = onError;
   const loaded = loadExperimentFile(positionals[0], overrides);
   const t0 = Date.now();
   const every = numOption(values['progress-interval'], 'progress-interval', USAGE);
@@ -49,5 +53,10 @@ export default async function run(args: string[]): Promise<number> {
     return s;
   }).finally(() => printer.finish());
   console.log(`${summary.experiment}: wrote ${summary.files.join(', ')} under ${summary.runDir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (summary.skipped.length) {
+    console.error(`run: ${summary.skipped.length} image(s) were skipped (--on-error skip); the results leave them out:`);
+    for (const s of summary.skipped) console.error(`  ${s}`);
+    return 1;
+  }
   return 0;
 }
