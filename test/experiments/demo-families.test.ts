@@ -10,6 +10,7 @@ import { runDemo, DEMO_FAMILIES, type DemoFamily } from '../../src/experiments/d
 import { loadRunDir } from '../../src/results/rundir.js';
 import { FeatureStore, modelConfigSha256 } from '../../src/store/index.js';
 import { readModelType } from '../../src/models/index.js';
+import { main } from '../../src/cli/main.js';
 
 for (const [family, views] of [['llava_next', ['base', 'highres']], ['qwen2_5_vl', ['highres']]] as const) {
   test(`demo --family ${family}: every layer probed on the family's tiny model`, { timeout: 300_000 }, async () => {
@@ -32,6 +33,26 @@ for (const [family, views] of [['llava_next', ['base', 'highres']], ['qwen2_5_vl
       assert.deepEqual([...taps].sort(), expected.sort());
       assert.deepEqual([...new Set(s.rows.map((r) => r.task))].sort(), ['pascal5i-fewshot', 'spair-correspondence']);
       assert.ok(s.rows.every((r) => Number.isFinite(r.value)), 'finite metrics');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+}
+
+// The CLI: `kvlens demo --family F` runs the whole suite (all five experiments, one run directory, one report).
+for (const family of ['llava_next', 'qwen2_5_vl'] as const) {
+  test(`kvlens demo --family ${family}: all five experiments, one run directory, one report`, { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), `kvlens-demo-cli-${family}-`));
+    try {
+      const code = await main(['demo', '--family', family, '--out', out, '--images', '8', '--pairs', '3', '--threads', '1', '--quiet']);
+      assert.equal(code, 0);
+      const run = await loadRunDir(join(out, 'run'));
+      assert.equal(readModelType(join(out, 'model')), family);
+      assert.match(run.manifest.experiment, /flow \+ keys \+ blocking \+ prefix \+ underutil/);
+      for (const f of ['probes.json', 'key_variance.json', 'benchmarks.json', 'prefix.json', 'underutil.json']) assert.ok(existsSync(join(out, 'run', 'results', f)), f);
+      assert.ok(existsSync(join(out, 'run', 'report', 'report.html')));
+      const format = family === 'qwen2_5_vl' ? 'qwen2_5_vl' : 'llava/llava_llama_3';
+      assert.match(run.manifest.notes ?? '', new RegExp(`Format ${format.replace('/', '\\/')};`), 'the family\'s lmms-eval prompt');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
