@@ -25,8 +25,12 @@ test('the cycle finder finds a planted cycle', () => {
   assert.deepEqual(importCycles(g).map((c) => [...c].sort()), [['a', 'b', 'c']]);
 });
 
-/** Modules under src/models that code above it may import: the interface, the loader, the shared LM types, the tiny-model table. */
-const SHARED_MODEL_MODULES = /^src\/models\/(index\.ts|types\.ts|lm\/|synthetic\/index\.ts)/;
+/**
+ * A family folder is a subfolder of src/models (llava_onevision/, qwen2_vl/, siglip/ ...). Shared modules may be imported
+ * from above: the top-level files (index, types, hf-config ...), the shared decoder and tower plumbing (lm/, vision/)
+ * and the tiny-model table (synthetic/index.ts).
+ */
+const SHARED_MODEL_MODULES = /^src\/models\/([^/]+\.ts|lm\/|vision\/|synthetic\/index\.ts)/;
 /** Names of family-specific classes (processors, models, extractors) that must not appear above the interface. */
 const FAMILY_NAMES = /\b(LlavaOnevision\w*|LlavaNext\w*|Qwen2V[Ll]\w*|LlavaExtractor|FamilyExtractor|SiglipVisionModel|ClipVisionModel)\b/;
 const ABOVE = /^src\/(experiments|eval|probes)\//;
