@@ -85,7 +85,7 @@ test('suite: flow + keys + blocking + prefix + underutil -> one run directory, o
     assert.ok(total(split) > 0 && total(split) < lines.length, 'the split row holds the held-out remainder only');
 
     // One report with every section.
-    assert.deepEqual(s.report.sections.filter((x) => x !== 'run'), ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'paper']);
+    assert.deepEqual(s.report.sections.filter((x) => x !== 'run'), ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'paper', 'provenance']);
     const html = readFileSync(join(s.runDir, 'report', 'report.html'), 'utf8');
     for (const title of ['Input-agnostic keys', 'Benchmarks with and without blocking', 'Text-prefix comparison', 'Under-utilisation']) assert.ok(html.includes(title), title);
   } finally {
