@@ -11,7 +11,7 @@
 
 // ---- the model interface ----
 export {
-  loadVisionModel, loadModel, isVisionModel, familySpec, readModelType, supportedModelTypes, visionModelTypes, type LoadModelOptions,
+  loadVisionModel, loadModel, isVisionModel, familySpec, sequenceViews, readModelType, supportedModelTypes, visionModelTypes, type LoadModelOptions,
 } from './models/index.js';
 export type {
   VisionLanguageModelApi, KvlensModel, FamilySpec, ViewSpec, OriginalEncoder, EncodedImages, ModelDims, ModelForwardRequest, ModelForwardResult,
@@ -22,6 +22,7 @@ export type { PrepareInput, ImageInput } from './preprocess/processor.js';
 export { viewGrid, viewGrids, type TokenMap, type ViewTokens } from './preprocess/token-map.js';
 export { loadImage, decodeImage, type RgbImage } from './preprocess/image.js';
 export { expandHooks, parseHook, selectLayers } from './taps/names.js';
+export { TAP_TABLE, tapKind, storedViews, type TapKindInfo } from './taps/table.js';
 export { TINY_MODELS, type TinyFamily, type TinyModel } from './models/synthetic/index.js';
 export { tensor, f32, type Tensor } from './tensor/tensor.js';
 export { mallocTuned, withMallocTunables, tunedGlibcTunables, MALLOC_TUNABLES } from './runtime/malloc.js';
