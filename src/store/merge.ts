@@ -53,6 +53,8 @@ export function mergeStores(out: string, inputs: readonly string[], opts: MergeO
     throw new KvlensInputError(`incomplete input: ${short.join('; ')}. Or pass --allow-partial to write a store marked partial`, roots[0]);
   }
   const missing = [...missingParts(merged.selection), ...short];
+  // A complete set holds the whole list: record it as one (0/1), so a merged store equals an unsharded run's manifest.
+  const result: Manifest = missing.length || !merged.list ? merged : { ...merged, selection: [{ index: 0, count: 1 }] };
   if (missing.length && !opts.allowPartial) {
     throw new KvlensInputError(`incomplete set: shards ${missing.join(', ')} of the run are not among the inputs (${describeImages(missing, merged.list)}); ` +
       'finish those tasks and merge again, or pass --allow-partial to write a store marked partial', roots[0]);
@@ -66,7 +68,7 @@ export function mergeStores(out: string, inputs: readonly string[], opts: MergeO
     manifests.forEach((m, i) => {
       for (const s of m.shards) copyVerified(join(roots[i], SHARDS_DIR, s.file), join(tmp, SHARDS_DIR, shardFileName(next++)), s);
     });
-    writeFileAtomic(join(tmp, MANIFEST_FILE), serializeManifest(merged));
+    writeFileAtomic(join(tmp, MANIFEST_FILE), serializeManifest(result));
     if (existsSync(outDir)) rmdirSync(outDir);
     moveAtomic(tmp, outDir);
   } catch (e) {

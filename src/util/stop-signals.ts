@@ -1,9 +1,13 @@
 // Graceful stop on SIGTERM (scancel, a --time limit, preemption, `kubectl delete`) and SIGINT (Ctrl-C): the first
-// signal asks the running command to stop at its next safe point (an AbortSignal it checks); a second one exits at
-// once. Exit codes follow the shell convention, 128 + signal number: 143 after SIGTERM, 130 after SIGINT.
+// signal asks the running command to stop at its next safe point (an AbortSignal it checks); a second one, at least
+// 2 s later, exits at once. (Repeats within 2 s are one request: Slurm signals every process of a job and bin/kvlens.js
+// forwards signals to its re-executed child, so one scancel or Ctrl-C arrives twice.) Exit codes follow the shell
+// convention, 128 + signal number: 143 after SIGTERM, 130 after SIGINT.
 
 export const STOP_EXIT_CODES = { SIGTERM: 143, SIGINT: 130 } as const;
 export type StopSignal = keyof typeof STOP_EXIT_CODES;
+
+const REPEAT_MS = 2000;
 
 export interface StopHandle {
   readonly signal: AbortSignal;
@@ -16,12 +20,15 @@ export interface StopHandle {
 export function onStopSignals(say: (message: string) => void = (m) => console.error(m)): StopHandle {
   const controller = new AbortController();
   let received: StopSignal | undefined;
+  let at = 0;
   const handler = (sig: StopSignal) => {
+    if (received && Date.now() - at < REPEAT_MS) return;
     if (received) {
       say(`${sig} again: exiting now (the next run resumes from the last finalised shard)`);
       process.exit(STOP_EXIT_CODES[sig]);
     }
     received = sig;
+    at = Date.now();
     say(`${sig} received: stopping at the next image boundary (send it again to exit at once)`);
     controller.abort(sig);
   };

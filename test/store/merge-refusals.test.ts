@@ -19,9 +19,11 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'kvlens-refuse-'));
 const ids = (n: number) => Array.from({ length: n }, (_, i) => imageId(i));
 
 /** Write shard `sel` of a list of `total` images (list recorded unless `list` says otherwise). */
-function shardStore(root: string, sel: { index: number; count: number }, total: number, opts: { list?: string[]; id?: Partial<StoreIdentity> } = {}): void {
+function shardStore(root: string, sel: { index: number; count: number }, total: number, opts: { list?: string[]; id?: Partial<StoreIdentity>; perShard?: number } = {}): void {
   const all = opts.list ?? ids(total);
-  const w = StoreWriter.open(root, { identity: identity({ dtype: 'float16', ...opts.id }), selection: sel, list: listIdentity(all), maxShardBytes: 6_000, kvlensVersion: '0.0.0-test' });
+  const w = StoreWriter.open(root, {
+    identity: identity({ dtype: 'float16', ...opts.id }), selection: sel, list: listIdentity(all), maxShardBytes: 6_000, maxImagesPerShard: opts.perShard ?? null, kvlensVersion: '0.0.0-test',
+  });
   for (const id of selectShard(all, sel)) {
     const i = Number(id.slice(4, 8));
     w.add(id, record(i), tensors(i));
@@ -118,6 +120,13 @@ test('merge orders inputs by shard index, not by name: store-10 after store-2, a
   const merged = readManifest(join(d, 'glob'));
   assert.deepEqual(merged.images.map((x) => x.id), single.images.map((x) => x.id));
   assert.deepEqual(merged.list, single.list);
+  assert.deepEqual(merged.selection, [{ index: 0, count: 1 }]);
+  // With one image per shard the shard boundaries agree too: the merge is byte-identical to the unsharded run.
+  const one = Array.from({ length: 4 }, (_, i) => join(d, `one-${i}`));
+  one.forEach((p, i) => shardStore(p, { index: i, count: 4 }, 10, { perShard: 1 }));
+  shardStore(join(d, 'one-single'), { index: 0, count: 1 }, 10, { perShard: 1 });
+  assert.equal((await cli(['store', 'merge', join(d, 'one-merged'), ...one.reverse()])).code, 0);
+  assert.deepEqual(storeFiles(join(d, 'one-merged')), storeFiles(join(d, 'one-single')));
 });
 
 test('merge verifies each shard\'s sha256 before copying: a corrupt shard of the right size is refused', async () => {
