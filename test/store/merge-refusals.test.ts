@@ -206,3 +206,11 @@ test('store identity includes the weights: header hash by default, content hash 
   assert.equal(r.code, 2);
   assert.match(r.err, /p1: cannot merge with .*p0: model\.weights differs/);
 });
+
+test('kvlens run and demo never shard: --shard is refused (exit 2) saying how to use an array instead', async () => {
+  for (const args of [['run', 'exp.yaml', '--shard', '0/2'], ['demo', '--shard', 'auto']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, /does not shard: .*never reads SLURM_ARRAY_\* or JOB_COMPLETION_INDEX/);
+  }
+});

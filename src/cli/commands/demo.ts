@@ -1,7 +1,7 @@
 // `kvlens demo [--out demo-run/] [--seed N]`: tiny embedded model + synthetic data -> every experiment (flow, keys,
 // blocking, prefix, underutil; src/experiments/suite.ts) -> one run directory -> one HTML report. Offline, about two
 // minutes on 2 cores, for each family of the suite (--family). --flow-only runs the layer-wise flow alone.
-import { choiceOption, intOption, parseCommand } from '../args.js';
+import { CliUsageError, choiceOption, intOption, parseCommand } from '../args.js';
 import { progressPrinter, withProgress } from '../../util/progress.js';
 import { DEMO_FAMILIES, runDemo, type DemoFamily } from '../../experiments/demo.js';
 import { runSuite, SUITE_FAMILIES } from '../../experiments/suite.js';
@@ -13,7 +13,8 @@ const USAGE = `usage: kvlens demo [--out DIR] [--family F] [--seed N] [--images 
   --seed     seed of the synthetic data and the episode sampling (default 0)
   --images   synthetic Pascal-5i images (default 24)
   --pairs    synthetic SPair pairs (default 10)
-  --threads  probe worker threads (default: all cores)`;
+  --threads  probe worker threads (default: all cores)
+  --shard    refused: the demo never shards (nor reads SLURM_ARRAY_* / JOB_COMPLETION_INDEX); one whole demo per job`;
 
 const positiveInt = (v: string | undefined, flag: string) => intOption(v, flag, USAGE, { min: 1 });
 
@@ -21,11 +22,13 @@ export default async function demo(args: string[]): Promise<number> {
   const parsed = parseCommand({
     name: 'demo', usage: USAGE, positionals: { max: 0 },
     options: {
+      shard: { type: 'string' },
       out: { type: 'string' }, family: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, pairs: { type: 'string' }, threads: { type: 'string' },
       quiet: { type: 'boolean' }, 'flow-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   }, args);
   if (!parsed) return 0;
+  if (parsed.values.shard !== undefined) throw new CliUsageError("--shard: kvlens demo does not shard: the demo's probes need every image and its results cannot be merged. For an array over seeds or configs, give each task its own experiment file or --out (a whole run per task; kvlens demo never reads SLURM_ARRAY_* or JOB_COMPLETION_INDEX). To spread feature extraction over a cluster, use kvlens extract --shard + kvlens store merge (README \"Running on a cluster\")", USAGE);
   const { values } = parsed;
   const seed = intOption(values.seed, 'seed', USAGE) ?? 0;
   const family = choiceOption(values.family, 'family', Object.keys(DEMO_FAMILIES), USAGE) ?? 'llava_onevision';

@@ -16,6 +16,9 @@ const USAGE = `usage: kvlens run <experiment.yaml> [--out DIR] [--model DIR] [--
   --on-error <stop|skip>  an image that cannot be read or processed while extracting (flow, prefix) stops the run
                      (default; the file's "onError") or is skipped, listed and the exit status is 1
   --quiet            no progress lines
+  --shard            refused: an experiment needs every image and its results cannot be merged. kvlens run never
+                     reads SLURM_ARRAY_* / JOB_COMPLETION_INDEX: in a job array each task runs a whole experiment
+                     (give each task its own file or --out); shard feature extraction with kvlens extract --shard
   --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 5)
 
 Progress (stderr): every long step (extraction, probe taps, key variance) as count/total, rate and ETA: a bar on a
@@ -27,10 +30,11 @@ kvlens version, timings), <out>/experiment.yaml and the experiment's results/ fi
 export default async function run(args: string[]): Promise<number> {
   const parsed = parseCommand({
     name: 'run', usage: USAGE, positionals: { min: 1, max: 1, what: 'experiment file' },
-    options: { out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' }, 'on-error': { type: 'string' },
+    options: { shard: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, report: { type: 'boolean' }, quiet: { type: 'boolean' }, 'on-error': { type: 'string' },
       'progress-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   }, args);
   if (!parsed) return 0;
+  if (parsed.values.shard !== undefined) throw new CliUsageError("--shard: kvlens run does not shard: an experiment's probes need every image and its results cannot be merged. For an array over seeds or configs, give each task its own experiment file or --out (a whole run per task; kvlens run never reads SLURM_ARRAY_* or JOB_COMPLETION_INDEX). To spread feature extraction over a cluster, use kvlens extract --shard + kvlens store merge (README \"Running on a cluster\")", USAGE);
   const { values, positionals } = parsed;
   const overrides: Record<string, unknown> = {};
   if (values.out) overrides.out = resolve(values.out);
