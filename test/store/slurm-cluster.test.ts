@@ -177,20 +177,21 @@ test('real Slurm: array extract + afterok merge, one task requeued mid-run (SIGT
     assert.ok(progressed(), `task 1 made no progress: ${existsSync(task1Log) ? readFileSync(task1Log, 'utf8') : '(no output)'}`);
     cluster.cmd('scontrol', ['requeue', `${array}_1`]);
     say(`requeued ${array}_1 mid-run (state ${cluster.jobState(`${array}_1`)})`);
-    // A requeued job waits out a begin-time delay; let it start now.
-    for (let i = 0; i < 50; i++) {
-      try {
-        cluster.cmd('scontrol', ['update', `jobid=${array}_1`, 'StartTime=now']);
-        break;
-      } catch {
-        await sleep(200);
-      }
+    // Once pending again, a requeued job waits out a begin-time delay (about two minutes); let it start now.
+    for (let i = 0; i < 100; i++) {
+      const info = cluster.cmd('scontrol', ['show', 'job', `${array}_1`]);
+      const begin = /BeginTime=(\S+)/.exec(info)?.[1];
+      if (/JobState=(RUNNING|COMPLETED)/.test(info) || (/JobState=PENDING/.test(info) && begin && Date.parse(begin) <= Date.now() + 1000)) break;
+      if (/JobState=PENDING/.test(info)) cluster.cmd('scontrol', ['update', `jobid=${array}_1`, 'StartTime=now']);
+      await sleep(200);
     }
-
     say(`${array}_1 released (state ${cluster.jobState(`${array}_1`)})`);
     let state = '';
+    let seen = '';
     for (let i = 0; i < 2400; i++) {
       state = cluster.jobState(merge);
+      const now = `task 1 ${cluster.jobState(`${array}_1`)}, merge ${state}`;
+      if (now !== seen) say(seen = now);
       if (!/PENDING|RUNNING|CONFIGURING|COMPLETING/.test(state)) break;
       await sleep(250);
     }
