@@ -177,7 +177,9 @@ test('real Slurm: array extract + afterok merge, one task requeued mid-run (SIGT
     assert.ok(progressed(), `task 1 made no progress: ${existsSync(task1Log) ? readFileSync(task1Log, 'utf8') : '(no output)'}`);
     cluster.cmd('scontrol', ['requeue', `${array}_1`]);
     say(`requeued ${array}_1 mid-run (state ${cluster.jobState(`${array}_1`)})`);
-    // Once pending again, a requeued job waits out a begin-time delay (about two minutes); let it start now.
+    // Once pending again, a requeued job waits out a begin-time delay (about two minutes), which gives the stopped
+    // process time to exit. Wait for that exit here (its last line), then let the task start at once.
+    for (let i = 0; i < 600 && !/\(exit 143\)|Killed|CANCELLED.*\n.*\n?$/.test(readFileSync(task1Log, 'utf8')); i++) await sleep(100);
     for (let i = 0; i < 100; i++) {
       const info = cluster.cmd('scontrol', ['show', 'job', `${array}_1`]);
       const begin = /BeginTime=(\S+)/.exec(info)?.[1];
@@ -193,6 +195,7 @@ test('real Slurm: array extract + afterok merge, one task requeued mid-run (SIGT
       const now = `task 1 ${cluster.jobState(`${array}_1`)}, merge ${state}`;
       if (now !== seen) say(seen = now);
       if (!/PENDING|RUNNING|CONFIGURING|COMPLETING/.test(state)) break;
+      if (/FAILED|CANCELLED/.test(cluster.jobState(`${array}_1`))) break; // the merge would never run: report now
       await sleep(250);
     }
     const task1 = readFileSync(task1Log, 'utf8');
