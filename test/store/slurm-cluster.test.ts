@@ -184,7 +184,13 @@ test('real Slurm: array extract + afterok merge, one task requeued mid-run (SIGT
       const info = cluster.cmd('scontrol', ['show', 'job', `${array}_1`]);
       const begin = /BeginTime=(\S+)/.exec(info)?.[1];
       if (/JobState=(RUNNING|COMPLETED)/.test(info) || (/JobState=PENDING/.test(info) && begin && Date.parse(begin) <= Date.now() + 1000)) break;
-      if (/JobState=PENDING/.test(info)) cluster.cmd('scontrol', ['update', `jobid=${array}_1`, 'StartTime=now']);
+      if (/JobState=PENDING/.test(info)) {
+        try {
+          cluster.cmd('scontrol', ['update', `jobid=${array}_1`, 'StartTime=now']);
+        } catch (e) {
+          if (!/no longer pending/.test((e as Error).message)) throw e; // it started meanwhile
+        }
+      }
       await sleep(200);
     }
     say(`${array}_1 released (state ${cluster.jobState(`${array}_1`)})`);
