@@ -34,6 +34,11 @@ const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
 export class PopeAccumulator {
   private readonly splits = new Map<string, PopeCounts>();
 
+  /** Fix a split's place in the result order before its answers arrive (a runner answering out of input order). */
+  declare(split: string): void {
+    if (!this.splits.has(split)) this.splits.set(split, { n: 0, tp: 0, fp: 0, tn: 0, fn: 0, predYes: 0, unparsed: 0, gtYes: 0 });
+  }
+
   add(split: string, truth: 'yes' | 'no', pred: YesNo): void {
     let c = this.splits.get(split);
     if (!c) this.splits.set(split, (c = { n: 0, tp: 0, fp: 0, tn: 0, fn: 0, predYes: 0, unparsed: 0, gtYes: 0 }));
@@ -98,6 +103,14 @@ export class MmeAccumulator {
   // subtask -> image (question_id) -> [answers, correct]
   private readonly byTask = new Map<string, Map<string, [number, number]>>();
 
+  /** Fix a subtask's and an image's place in the result order before the answers arrive. */
+  declare(subtask: string, imageId: string): void {
+    mmeCategory(subtask);
+    let images = this.byTask.get(subtask);
+    if (!images) this.byTask.set(subtask, (images = new Map()));
+    if (!images.has(imageId)) images.set(imageId, [0, 0]);
+  }
+
   add(subtask: string, imageId: string, correct: boolean): void {
     mmeCategory(subtask);
     let images = this.byTask.get(subtask);
@@ -139,6 +152,11 @@ export interface BlinkMetrics {
 
 export class BlinkAccumulator {
   private readonly byTask = new Map<string, { n: number; correct: number; unparsed: number }>();
+
+  /** Fix a subtask's place in the result order before its answers arrive. */
+  declare(subtask: string): void {
+    if (!this.byTask.has(subtask)) this.byTask.set(subtask, { n: 0, correct: 0, unparsed: 0 });
+  }
 
   add(subtask: string, truthLetter: string, pred: string | null): void {
     let c = this.byTask.get(subtask);

@@ -11,6 +11,11 @@
 //                                       outputsPath: 'run/results/outputs/pope.jsonl' });
 //
 // Raw outputs go to JSONL as they are produced; only O(images) counters stay in memory.
+//
+// imageMajor (POPE, whose three splits ask about the same COCO images): the item list (questions and image paths, no
+// pixels) is read first and answered image by image, so each image is prefilled once for every split however far apart
+// its questions are; outputs and metrics come out exactly as an in-order run gives them. The same question on the same
+// prefix under the same condition (POPE's "yes" questions recur in every split) is decoded once and its answer reused.
 
 import { argmaxRows, span, type KvCache } from '../models/lm/index.js';
 import type { VisionLanguageModelApi } from '../models/types.js';
@@ -19,7 +24,7 @@ import type { AnySample } from '../data/types.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import { blockSpecsFor, type KeyBlock } from './blocks.js';
 import { blockedGridPositions, blockedLayers, resolveBlocks, validateConditions, type EvalCondition } from './conditions.js';
-import { JsonlWriter } from './jsonl.js';
+import { JsonlWriter, OrderedJsonlWriter } from './jsonl.js';
 import type { BlinkMetrics, MmeMetrics, PopeSplitMetrics } from './metrics.js';
 import { BLINK_PARSER_NAME, MME_PARSER_NAME, type PopeParserName } from './parsers.js';
 import { lmmsEvalFormat, type PromptFormat } from './prompts.js';
@@ -46,6 +51,12 @@ export interface EvaluateOptions {
   readonly outputsPath?: string;
   /** Prefilled prefixes kept at once (least recently used dropped); 1 suffices when an image's items are adjacent. */
   readonly prefixCacheSize?: number;
+  /**
+   * Read every item first and answer them grouped by image (first appearance order), so an image whose questions are
+   * far apart in the input (POPE's splits) is prefilled once; outputs and metrics are those of the input order. Holds
+   * the item list in memory: meant for items whose images are paths (POPE), not embedded bytes.
+   */
+  readonly imageMajor?: boolean;
   readonly onItem?: (done: number, item: EvalItem) => void;
 }
 
@@ -66,6 +77,8 @@ export interface EvaluateResult {
   readonly items: number;
   /** Prefix prefills (vision + LM over the image prefix): at most one per image while it stays cached. */
   readonly prefills: number;
+  /** (item, condition) answers taken from an identical earlier question on the same cached prefix instead of decoded. */
+  readonly reusedAnswers?: number;
   /** One rendered prompt per benchmark (the first item's), for the manifest's `prompts`. */
   readonly prompts: Partial<Record<BenchmarkName, string>>;
 }
@@ -78,6 +91,8 @@ interface PrefixEntry {
   readonly tokenMap: TokenMap;
   readonly imageTokens: number;
   readonly blocks: Map<string, KeyBlock[]>;
+  /** condition + suffix ids -> the greedy answer: the same inputs decode to the same tokens, so each is decoded once. */
+  readonly answers: Map<string, number[]>;
 }
 
 function maxTokensFor(o: EvaluateOptions['maxNewTokens'], b: BenchmarkName): number {
@@ -97,8 +112,28 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
   const scorers = new Map(o.conditions.map((c) => [c.name, new BenchmarkScorer()]));
   const prefixes = new Map<string, PrefixEntry>(); // insertion order = recency
   const prompts: Partial<Record<BenchmarkName, string>> = {};
-  const writer = o.outputsPath ? await JsonlWriter.create(o.outputsPath) : undefined;
-  let items = 0, prefills = 0;
+  const plain = o.outputsPath && !o.imageMajor ? await JsonlWriter.create(o.outputsPath) : undefined;
+  const ordered = o.outputsPath && o.imageMajor ? await OrderedJsonlWriter.create(o.outputsPath) : undefined;
+  const writer = plain ?? ordered;
+  const write = (seq: number, record: unknown) => (ordered ? ordered.write(seq, record) : plain?.write(record));
+  let items = 0, prefills = 0, reusedAnswers = 0;
+
+  // Items with their input position: as they come, or (imageMajor) all read, declared to the scorers in input order,
+  // then grouped by image.
+  async function* sequence(): AsyncGenerator<[number, EvalItem]> {
+    let seq = 0;
+    if (!o.imageMajor) {
+      for await (const item of toEvalItems(o.samples, o.taskPrompts)) yield [seq++, item];
+      return;
+    }
+    const byImage = new Map<string, [number, EvalItem][]>();
+    for await (const item of toEvalItems(o.samples, o.taskPrompts)) {
+      for (const s of scorers.values()) s.declare(item);
+      const group = byImage.get(item.imageKey) ?? byImage.set(item.imageKey, []).get(item.imageKey)!;
+      group.push([seq++, item]);
+    }
+    for (const group of byImage.values()) yield* group;
+  }
 
   const prefixFor = async (item: EvalItem, prefixText: string): Promise<PrefixEntry> => {
     const key = `${item.imageKey}\u0000${prefixText}`;
@@ -115,6 +150,7 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
       key, cache: out.cache, rawIds: tok.encode(prefixText), tokenMap: prepared.tokenMap,
       imageTokens: prepared.tokenMap.runs.reduce((a, r) => a + r.end - r.start, 0),
       blocks: new Map(o.conditions.map((c) => [c.name, resolveBlocks(c, prepared.tokenMap, o.model.dims.lmLayers)])),
+      answers: new Map(),
     };
     prefixes.set(key, entry);
     while (prefixes.size > capacity) prefixes.delete(prefixes.keys().next().value!);
@@ -122,7 +158,7 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
   };
 
   try {
-    for await (const item of toEvalItems(o.samples, o.taskPrompts)) {
+    for await (const [seq, item] of sequence()) {
       if (item.images.length === 0) throw new KvlensInputError('has no image; the benchmark runner prefills an image prefix', `${item.benchmark} ${item.id}`);
       const rendered = format.render(item.context, item.images.length);
       prompts[item.benchmark] ??= rendered.prefix + rendered.suffix;
@@ -130,10 +166,13 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
       const suffixIds = suffixTokens(tok, prefix.rawIds, rendered.prefix + rendered.suffix, item);
       const maxNew = maxTokensFor(o.maxNewTokens, item.benchmark);
       for (const condition of o.conditions) {
-        const tokens = await greedyOnPrefix(o.model, prefix.cache, suffixIds, prefix.blocks.get(condition.name)!, maxNew, eos);
+        const memo = `${condition.name}\u0000${maxNew}\u0000${suffixIds.join(',')}`;
+        let tokens = prefix.answers.get(memo);
+        if (tokens) reusedAnswers++;
+        else prefix.answers.set(memo, (tokens = await greedyOnPrefix(o.model, prefix.cache, suffixIds, prefix.blocks.get(condition.name)!, maxNew, eos)));
         const text = tok.decode(tokens.filter((t) => !eos.has(t)), true);
         const scored = scorers.get(condition.name)!.add(item, text);
-        await writer?.write({
+        await write(seq, {
           benchmark: item.benchmark, condition: condition.name, id: item.id, group: item.group, imageKey: item.imageKey,
           ...(item.pairId !== undefined ? { pairId: item.pairId } : {}), truth: item.truth, output: text, tokens,
           stopped: tokens.length > 0 && eos.has(tokens[tokens.length - 1]), parsed: scored.parsed, correct: scored.correct,
@@ -159,7 +198,7 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
       ...(s.seen.has('blink') ? { blink: { ...s.blink.result(), parser: BLINK_PARSER_NAME } } : {}),
     };
   });
-  return { format: format.name, conditions, items, prefills, prompts };
+  return { format: format.name, conditions, items, prefills, reusedAnswers, prompts };
 }
 
 /**

@@ -99,6 +99,17 @@ export class BenchmarkScorer {
   readonly blink = new BlinkAccumulator();
   readonly seen = new Set<BenchmarkName>();
 
+  /**
+   * Give the item's group (and MME image) its place in the result order now; a runner that answers items out of input
+   * order declares them all in input order first, so the results read exactly as in input order.
+   */
+  declare(item: EvalItem): void {
+    this.seen.add(item.benchmark);
+    if (item.benchmark === 'pope') for (const acc of Object.values(this.pope)) acc.declare(item.group);
+    else if (item.benchmark === 'mme') { if (item.pairId !== undefined) this.mme.declare(item.group, item.pairId); }
+    else this.blink.declare(item.group);
+  }
+
   add(item: EvalItem, output: string): ScoredAnswer {
     this.seen.add(item.benchmark);
     switch (item.benchmark) {

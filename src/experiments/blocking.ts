@@ -1,7 +1,7 @@
 // The blocking experiment (paper §5.4): POPE / MME / BLINK evaluated unchanged, with text queries blocked from the
 // input-agnostic image keys in the chosen layers, and with a control blocking as many random image keys. The flagged
 // positions come from a keys run (key_variance.json) or are computed first; each benchmark image is prefilled once
-// and every question and condition continues on its cache (src/eval/runner.ts).
+// and every question and condition continues on its cache (src/eval/runner.ts) — POPE's images once for all its splits.
 
 import { join } from 'node:path';
 import { iterateDataset, type AnySample } from '../data/index.js';
@@ -63,6 +63,7 @@ export function mergeResults(results: readonly EvaluateResult[]): EvaluateResult
     conditions,
     items: results.reduce((a, r) => a + r.items, 0),
     prefills: results.reduce((a, r) => a + r.prefills, 0),
+    reusedAnswers: results.reduce((a, r) => a + (r.reusedAnswers ?? 0), 0),
     prompts: Object.assign({}, ...results.map((r) => r.prompts)) as EvaluateResult['prompts'],
   };
 }
@@ -88,6 +89,8 @@ export async function runBlockingBenchmarks(
       ...(cfg.maxNewTokens ? { maxNewTokens: cfg.maxNewTokens } : {}),
       outputsPath: join(out, OUTPUTS_DIR, `${spec.name}.jsonl`),
       prefixCacheSize: cfg.prefixCacheSize,
+      // POPE's splits ask about the same images: answer image by image so each is prefilled once for all splits.
+      imageMajor: spec.name === 'pope',
       onItem: (done) => onItem?.(spec.name, done),
     }));
   }
