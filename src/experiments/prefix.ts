@@ -7,11 +7,17 @@
 // A condition is either one literal text for every image, or a keyword (class-name, domain, other-class,
 // seeded-words) that gives each image its own text: the config's template with {class} filled in from the dataset's
 // labels. Per-image texts reach the extractor on each ImageItem; the store records them per image.
+//
+// No extraction is done twice: a condition whose text before the image equals an earlier condition's for every image
+// takes that condition's store and rows (same tokens, same seed: same numbers), and a literal condition ("none")
+// whose store another run already extracted into the stores folder (the flow over the same task, images, layers and
+// view) reads that store (src/experiments/store-reuse.ts); `stores/prefix-<condition>` is then a link to it.
 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageItem } from '../extract/sources.js';
 import { loadProcessor } from '../preprocess/load.js';
+import { FeatureStore } from '../store/index.js';
 import type { ResultRow } from '../probes/results.js';
 import type { PrefixResults } from '../results/schema.js';
 import { renderPrompt } from '../tokenizer/prompt.js';
@@ -21,6 +27,7 @@ import type { PrefixConfig } from './config.js';
 import type { Timings } from './manifest.js';
 import { resolveView } from './model.js';
 import { taskLabels, type TaskLabels } from './prefix-labels.js';
+import { linkAt, reuseStore } from './store-reuse.js';
 import { extractStore, probeStore, taskImages } from './stores.js';
 
 export const PREFIX_CONDITIONS = ['none', 'correct', 'random', 'incorrect'] as const;
@@ -90,6 +97,10 @@ export interface PrefixRun {
   readonly missing: string[];
   /** Images skipped under onError: skip ("condition: id: error"). */
   readonly skipped: string[];
+  /** Stores extracted by this run (at most one per condition). */
+  readonly extractions: number;
+  /** Conditions that read a store already there instead of extracting ("condition: where from"). */
+  readonly reused: string[];
 }
 
 export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: Timings, say: (m: string) => void = () => undefined): Promise<PrefixRun> {
@@ -104,6 +115,9 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
   const missing = new Set<string>();
   const skipped: string[] = [];
   const withSep = (t: string) => (t === '' ? '' : `${t}${cfg.separator}`);
+  const done: { name: PrefixCondition; texts: string[]; store: string; prompt: string; rows: ResultRow[]; skipped: string[] }[] = [];
+  const reused: string[] = [];
+  let extractions = 0;
   for (const name of PREFIX_CONDITIONS) {
     const rule = name === 'none' ? undefined : perImageRule(name, cfg);
     // Literal: one prefix for the store. Per-image: every item carries its own text, the rule is the store's identity.
@@ -113,9 +127,41 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
       model: cfg.model, out: join(storesDir, `prefix-${name}`), lmTaps: cfg.lmTaps, layers: cfg.layers, view, projector: false,
       dtype: cfg.dtype, device: cfg.device, resolution: cfg.resolution, onError: cfg.onError, ...(rule === undefined ? { prefix } : { perImagePrefix: rule }),
     };
-    say(`prefix ${name}${rule ? ` (${rule})` : prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);
-    const ex = await timings.time('extract', () => extractStore(spec, items));
-    skipped.push(...ex.skipped.map((s) => `prefix ${name}: ${s}`));
+    // The text before each image: equal texts give equal tokens, so an earlier condition's store and rows serve.
+    const texts = items.map((it) => it.prefix ?? prefix);
+    const same = done.find((d) => d.texts.every((t, i) => t === texts[i]));
+    if (same) {
+      say(`prefix ${name}: the same text before every image as ${same.name}; its store and rows are reused`);
+      linkAt(spec.out, same.store);
+      reused.push(`${name}: the store and rows of ${same.name} (the same text before every image)`);
+      skipped.push(...same.skipped.map((s) => `prefix ${name}: ${s}`));
+      if (rule === undefined) prompts[`extraction.${name}`] = same.prompt;
+      else {
+        prompts[`extraction.${name}`] = render(prefix);
+        for (const it of items) prompts[`extraction.${name}.${it.id}`] = render(it.prefix ?? '');
+      }
+      conditions.push({ name, prefix: rule === undefined ? prefix : `per image: ${prefix}`, rows: same.rows });
+      done.push({ ...same, name, texts });
+      continue;
+    }
+    const donor = rule === undefined ? reuseStore(storesDir, spec, images) : undefined;
+    let ex: Awaited<ReturnType<typeof extractStore>>;
+    if (donor) {
+      say(`prefix ${name}: ${donor} already holds these features; not extracting again`);
+      reused.push(`${name}: the store ${donor} (same model, images, prompt, layers and view)`);
+      const st = FeatureStore.open(donor);
+      try {
+        ex = { store: donor, prompt: st.identity.prompt.template, images: st.images().length, skipped: [] };
+      } finally {
+        st.close();
+      }
+    } else {
+      say(`prefix ${name}${rule ? ` (${rule})` : prefix ? ` (${JSON.stringify(prefix)})` : ''}: extracting ${images.length} images`);
+      ex = await timings.time('extract', () => extractStore(spec, items));
+      extractions++;
+    }
+    const ownSkipped = ex.skipped.map((s) => `prefix ${name}: ${s}`);
+    skipped.push(...ownSkipped);
     if (rule === undefined) prompts[`extraction.${name}`] = ex.prompt;
     else {
       prompts[`extraction.${name}`] = render(prefix); // the template, {class} unfilled
@@ -124,7 +170,9 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
     say(`prefix ${name}: probing every layer`);
     const probed = await timings.time('probe', () => probeStore(cfg.task, ex.store, spec, { model: modelName, seed: cfg.seed, threads: cfg.threads }));
     probed.missing.forEach((m) => missing.add(m));
-    conditions.push({ name, prefix: rule === undefined ? prefix : `per image: ${prefix}`, rows: probed.rows.filter((r): r is ResultRow => Number.isFinite(r.value)) });
+    const rows = probed.rows.filter((r): r is ResultRow => Number.isFinite(r.value));
+    conditions.push({ name, prefix: rule === undefined ? prefix : `per image: ${prefix}`, rows });
+    done.push({ name, texts, store: ex.store, prompt: ex.prompt, rows, skipped: ex.skipped });
   }
-  return { result: { conditions }, prompts, images: images.length, missing: [...missing], skipped };
+  return { result: { conditions }, prompts, images: images.length, missing: [...missing], skipped, extractions, reused };
 }

@@ -29,7 +29,7 @@ import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type Ex
 import { runKeyVariance } from './keys/index.js';
 import { resolveView } from './model.js';
 import { buildManifest, datasetEntry, Timings, type DatasetEntry } from './manifest.js';
-import { runPrefix } from './prefix.js';
+import { PREFIX_CONDITIONS, runPrefix } from './prefix.js';
 import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
 import { runUnderutil, underutilSubtasks, underutilRate } from './underutil.js';
 import { encoderRows } from './encoder-rows.js';
@@ -238,6 +238,7 @@ async function runPrefixExperiment(cfg: PrefixConfig, modelName: string, timings
   const dataset = await timings.time('hash', () => datasetEntry(taskDataset(cfg.task), cfg.task.data, cfg.hashData, { count: r.images }));
   const notes = [`Prefixes (before the image, separator ${JSON.stringify(cfg.separator)}): ${r.result.conditions.map((c) => `${c.name}=${JSON.stringify(c.prefix)}`).join(', ')}; same images and seed ${cfg.seed} in every condition.`];
   if (r.missing.length) notes.push(`${r.missing.length} dataset images were not in the stores.`);
+  if (r.reused.length) notes.push(`Not extracted again (${r.extractions} of ${PREFIX_CONDITIONS.length} conditions extracted): ${r.reused.join('; ')}.`);
   if (r.skipped.length) notes.push(`${r.skipped.length} image extraction(s) skipped (onError: skip): ${r.skipped.slice(0, 3).join('; ')}${r.skipped.length > 3 ? '; ...' : ''}.`);
   return { datasets: [dataset], prompts: r.prompts, files: [RUN_FILES.prefix], notes, skipped: r.skipped };
 }

@@ -7,6 +7,6 @@ export { resolveShard, parseShardSpec, selectShard, shardRange, missingParts, li
 export { modelIdentity, modelConfigSha256, weightsIdentity, kvlensVersion, type WeightsHashMethod } from './provenance.js';
 export { isStorableTap, tapLayout, tapViews, gatherGrid, SIGLIP_VIEW, type ImageRecord, type ViewTokens, type TapTensor } from './gather.js';
 export {
-  DEFAULT_VIEWS, DEFAULT_MAX_SHARD_BYTES, readManifest, tensorName, shardFileName,
+  DEFAULT_VIEWS, DEFAULT_MAX_SHARD_BYTES, LOCK_FILE, readManifest, tensorName, shardFileName,
   type Manifest, type StoreIdentity, type StoreDType, type ShardSelection, type TapDims, type ImageEntry,
 } from './format.js';
