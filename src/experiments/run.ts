@@ -226,7 +226,7 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
   for (const [b, p] of Object.entries(bench.prompts)) prompts[b] = p;
   for (const b of cfg.benchmarks) datasets.push(await timings.time('hash', () => datasetEntry(b.name, b.data, cfg.hashData, b.name === 'pope' ? { split: b.splits.join(',') } : b.name === 'blink' ? { split: b.split } : {})));
   const blocked = bench.benchmarks.conditions.filter((c) => c.name !== 'none').map((c) => `${c.name}: ${c.blockedPositions ?? 0} grid positions over layers ${c.blockedLayers?.join(',')}`);
-  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills; ${blocked.join('; ')}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
+  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills, ${bench.result.reusedAnswers ?? 0} answers reused from the same question on the same image; ${blocked.join('; ')}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
   return { datasets, prompts, files: [RUN_FILES.keyVariance, RUN_FILES.benchmarks, ...cfg.benchmarks.map((b) => `results/outputs/${b.name}.jsonl`)], notes };
 }
 
