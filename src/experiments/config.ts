@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { PROBE_DATASET_FIELDS, PROBE_TASKS } from './flow.js';
 import { DEVICES } from '../runtime/device.js';
 import { ENCODER_ROWS } from './encoder-rows.js';
+import { DEFAULT_PICTURES, PicturesSchema } from './pictures.js';
 import { parseYamlGuarded } from '../util/guarded-yaml.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 
@@ -43,6 +44,12 @@ const Common = {
    * 'skip' it — listed in the manifest notes, and `kvlens run` exits 1 (finished, but not on every image).
    */
   onError: z.enum(['stop', 'skip']).default('stop'),
+  /**
+   * Pictures for the viewer and report (src/experiments/pictures.ts): flow writes per-layer probe masks + ground truth
+   * (and text->image attention) for `images` few-shot images; blocking / underutil write text->image attention for
+   * `questions` questions; keys draws its variance maps. 0 turns a kind off.
+   */
+  pictures: PicturesSchema.default(DEFAULT_PICTURES),
 };
 
 /** One probe task of the layer-wise flow (the flow's own fields; see src/experiments/flow.ts). */

@@ -33,6 +33,9 @@ import { PREFIX_CONDITIONS, runPrefix } from './prefix.js';
 import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
 import { runUnderutil, underutilSubtasks, underutilRate } from './underutil.js';
 import { encoderRows } from './encoder-rows.js';
+import { writeSegPictures } from './flow-pictures.js';
+import { writeAttentionPictures } from './attention-pictures.js';
+import { benchmarkAttentionRequests, benchmarkTotals, flowAttentionRequests, keysPictures, underutilAttentionRequests, underutilTotal } from './run-pictures.js';
 
 export interface RunHooks {
   readonly onProgress?: (message: string) => void;
@@ -107,6 +110,7 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
   const skipped: string[] = [];
   const names = new Set<string>();
   let firstStore: string | undefined;
+  const pictured: string[] = [];
   const encoder = await encoderRows(cfg.model, cfg.encoderBaseline ?? cfg.siglip, cfg.encoderRows);
   if (encoder) protocol.encoderBaseline = { dir: encoder.dir, taps: encoder.taps, rule: encoder.note };
   for (const t of cfg.tasks) {
@@ -128,11 +132,26 @@ async function runFlow(cfg: FlowConfig, modelName: string, timings: Timings, say
     rows.push(...probed.rows);
     protocol[key] = probed.protocol;
     if (probed.missing.length) notes.push(`${key}: ${probed.missing.length} dataset images were not in the store.`);
+    if (t.task === 'fewshot-seg' && cfg.pictures.images > 0 && ex.store === firstStore) {
+      // Masks for the store the run links (<run>/store), so the viewer finds every pictured image's photo and grid.
+      const family = `lm.{L}.${cfg.lmTaps[0] === 'keys' ? 'attn.k' : 'attn.v'}`;
+      const peak = summariseCurves(probed.rows).find((c) => c.metric === 'mIoU' && c.family === family)?.peakLayer;
+      say(`${key}: probe masks for ${cfg.pictures.images} image(s)`);
+      const pics = await timings.time('pictures', () => writeSegPictures({ runDir: cfg.out, store: ex.store, task: t, family, view, seed: cfg.seed, images: cfg.pictures.images, sampleLayer: peak, key }));
+      notes.push(...pics.notes);
+      pictured.push(...pics.files.map((f) => f.imageId));
+    }
     datasets.push(await timings.time('hash', () => datasetEntry(taskDataset(t), t.data, cfg.hashData, { count: images.length, split: describeSplit(t) })));
   }
   const curves = summariseCurves(rows);
   await writeRun.probes(cfg.out, rows, { ...protocol, curves });
   if (firstStore) linkStore(cfg.out, firstStore);
+  if (firstStore && pictured.length) {
+    say(`text -> image attention for ${pictured.length} pictured image(s)`);
+    const requests = await flowAttentionRequests(firstStore, pictured, view, cfg.resolution);
+    const att = await withModel(cfg, timings, (model) => timings.time('pictures', () => writeAttentionPictures(model, cfg.out, requests, 'flow (extraction prompt)')));
+    notes.push(...att.notes, ...(att.written.length ? [`Text -> image attention (extraction prompt, every layer, heads averaged) for ${att.written.length} image(s) in attention/.`] : []));
+  }
   if (encoder) notes.push(`Reference encoder: the un-finetuned tower at ${encoder.dir}; ${encoder.note}.`);
   notes.push(`view: ${view}; curve summary (peak layer, peak value, drop at the last layer) in results/probes.json protocol.curves.`);
   return { datasets, prompts, files: [RUN_FILES.probesJson, RUN_FILES.probesCsv], notes, skipped };
@@ -152,10 +171,10 @@ function linkStore(runDir: string, store: string): void {
 
 // ---- keys ----
 
-type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData' | 'onError'>;
+type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData' | 'onError' | 'pictures'>;
 
 async function computeKeys(
-  k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing' }, modelName: string, timings: Timings, say: (m: string) => void,
+  k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing'; pictures: KeysExperimentConfig['pictures'] }, modelName: string, timings: Timings, say: (m: string) => void,
 ): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
   const view = resolveView(common.model, k.view, 'keys.view');
   say(`key variance over up to ${k.n} images at ${k.resolution} px (${view} view)`);
@@ -179,6 +198,10 @@ async function computeKeys(
     `threshold ${kv.threshold.value.toPrecision(6)} (${kv.threshold.method});`,
     `input-agnostic positions per blocked layer (layer:count) ${flagged || '(none)'}.`,
   ];
+  if (common.pictures.images > 0) {
+    const drawn = await timings.time('pictures', () => keysPictures(common.out, kv));
+    notes.push(`Variance maps of layer(s) ${drawn.map((f) => f.replace(/\D+/g, '')).join(', ')} in samples/.`);
+  }
   return { kv, dataset, prompt, notes };
 }
 
@@ -219,9 +242,18 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
     prompts.keys = r.prompt;
     notes.push(...r.notes);
   }
-  const bench = await withModel(cfg, timings, (model) => timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, cfg.out, modelName, (b, done) => {
-    if (done % 100 === 0) say(`${b}: ${done} questions`);
-  })));
+  const totals = await benchmarkTotals(cfg.benchmarks);
+  const bench = await withModel(cfg, timings, async (model) => {
+    const r = await timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, cfg.out, modelName, (b, done) => {
+      reportProgress({ step: `blocking ${b}`, done, total: totals[b] ?? done, unit: 'questions' });
+    }));
+    if (cfg.pictures.questions > 0) {
+      say(`text -> image attention for ${cfg.pictures.questions} question(s)`);
+      const att = await timings.time('pictures', async () => writeAttentionPictures(model, cfg.out, await benchmarkAttentionRequests(cfg.benchmarks, model.family, cfg.pictures.questions), 'blocking'));
+      notes.push(...att.notes, ...(att.written.length ? [`Text -> image attention (unblocked prompt, every layer, heads averaged) for ${att.written.length} question(s) in attention/: ${att.written.join(', ')}.`] : []));
+    }
+    return r;
+  });
   await writeRun.benchmarks(cfg.out, bench.benchmarks);
   for (const [b, p] of Object.entries(bench.prompts)) prompts[b] = p;
   for (const b of cfg.benchmarks) datasets.push(await timings.time('hash', () => datasetEntry(b.name, b.data, cfg.hashData, b.name === 'pope' ? { split: b.splits.join(',') } : b.name === 'blink' ? { split: b.split } : {})));
@@ -247,13 +279,23 @@ async function runPrefixExperiment(cfg: PrefixConfig, modelName: string, timings
 
 async function runUnderutilExperiment(cfg: UnderutilConfig, modelName: string, timings: Timings, say: (m: string) => void): Promise<Outcome> {
   const subtasks = underutilSubtasks(cfg);
-  const r = await withModel(cfg, timings, (model) => timings.time('underutil', () => runUnderutil(cfg, model, cfg.out, modelName, (done) => {
-    if (done % 50 === 0) say(`underutil: ${done} questions`);
-  })));
+  const total = await underutilTotal(cfg, subtasks);
+  const picNotes: string[] = [];
+  const r = await withModel(cfg, timings, async (model) => {
+    const res = await timings.time('underutil', () => runUnderutil(cfg, model, cfg.out, modelName, (done) => {
+      reportProgress({ step: 'underutil BLINK', done, total: Math.max(total, done), unit: 'questions' });
+    }));
+    if (cfg.pictures.questions > 0) {
+      say(`text -> image attention for ${cfg.pictures.questions} question(s)`);
+      const att = await timings.time('pictures', async () => writeAttentionPictures(model, cfg.out, await underutilAttentionRequests(cfg, subtasks, model.family, cfg.pictures.questions), 'underutil'));
+      picNotes.push(...att.notes, ...(att.written.length ? [`Text -> image attention (every layer, heads averaged, to the reference image) for ${att.written.length} question(s) in attention/.`] : []));
+    }
+    return res;
+  });
   await writeRun.underutil(cfg.out, r.result);
   const datasets: DatasetEntry[] = [];
   for (const s of subtasks) datasets.push(await timings.time('hash', () => datasetEntry(`blink/${s}`, join(cfg.data, s), cfg.hashData, { split: 'val', count: r.outcomes.filter((o) => o.subtask.replace(/ /g, '_') === s).length })));
   const rates = r.result.subtasks.map((s) => `${s.name}: layer ${s.layer}, values right & MLM wrong ${(100 * underutilRate(s.table)).toFixed(1)}%`);
-  const notes = [`${r.outcomes.length} questions; ${rates.join('; ')}.`, ...(r.skipped.length ? [`Skipped ${r.skipped.length}: ${r.skipped.slice(0, 3).join('; ')}.`] : [])];
+  const notes = [`${r.outcomes.length} questions; ${rates.join('; ')}.`, ...(r.skipped.length ? [`Skipped ${r.skipped.length}: ${r.skipped.slice(0, 3).join('; ')}.`] : []), ...picNotes];
   return { datasets, prompts: r.prompt ? { blink: r.prompt } : {}, files: [RUN_FILES.underutil, 'results/outputs/underutil.jsonl'], notes };
 }
