@@ -20,6 +20,9 @@ import type { Manifest } from '../results/schema.js';
 import { modelConfigSha256, kvlensVersion, FeatureStore } from '../store/index.js';
 import type { ResultRow } from '../probes/results.js';
 import { runProbeFlow } from './flow.js';
+import { writeSegPictures } from './flow-pictures.js';
+import { summariseCurves } from './stores.js';
+import { ProbeTaskSchema } from './config.js';
 
 export const DEMO_MODEL_NAME = TINY_MODELS.llava_onevision.name;
 /** Taps probed in the demo: every layer's values and keys, plus the packed projector output as the encoder reference. */
@@ -137,6 +140,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   await writeRun.probes(runDir, rows, { fewshot: seg.protocol, correspondence: corr.protocol });
   await writeRun.manifest(runDir, manifest);
   linkStore(runDir, stores.pascal5i);
+  say('probe masks for 4 images');
+  const peak = summariseCurves(seg.rows).find((c) => c.metric === 'mIoU' && c.family === 'lm.{L}.attn.v')?.peakLayer;
+  await timed('pictures', () => writeSegPictures({
+    runDir, store: stores.pascal5i, task: ProbeTaskSchema.parse({ task: 'fewshot-seg', data: data.pascal5i, fold: 'pooled', shots: 1, episodes: 'per-entry' }),
+    family: 'lm.{L}.attn.v', view: DEMO_VIEW, seed, images: 4, sampleLayer: peak, key: 'fewshot-seg',
+  }));
   say('building the report');
   const report = await timed('report', () => buildReport(runDir, { out: join(runDir, 'report', 'report.html') }));
   await writeRun.manifest(runDir, { ...manifest, timings: { ...timings } }); // again, now with the report's timing

@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSy
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { reportProgress } from '../util/progress.js';
 import { closeQuietly, diskError, moveAtomic, writeFileAtomic, writeFully } from './atomic.js';
 import {
   LOCK_FILE, MANIFEST_FILE, SHARDS_DIR, canonicalize, identityDifference, identityOf, readManifest, serializeManifest, shardFileName,
@@ -65,9 +66,21 @@ export function mergeStores(out: string, inputs: readonly string[], opts: MergeO
   mkdirSync(join(tmp, SHARDS_DIR), { recursive: true });
   try {
     let next = 0;
+    // Progress in MiB copied (KiB for small stores; shards can be GBs each): count/total, rate and ETA through the
+    // command's progress sink.
+    const bytes = manifests.reduce((a, m) => a + m.shards.reduce((b, s) => b + s.bytes, 0), 0);
+    const [size, unit] = bytes >= 64 * 2 ** 20 ? [2 ** 20, 'MiB'] : [1024, 'KiB'];
+    const total = Math.max(1, Math.ceil(bytes / size));
+    let copied = 0;
+    const tick = (n: number) => {
+      copied += n;
+      reportProgress({ step: 'merge', done: Math.min(total - 1, Math.floor(copied / size)), total, unit });
+    };
+    reportProgress({ step: 'merge', done: 0, total, unit });
     manifests.forEach((m, i) => {
-      for (const s of m.shards) copyVerified(join(roots[i], SHARDS_DIR, s.file), join(tmp, SHARDS_DIR, shardFileName(next++)), s);
+      for (const s of m.shards) copyVerified(join(roots[i], SHARDS_DIR, s.file), join(tmp, SHARDS_DIR, shardFileName(next++)), s, tick);
     });
+    reportProgress({ step: 'merge', done: total, total, unit });
     writeFileAtomic(join(tmp, MANIFEST_FILE), serializeManifest(result));
     if (existsSync(outDir)) rmdirSync(outDir);
     moveAtomic(tmp, outDir);
@@ -83,7 +96,7 @@ function firstIndex(m: Manifest): number {
 }
 
 /** Copy one shard in chunks, hashing what is read; a size or sha256 other than the manifest's refuses the merge. */
-function copyVerified(src: string, dst: string, entry: ShardEntry): void {
+function copyVerified(src: string, dst: string, entry: ShardEntry, onBytes?: (n: number) => void): void {
   let inFd: number | undefined;
   let outFd: number | undefined;
   const hash = createHash('sha256');
@@ -111,6 +124,7 @@ function copyVerified(src: string, dst: string, entry: ShardEntry): void {
         throw diskError(e, dst);
       }
       size += n;
+      onBytes?.(n);
       if (size > entry.bytes) break; // longer than recorded: refused below without copying the rest
     }
     fsyncSync(outFd);

@@ -2,16 +2,63 @@
 // into ONE run directory with ONE manifest and ONE report holding every section.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { episodeTokenLabels, FewShotConfigSchema, predictQueryTokens, sampleEpisodes } from '../../src/probes/fewshot-seg.js';
+import { usableSegItems } from '../../src/experiments/flow.js';
+import { loadSegTruth } from '../../src/experiments/samples.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProbeFlow } from '../../src/experiments/flow.js';
 import { runSuite, SUITE_ORDER } from '../../src/experiments/suite.js';
 import { TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
-import { loadRunDir } from '../../src/results/rundir.js';
+import { loadRunDir, readAttentionFile, readMaskFile } from '../../src/results/rundir.js';
 import { FeatureStore, modelConfigSha256 } from '../../src/store/index.js';
 
 const L = TINY_LLAVA_ONEVISION.text.layers;
+
+/** The run's masks/, attention/ and samples/ and the report's pictures, checked against the probe and the files. */
+async function checkPictures(runDir: string, out: string, seed: number, html: string): Promise<void> {
+  const ids = readdirSync(join(runDir, 'masks')).map((f) => decodeURIComponent(f.replace(/\.json$/, '')));
+  assert.equal(ids.length, 4, 'pictures.images defaults to 4');
+  const store = FeatureStore.open(join(runDir, 'store'));
+  try {
+    const truth = await loadSegTruth(store, join(out, 'data', 'pascal5i'), { fold: 'pooled' });
+    const usable = usableSegItems(truth.items, 1);
+    const items = usable.map((u) => ({ imageId: u.storeId, classId: u.classValue }));
+    const cfg = FewShotConfigSchema.parse({ shots: 1, episodes: items.length, seed });
+    const episodes = sampleEpisodes(items, items.length, 1, seed);
+    const labels = new Map(usable.map((u) => [u.storeId, u.labels]));
+    for (const id of ids) {
+      const m = (await readMaskFile(runDir, id))!;
+      const ep = episodes.find((e) => e.query === id)!;
+      assert.match(m.task, new RegExp(`episode ${ep.index}, fold pooled`));
+      assert.equal(Object.keys(m.layers).length, L);
+      for (let l = 0; l < L; l++) {
+        const read = (x: string) => ({ features: store.read(x, `lm.${l}.attn.v`, { view: 'highres' }), labels: labels.get(x)! });
+        const q = read(id);
+        const probs = predictQueryTokens(ep.supports.map(read), q.features, ep.classId, cfg);
+        assert.deepEqual(m.layers[String(l)], Array.from(probs), `${id} layer ${l}: the probe's own prediction`);
+        assert.deepEqual(m.grid, { rows: q.features.rows, cols: q.features.cols });
+        assert.deepEqual(m.truth, Array.from(episodeTokenLabels(q, ep.classId, cfg), (v) => (v === 255 ? 0 : v)));
+      }
+      // the same image has text -> image attention (extraction prompt), every layer, on the same grid
+      const a = (await readAttentionFile(runDir, id))!;
+      assert.deepEqual(a.grid, m.grid);
+      assert.equal(Object.keys(a.layers).length, L);
+      for (const rows of Object.values(a.layers)) for (const r of rows) assert.ok(r.reduce((x, y) => x + y, 0) <= 1 + 1e-6);
+    }
+  } finally {
+    store.close();
+  }
+  const attention = readdirSync(join(runDir, 'attention')).map((f) => decodeURIComponent(f.replace(/\.json$/, '')));
+  assert.ok(attention.some((x) => x.startsWith('pope/')) && attention.some((x) => x.startsWith('underutil/blink/')), attention.join(', '));
+  const run = await loadRunDir(runDir);
+  const kinds = (re: RegExp) => run.samples.filter((x) => re.test(x.file)).length;
+  assert.equal(kinds(/^mask-/), 4);
+  assert.ok(kinds(/^attention-pope/) >= 1 && kinds(/^attention-underutil/) >= 1 && kinds(/^keys-variance-layer\d+\.png$/) >= 1);
+  for (const x of run.samples) assert.ok(html.includes(`<figure data-sample="${x.file}"><img alt=`), `report shows ${x.file}`);
+  assert.match(run.manifest.notes ?? '', /probe masks \(every lm\.\{L\}\.attn\.v layer\) and ground truth for 4 image\(s\)/);
+}
 
 test('suite: flow + keys + blocking + prefix + underutil -> one run directory, one manifest, one report with every section', { timeout: 120_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'kvlens-suite-'));
@@ -85,9 +132,12 @@ test('suite: flow + keys + blocking + prefix + underutil -> one run directory, o
     assert.ok(total(split) > 0 && total(split) < lines.length, 'the split row holds the held-out remainder only');
 
     // One report with every section.
-    assert.deepEqual(s.report.sections.filter((x) => x !== 'run'), ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'paper', 'provenance']);
+    assert.deepEqual(s.report.sections.filter((x) => x !== 'run'), ['curves', 'encoders', 'key-variance', 'benchmarks', 'prefix', 'underutil', 'paper', 'samples', 'provenance']);
     const html = readFileSync(join(s.runDir, 'report', 'report.html'), 'utf8');
     for (const title of ['Input-agnostic keys', 'Benchmarks with and without blocking', 'Text-prefix comparison', 'Under-utilisation']) assert.ok(html.includes(title), title);
+
+    // Pictures (issue 16): probe masks = the probe's own prediction for that image and layer, attention, samples.
+    await checkPictures(s.runDir, out, seed, html);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@ import { CliUsageError, didYouMean, parseCommand, wantsHelp } from '../args.js';
 import { parseHook } from '../../taps/names.js';
 import { FeatureStore } from '../../store/reader.js';
 import { mergeStores } from '../../store/merge.js';
+import { progressPrinter, withProgress } from '../../util/progress.js';
 
 const INFO_USAGE = `usage: kvlens store info <store> [<store>...] [--verify] [--hashes] [--json]
   Summarise a feature store (several shard stores of one run are read together) and check every shard file is
@@ -13,7 +14,7 @@ const INFO_USAGE = `usage: kvlens store info <store> [<store>...] [--verify] [--
             sha256 (reads everything)
   Exit status: 0 healthy (and, with --verify, complete); 1 a shard is missing, truncated or damaged, the store is
   partial (--verify), or a writer's lock is present (--verify); 2 not a store / unreadable manifest.`;
-const MERGE_USAGE = `usage: kvlens store merge <out> <in> [<in>...] [--allow-partial]
+const MERGE_USAGE = `usage: kvlens store merge <out> <in> [<in>...] [--allow-partial] [--quiet]
   Merge the shard stores of one sharded run (extract --shard i/n, or a job array) into a new store <out>.
   Inputs are ordered by shard index, whatever order they are given in. Refused (exit 2, naming the input and the
   field): stores of another model or weights, processor, prompt, taps, dtype, views or kvlens version; stores cut
@@ -21,6 +22,7 @@ const MERGE_USAGE = `usage: kvlens store merge <out> <in> [<in>...] [--allow-par
   a store with a writer's lock. Reads no environment variables.
   --allow-partial  merge even when shards of the run are missing: <out> is marked partial (its selection lacks
                    them; store info shows MISSING, --verify fails) and the exit status is 1.
+  --quiet          no progress on stderr (default: MiB (KiB) copied, count/total, rate and ETA; a line every 5 s in a log)
   Exit status: 0 complete; 1 written but partial (--allow-partial); 2 refused.`;
 const USAGE = `usage:
 ${[INFO_USAGE, MERGE_USAGE].map((u) => `  ${u.slice('usage: '.length).split('\n').join('\n  ')}`).join('\n')}`;
@@ -117,15 +119,17 @@ function clip(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 3)}...` : s;
 }
 
-function merge(args: string[]): number {
+async function merge(args: string[]): Promise<number> {
   const parsed = parseCommand({
     name: 'store merge', usage: MERGE_USAGE, positionals: { min: 2, what: '<out> and <in>...' },
-    options: { 'allow-partial': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'allow-partial': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   }, args);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   const [out, ...inputs] = positionals;
-  const r = mergeStores(out, inputs, { allowPartial: values['allow-partial'] });
+  // MiB (KiB) copied with count/total, rate and ETA on stderr (a bar on a terminal, a line every 5 s in a log).
+  const printer = progressPrinter({ quiet: values.quiet, prefix: 'store merge: ' });
+  const r = await withProgress(printer.onProgress, async () => mergeStores(out, inputs, { allowPartial: values['allow-partial'] })).finally(() => printer.finish());
   console.log(`merged ${inputs.length} stores into ${out}: ${r.images} images in ${r.shards} shards`);
   if (r.missing.length) {
     console.error(`store merge: PARTIAL: missing ${r.missing.join('; ')}; ${out} is marked partial (exit 1)`);
