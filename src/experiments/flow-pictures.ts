@@ -21,12 +21,15 @@ import type { ProbeTaskConfig } from './config.js';
 
 export interface SegPicturesInput {
   readonly runDir: string;
-  readonly store: string;
+  /** One store, or the shard stores of one run. */
+  readonly store: string | string[];
   readonly task: ProbeTaskConfig;
   /** Tap family probed, e.g. lm.{L}.attn.v (layers from the store). */
   readonly family: string;
   readonly view?: string;
   readonly seed: number;
+  /** Only these layers (the probe's selection); default every stored layer of the family. */
+  readonly layers?: readonly number[];
   /** How many images (0: none). */
   readonly images: number;
   /** The layer drawn in the sample PNG (the curve's peak); default the middle stored layer. */
@@ -67,7 +70,7 @@ export async function writeSegPictures(inp: SegPicturesInput): Promise<SegPictur
     }
     const [pre, post] = inp.family.split('{L}');
     const layers = store.taps.filter((x) => x.startsWith(pre) && x.endsWith(post) && /^\d+$/.test(x.slice(pre.length, x.length - post.length)))
-      .map((x) => Number(x.slice(pre.length, x.length - post.length))).sort((a, b) => a - b);
+      .map((x) => Number(x.slice(pre.length, x.length - post.length))).filter((l) => !inp.layers || inp.layers.includes(l)).sort((a, b) => a - b);
     if (layers.length === 0) return { files: [], notes: [`${inp.key}: no probe masks (the store has no ${inp.family} tap).`] };
     const drawn = inp.sampleLayer !== undefined && layers.includes(inp.sampleLayer) ? inp.sampleLayer : layers[Math.floor(layers.length / 2)];
     const files: MaskFile[] = [];
@@ -120,7 +123,7 @@ export async function writeSegPictures(inp: SegPicturesInput): Promise<SegPictur
       }
     }
     await addSamples(inp.runDir, pictures);
-    notes.unshift(`${inp.key}: probe masks (every ${inp.family} layer) and ground truth for ${files.length} image(s) in masks/, sample pictures at layer ${drawn} in samples/.`);
+    notes.unshift(`${inp.key}: probe masks (${inp.family}, ${layers.length} layer(s)) and ground truth for ${files.length} image(s) in masks/, sample pictures at layer ${drawn} in samples/.`);
     return { files, notes };
   } finally {
     store.close();

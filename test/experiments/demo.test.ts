@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDemo, DEMO_MODEL_NAME } from '../../src/experiments/demo.js';
 import { runProbeFlow } from '../../src/experiments/flow.js';
-import { loadRunDir } from '../../src/results/rundir.js';
+import { loadRunDir, readMaskFile } from '../../src/results/rundir.js';
+import { main } from '../../src/cli/main.js';
 import { FeatureStore, modelConfigSha256, kvlensVersion } from '../../src/store/index.js';
 import { TINY_LLAVA_ONEVISION } from '../../src/models/synthetic/llava-onevision.js';
 
@@ -64,6 +65,27 @@ test('demo: model -> synthetic data -> stores -> every layer probed -> run direc
     for (const r of again.rows.filter((x) => x.metric === 'mIoU')) {
       assert.equal(r.value, rows.find((x) => x.tap === r.tap && x.metric === 'mIoU')!.value);
     }
+
+    // Pictures (issue 16): the flow-only demo writes probe masks + ground truth for 4 images, with a sample PNG each.
+    assert.equal(readdirSync(join(run, 'masks')).length, 4);
+    assert.deepEqual(loaded.samples.map((x) => x.kind), ['mask', 'mask', 'mask', 'mask']);
+    assert.equal((html.match(/<figure data-sample="mask-fewshot-seg-\d\.png"><img alt="[^"]+" src="data:image\/png;base64,/g) ?? []).length, 4);
+    // `kvlens probe --pictures N` on the same store: N mask files (every probed layer) + N sample PNGs in --out; 0: none.
+    const probeOut = join(out, 'probe');
+    const args = ['probe', 'fewshot-seg', '--store', join(out, 'stores', 'pascal5i'), '--data', join(out, 'data', 'pascal5i'), '--view', 'highres', '--fold', 'pooled', '--shots', '1', '--episodes', 'per-entry', '--seed', String(seed), '--threads', '1', '--layers', '0,7'];
+    assert.equal(await main([...args, '--out', probeOut, '--pictures', '2']), 0);
+    const masks = readdirSync(join(probeOut, 'masks'));
+    assert.equal(masks.length, 2);
+    for (const f of masks) {
+      const m = (await readMaskFile(probeOut, decodeURIComponent(f.replace(/\.json$/, ''))))!;
+      assert.deepEqual(Object.keys(m.layers).sort(), ['0', '7']);
+      // the same episode, the same layer: the demo's own mask file holds the same prediction
+      const demoMask = await readMaskFile(run, m.imageId);
+      if (demoMask) assert.deepEqual(demoMask.layers['7'], m.layers['7']);
+    }
+    assert.equal(JSON.parse(readFileSync(join(probeOut, 'samples', 'index.json'), 'utf8')).samples.length, 2);
+    assert.equal(await main([...args, '--out', join(out, 'probe0'), '--pictures', '0']), 0);
+    assert.ok(!existsSync(join(out, 'probe0', 'masks')));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -57,7 +57,7 @@ async function checkPictures(runDir: string, out: string, seed: number, html: st
   assert.equal(kinds(/^mask-/), 4);
   assert.ok(kinds(/^attention-pope/) >= 1 && kinds(/^attention-underutil/) >= 1 && kinds(/^keys-variance-layer\d+\.png$/) >= 1);
   for (const x of run.samples) assert.ok(html.includes(`<figure data-sample="${x.file}"><img alt=`), `report shows ${x.file}`);
-  assert.match(run.manifest.notes ?? '', /probe masks \(every lm\.\{L\}\.attn\.v layer\) and ground truth for 4 image\(s\)/);
+  assert.match(run.manifest.notes ?? '', new RegExp(`probe masks \\(lm\\.\\{L\\}\\.attn\\.v, ${L} layer\\(s\\)\\) and ground truth for 4 image\\(s\\)`));
 }
 
 test('suite: flow + keys + blocking + prefix + underutil -> one run directory, one manifest, one report with every section', { timeout: 120_000 }, async () => {

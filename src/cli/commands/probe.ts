@@ -4,6 +4,9 @@
 import { CliUsageError, didYouMean, foldOption, intOption, numOption, parseCommand } from '../args.js';
 import { join, resolve } from 'node:path';
 import { PROBE_TASKS, runProbeFlow, type ProbeTask } from '../../experiments/flow.js';
+import { writeSegPictures } from '../../experiments/flow-pictures.js';
+import { ProbeTaskSchema } from '../../experiments/config.js';
+import { summariseCurves } from '../../experiments/stores.js';
 import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
 import { PROBE_DEFAULTS } from '../../probes/fields.js';
 import { BDD_ATTRIBUTE_VALUES } from '../../data/loaders/bdd10k-attributes.js';
@@ -33,6 +36,8 @@ options:
   --episodes N few-shot episodes per fold (default ${PROBE_DEFAULTS.fewshot.episodes}, HSNet), or per-entry (each (image, class) entry once)
   --alphas A   PCK thresholds, comma-separated (default ${PROBE_DEFAULTS.correspondence.alphas.join(',')})
   --threads N  worker threads (default: all cores)
+  --pictures N fewshot-seg: per-layer probe masks + ground truth for N query images in <out>/masks/, and a sample
+               PNG each (photo | prediction at the mIoU peak | truth) in <out>/samples/ (default 4; 0: none)
 text queries (semseg, refseg): the text's vector at the same tap, final token, run without the image in place of it
   --model-dir D       model for the text queries (default: the store's; its config.json must hash the same)
   --variant N         ImageNet-S 50 | 300 | 919 (default 50)
@@ -70,7 +75,7 @@ export default async function probe(args: string[]): Promise<number> {
     options: {
       store: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, taps: { type: 'string' }, layers: { type: 'string' },
       view: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, seed: { type: 'string' }, fold: { type: 'string' },
-      split: { type: 'string' }, subset: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' },
+      split: { type: 'string' }, subset: { type: 'string' }, shots: { type: 'string' }, episodes: { type: 'string' }, alphas: { type: 'string' }, threads: { type: 'string' }, pictures: { type: 'string' },
       'model-dir': { type: 'string' }, variant: { type: 'string' }, 'class-names': { type: 'string' }, 'text-template': { type: 'string' }, queries: { type: 'string' },
       similarity: { type: 'string' }, 'mask-rule': { type: 'string' }, threshold: { type: 'string' }, fraction: { type: 'string' },
       timeofday: { type: 'string' }, scene: { type: 'string' }, weather: { type: 'string' }, 'all-scenes': { type: 'boolean' }, attributes: { type: 'string' }, 'train-split': { type: 'string' },
@@ -125,6 +130,21 @@ export default async function probe(args: string[]): Promise<number> {
   });
   writeRowsCsv(join(out, `${task}.csv`), res.rows);
   writeRowsJson(join(out, `${task}.json`), res.rows, res.protocol);
+  const pictures = int(values.pictures, '--pictures') ?? 4;
+  if (pictures < 0) throw new CliUsageError('--pictures must be 0 or more', USAGE);
+  if (task === 'fewshot-seg' && pictures > 0) {
+    // Masks of the first LM tap family probed (lm.*.attn.v by default), at every stored layer of it.
+    const pattern = (values.taps ? values.taps.split(',') : ['lm.*.attn.v']).find((p) => /^lm\.\*\./.test(p));
+    if (pattern) {
+      const family = pattern.replace('*', '{L}');
+      const peak = summariseCurves(res.rows).find((c) => c.metric === 'mIoU' && c.family === family)?.peakLayer;
+      const pics = await writeSegPictures({
+        runDir: out, store: values.store.split(','), family, layers: res.taps.filter((x) => x.layer !== null && x.tap === family.replace('{L}', String(x.layer))).map((x) => x.layer!), view: values.view, seed: int(values.seed, '--seed') ?? 0, images: pictures, sampleLayer: peak, key: task,
+        task: ProbeTaskSchema.parse({ task, data: values.data, dataset: values.dataset, fold: values.fold === 'pooled' ? 'pooled' : foldOption(values.fold, USAGE), split: values.split, shots: int(values.shots, '--shots'), episodes: values.episodes === 'per-entry' ? 'per-entry' : int(values.episodes, '--episodes') }),
+      });
+      for (const n of pics.notes) console.error(`probe: ${n}`);
+    }
+  }
   if (res.missing.length) console.error(`probe: ${res.missing.length} dataset image(s) are not in the store and were skipped (e.g. ${res.missing[0]})`);
   console.log(`wrote ${res.rows.length} rows (${res.taps.length} taps) to ${join(out, `${task}.csv`)} and .json in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return 0;
