@@ -21,7 +21,7 @@ import { PASCAL5I_FOLDS } from '../probes/fewshot-seg.js';
 import { FeatureStore } from '../store/index.js';
 import { runJobs, type ProbeJob } from '../probes/parallel.js';
 import { toRows, type ProbeResult, type ResultRow } from '../probes/results.js';
-import { parseHook, selectLayers } from '../taps/names.js';
+import { layerPattern, selectLayers, tapAtLayer, tapFamily, tapLayer } from '../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import type { CorrespondenceTapArgs, CosegTapArgs, FewShotTapArgs } from './flow-jobs.js';
 import { loadCosegTruth, loadPairTruth, loadSegTruth, type SegTruth } from './samples.js';
@@ -45,26 +45,21 @@ export interface ProbeFlowResult {
 export function selectStoreTaps(storeTaps: readonly string[], patterns: readonly string[], layers: string): { tap: string; layer: number | null }[] {
   const out: { tap: string; layer: number | null }[] = [];
   const add = (tap: string) => {
-    if (out.some((t) => t.tap === tap)) return;
-    const h = parseHook(tap);
-    out.push({ tap, layer: 'layer' in h ? h.layer : null });
+    if (!out.some((t) => t.tap === tap)) out.push({ tap, layer: tapLayer(tap) });
   };
   for (const p of patterns) {
     if (storeTaps.includes(p)) { add(p); continue; }
-    const m = /^(lm|vision|siglip)\.([^.]+)\.(.+)$/.exec(p);
-    if (!m || /^\d+$/.test(m[2])) throw new KvlensUsageError(`tap "${p}" is not in the store; it holds [${storeTaps.join(', ')}]`);
-    const family = storeTaps
-      .map((t) => ({ t, m: /^(lm|vision|siglip)\.(\d+)\.(.+)$/.exec(t) }))
-      .filter((x) => x.m && x.m[1] === m[1] && x.m[3] === m[3])
-      .map((x) => ({ tap: x.t, layer: Number(x.m![2]) }));
+    const lp = layerPattern(p);
+    if (!lp) throw new KvlensUsageError(`tap "${p}" is not in the store; it holds [${storeTaps.join(', ')}]`);
+    const family = storeTaps.filter((t) => tapFamily(t) === lp.family).map((t) => ({ tap: t, layer: tapLayer(t)! }));
     if (family.length === 0) throw new KvlensUsageError(`no store tap matches "${p}"; the store holds [${storeTaps.join(', ')}]`);
     const stored = new Set(family.map((f) => f.layer));
     const top = Math.max(...stored) + 1;
-    const spec = m[2] === '*' ? layers : m[2];
+    const spec = lp.selection === '*' ? layers : lp.selection;
     const wanted = spec === '*' || spec === 'all' ? [...stored].sort((a, b) => a - b) : selectLayers(spec, top, p);
     for (const l of wanted) {
       if (!stored.has(l)) throw new KvlensUsageError(`"${p}": layer ${l} is not in the store (stored layers: ${[...stored].sort((a, b) => a - b).join(', ')})`);
-      add(`${m[1]}.${l}.${m[3]}`);
+      add(tapAtLayer(lp.family, l));
     }
   }
   return out;

@@ -8,6 +8,8 @@ import { extractFeatures } from '../extract/extract.js';
 import { decodeAny, type ImageItem } from '../extract/sources.js';
 import type { ResultRow } from '../probes/results.js';
 import { FeatureStore } from '../store/index.js';
+import { tapFamily } from '../taps/names.js';
+import { isBaselineTap } from '../taps/table.js';
 import { KvlensInputError } from '../util/errors.js';
 import { DEFAULT_DATASET, runProbeFlow, type ProbeFlowResult } from './flow.js';
 import type { ProbeTaskConfig } from './config.js';
@@ -116,7 +118,7 @@ export async function probeStore(
   const textQuery = t.task === 'semseg' || t.task === 'refseg';
   if (refTaps.length && !textQuery) ref = await runProbeFlow({ ...base, taps: refTaps, layers: 'all' });
   // Encoder-baseline rows are references (one number per task), not a curve over LM layers.
-  const refRows = (ref?.rows ?? []).map((r) => (r.tap.startsWith('baseline.') ? { ...r, layer: null } : r));
+  const refRows = (ref?.rows ?? []).map((r) => (isBaselineTap(r.tap) ? { ...r, layer: null } : r));
   return {
     rows: [...lm.rows, ...refRows],
     protocol: {
@@ -155,7 +157,7 @@ export function summariseCurves(rows: readonly ResultRow[]): CurveSummary[] {
       (ref[r.tap] ??= []).push(r.value);
       continue;
     }
-    const family = r.tap.replace(/^(lm|vision|siglip)\.\d+\./, '$1.{L}.');
+    const family = tapFamily(r.tap);
     const key = `${tm}\u0000${family}`;
     const c = curves.get(key) ?? curves.set(key, { task: r.task, metric: r.metric, family, byLayer: new Map() }).get(key)!;
     (c.byLayer.get(r.layer) ?? c.byLayer.set(r.layer, []).get(r.layer)!).push(r.value);

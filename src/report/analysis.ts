@@ -1,11 +1,11 @@
 // Turns probe rows into what the report shows: per (task, metric) layer curves per (model, tap family) averaged over
 // seeds, their peaks, and the encoder comparison (projector output vs SigLIP vs best LM layer).
 import type { ProbeRow } from '../results/schema.js';
+import { tapFamily } from '../taps/names.js';
+import { isBaselineLayerTap, isBaselineTap, isLanguageModelTap } from '../taps/table.js';
 
-/** lm.14.attn.v -> lm.{L}.attn.v; names without a layer are unchanged. */
-export function tapFamily(tap: string): string {
-  return tap.replace(/^(lm|vision|siglip|baseline)\.\d+\./, '$1.{L}.');
-}
+/** lm.14.attn.v -> lm.{L}.attn.v; names without a layer are unchanged (the taps module's one definition). */
+export { tapFamily };
 
 /** Metrics where smaller is better (errors, losses); everything else (mIoU, PCK, J&F, accuracy) peaks at its maximum. */
 export function lowerIsBetter(metric: string): boolean {
@@ -93,12 +93,12 @@ export function encoderComparison(rows: readonly ProbeRow[]): EncoderRow[] {
     const avg = (sel: ProbeRow[]) => (sel.length ? meanStd(sel.map((r) => r.value)).mean : undefined);
     const e: EncoderRow = { model, task, metric, projector: projectorReference(gRows) };
     // The encoder baseline (baseline.*, or siglip.* in older runs): the projector-input row when present, else the last.
-    const sig = [...groupBy(gRows.filter((r) => r.tap.startsWith('siglip.') || r.tap.startsWith('baseline.')), (r) => r.tap).entries()];
+    const sig = [...groupBy(gRows.filter((r) => isBaselineTap(r.tap)), (r) => r.tap).entries()];
     if (sig.length) {
-      const [tap, sRows] = sig.find(([t]) => !t.endsWith('.post_norm')) ?? sig[sig.length - 1];
+      const [tap, sRows] = sig.find(([t]) => isBaselineLayerTap(t)) ?? sig[sig.length - 1];
       e.siglip = { tap, value: avg(sRows) as number };
     }
-    const lmCurves = layerCurves(gRows.filter((r) => r.tap.startsWith('lm.'))).flatMap((g) => g.curves);
+    const lmCurves = layerCurves(gRows.filter((r) => isLanguageModelTap(r.tap))).flatMap((g) => g.curves);
     for (const c of lmCurves) {
       const p = curvePeak(c, metric);
       const better = !e.bestLm || (lowerIsBetter(metric) ? p.mean < e.bestLm.value : p.mean > e.bestLm.value);

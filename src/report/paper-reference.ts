@@ -7,6 +7,8 @@
 import type { RunResults } from '../results/rundir.js';
 import type { ProbeRow, UnderutilTable } from '../results/schema.js';
 import { esc, note, section } from './html.js';
+import { tapFamily } from '../taps/names.js';
+import { isBaselineLayerTap, isBaselineTap } from '../taps/table.js';
 
 export type Provenance = 'ABS' | 'SEED';
 
@@ -52,7 +54,7 @@ const PAPER_MODEL_DIRS = /llava-onevision-qwen2-7b/i;
 function peak(rows: readonly ProbeRow[], task: string, metric: string): { layer: number; value: number } | undefined {
   const byLayer = new Map<number, number[]>();
   for (const r of rows) {
-    if (r.task !== task || r.metric !== metric || r.layer === null || !/^lm\.\d+\.attn\.v$/.test(r.tap) || !Number.isFinite(r.value)) continue;
+    if (r.task !== task || r.metric !== metric || r.layer === null || tapFamily(r.tap) !== 'lm.{L}.attn.v' || !Number.isFinite(r.value)) continue;
     (byLayer.get(r.layer) ?? byLayer.set(r.layer, []).get(r.layer)!).push(r.value);
   }
   let best: { layer: number; value: number } | undefined;
@@ -93,11 +95,11 @@ function flowRows(run: RunResults): PaperComparison[] {
   }
   // Table 1: tasks where the encoder baseline row beats the best LM layer.
   const tasks = [...new Set(rows.map((r) => r.task))].filter((t) => HEADLINE_METRIC[t]);
-  const withEncoder = tasks.filter((t) => rows.some((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && /^(baseline|siglip)\./.test(r.tap)));
+  const withEncoder = tasks.filter((t) => rows.some((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && isBaselineTap(r.tap)));
   if (withEncoder.length) {
     const wins = withEncoder.filter((t) => {
-      const enc = rows.filter((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && /^(baseline|siglip)\./.test(r.tap) && !r.tap.endsWith('post_norm'));
-      const encRows = enc.length ? enc : rows.filter((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && /^(baseline|siglip)\./.test(r.tap));
+      const enc = rows.filter((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && isBaselineLayerTap(r.tap));
+      const encRows = enc.length ? enc : rows.filter((r) => r.task === t && r.metric === HEADLINE_METRIC[t] && isBaselineTap(r.tap));
       const e = encRows.reduce((a, r) => a + r.value, 0) / encRows.length;
       const lm = peak(rows, t, HEADLINE_METRIC[t]);
       return lm !== undefined && e > lm.value;

@@ -8,6 +8,8 @@ import {
 } from './analysis.js';
 import { inlineSvg, lineChart, PALETTE } from './charts.js';
 import { esc, figure, fixed, numCell, section, table, td, deltaCell } from './html.js';
+import { tapAtLayer } from '../taps/names.js';
+import { isLanguageModelTap } from '../taps/table.js';
 
 export interface Plot { slug: string; title: string; svg: string }
 /** Records a plot; returns its final slug (made unique across the report). */
@@ -81,7 +83,7 @@ async function overviewFigure(groups: CurveGroup[], plot: PlotSink, views: (task
   const firstPerTask = new Map<string, CurveGroup>();
   for (const g of groups) if (!firstPerTask.has(g.task)) firstPerTask.set(g.task, g);
   const constant: string[] = [];
-  const series = [...firstPerTask.values()].flatMap((g, ti) => g.curves.filter((c) => c.tap.startsWith('lm.') && c.points.length > 1).map((c) => {
+  const series = [...firstPerTask.values()].flatMap((g, ti) => g.curves.filter((c) => isLanguageModelTap(c.tap) && c.points.length > 1).map((c) => {
     if (c.points.every((p) => p.mean === c.points[0].mean)) constant.push(`${g.task} ${c.tap} (${metricFmt(c.points[0].mean)})`);
     const peak = curvePeak(c, g.metric).mean;
     const lower = lowerIsBetter(g.metric);
@@ -150,7 +152,7 @@ export function encoderSection(rows: ProbeRow[], protocol?: Record<string, unkno
     const best = lowerIsBetter(e.metric) ? Math.min(...vals) : Math.max(...vals);
     return [td(e.model), td(e.task), td(e.metric), numCell(e.projector?.value, metricFmt, { best: e.projector?.value === best, title: e.projector?.tap }),
       numCell(e.siglip?.value, metricFmt, { best: e.siglip?.value === best, title: e.siglip?.tap }),
-      numCell(e.bestLm?.value, metricFmt, { best: e.bestLm?.value === best }), td(e.bestLm ? `${e.bestLm.tap.replace('{L}', String(e.bestLm.layer))}` : '–'),
+      numCell(e.bestLm?.value, metricFmt, { best: e.bestLm?.value === best }), td(e.bestLm ? tapAtLayer(e.bestLm.tap, e.bestLm.layer) : '–'),
       td(viewsText(taskViews(protocol, e.task)))];
   });
   const mixed = cmp.some((e) => { const v = taskViews(protocol, e.task); return v.lm && v.reference && viewName(v.lm) !== viewName(v.reference); });

@@ -85,6 +85,11 @@ function unknown(name: string): never {
 
 /** Parse a concrete hook name (no wildcards). Throws on unknown names; layer ranges are checked by validateHook. */
 export function parseHook(name: string): HookName {
+  return lookupHook(name) ?? unknown(name);
+}
+
+/** parseHook without the throw: undefined for a name outside the vocabulary (result rows may carry any string). */
+export function lookupHook(name: string): HookName | undefined {
   const simple: Record<string, HookName> = {
     'lm.embed': { kind: 'lm.embed' },
     'lm.final_norm': { kind: 'lm.final_norm' },
@@ -98,12 +103,12 @@ export function parseHook(name: string): HookName {
     'projector.out': { kind: 'projector.out' },
     'image.packed': { kind: 'image.packed' },
   };
-  if (simple[name]) return simple[name];
+  if (Object.hasOwn(simple, name)) return simple[name];
   let m = /^lm\.(\d+)\.(resid|attn\.(?:q_proj|k_proj|v_proj|k|v|probs))$/.exec(name);
   if (m) return { kind: LAYER_HOOKS[m[2]], layer: Number(m[1]) } as HookName;
   m = /^(vision|siglip|baseline)\.(\d+)\.(out|attn\.probs)$/.exec(name);
   if (m) return { kind: `${m[1]}.${m[3]}` as 'vision.out', layer: Number(m[2]) };
-  return unknown(name);
+  return undefined;
 }
 
 export function formatHook(h: HookName): string {
@@ -117,6 +122,45 @@ export function formatHook(h: HookName): string {
       return `${h.kind.slice(0, h.kind.indexOf('.'))}.${h.layer}.attn.probs`;
     default: return h.kind;
   }
+}
+
+// Tap families: a layered hook with its layer as {L} (lm.{L}.attn.v, vision.{L}.out, baseline.{L}.out). Every helper
+// below answers from HOOK_PATTERNS, so a tower added to the vocabulary is known everywhere at once.
+const SLOT = /^([a-z_]+)\.([^.]+)\.(.+)$/;
+const familyOf = (m: RegExpExecArray): string | undefined => {
+  const f = `${m[1]}.{L}.${m[3]}`;
+  return (HOOK_PATTERNS as readonly string[]).includes(f) ? f : undefined;
+};
+
+/**
+ * The tap family of a name: its layer replaced by {L} (lm.14.attn.v -> lm.{L}.attn.v, baseline.25.out ->
+ * baseline.{L}.out). Names without a layer, families, and names outside the vocabulary are returned unchanged.
+ */
+export function tapFamily(name: string): string {
+  const m = SLOT.exec(name);
+  return m && /^\d+$/.test(m[2]) ? familyOf(m) ?? name : name;
+}
+
+/** The layer of a concrete hook name; null for a layer-less hook (projector.out, baseline.post_norm) or an unknown name. */
+export function tapLayer(name: string): number | null {
+  const h = lookupHook(name);
+  return h && 'layer' in h ? h.layer : null;
+}
+
+/** The concrete name of a family at a layer: tapAtLayer('baseline.{L}.out', 25) = 'baseline.25.out'. */
+export function tapAtLayer(family: string, layer: number | string): string {
+  return family.replace('{L}', String(layer));
+}
+
+/**
+ * A pattern whose layer slot holds a selection rather than one layer ("lm.*.attn.v", "baseline.3-5.out",
+ * "vision.{0,2}.out"): its family and the selection. undefined for concrete names and names with no layer slot.
+ */
+export function layerPattern(pattern: string): { family: string; selection: string } | undefined {
+  const m = SLOT.exec(pattern);
+  if (!m || /^\d+$/.test(m[2])) return undefined;
+  const family = familyOf(m);
+  return family ? { family, selection: m[2] } : undefined;
 }
 
 /** Parse and check a hook against a model's dimensions: unknown names and out-of-range layers fail here. */
@@ -145,11 +189,11 @@ export function validateHook(name: string, dims: HookDims): HookName {
 export function expandHooks(patterns: readonly string[], dims: HookDims): string[] {
   const out: string[] = [];
   for (const p of patterns) {
-    const m = /^(lm|vision|siglip|baseline)\.([^.]+)\.(.+)$/.exec(p);
+    const lp = layerPattern(p);
     let names: string[];
-    if (m && !/^\d+$/.test(m[2])) {
-      const n = towerLayers(m[1] as Tower, dims);
-      names = selectLayers(m[2], n, p).map((l) => `${m[1]}.${l}.${m[3]}`);
+    if (lp) {
+      const n = towerLayers(lp.family.slice(0, lp.family.indexOf('.')) as Tower, dims);
+      names = selectLayers(lp.selection, n, p).map((l) => tapAtLayer(lp.family, l));
     } else {
       names = [p];
     }

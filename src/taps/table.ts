@@ -14,7 +14,7 @@
 //   towerProbs [tile | 1, head, token, token]  vision / baseline attention probabilities
 
 import { KvlensUsageError } from '../util/errors.js';
-import { expandHooks, parseHook, validateHook, type HookDims, type HookName } from './names.js';
+import { expandHooks, lookupHook, parseHook, tapAtLayer, validateHook, type HookDims, type HookName } from './names.js';
 
 export type HookKind = HookName['kind'];
 export type TapProducer = 'decoder' | 'image-path' | 'baseline';
@@ -99,6 +99,32 @@ export function tapKind(name: string): TapKindInfo {
 
 export function tapProducer(name: string): TapProducer {
   return tapKind(name).producer;
+}
+
+/** The table row of a concrete name or a family (lm.{L}.attn.v); undefined outside the vocabulary (never throws). */
+export function lookupTapKind(nameOrFamily: string): TapKindInfo | undefined {
+  const h = lookupHook(tapAtLayer(nameOrFamily, 0));
+  return h ? TAP_TABLE[h.kind] : undefined;
+}
+
+/** A tap of the un-finetuned encoder baseline (baseline.*, or siglip.* of older stores); name or family. */
+export function isBaselineTap(nameOrFamily: string): boolean {
+  return lookupTapKind(nameOrFamily)?.producer === 'baseline';
+}
+
+/**
+ * A baseline tap at a layer the projector could read (baseline.embed, baseline.{L}.out: what encoder-rows.ts derives
+ * from vision_feature_layer), not the post-norm extra row.
+ */
+export function isBaselineLayerTap(nameOrFamily: string): boolean {
+  const k = lookupTapKind(nameOrFamily);
+  return k?.producer === 'baseline' && k.layouts[0] === 'tiles' && k.kind !== 'baseline.post_norm' && k.kind !== 'siglip.post_norm';
+}
+
+/** A language-model tap (lm.*: embeddings, decoder layers, attention, final norm; not logits); name or family. */
+export function isLanguageModelTap(nameOrFamily: string): boolean {
+  const k = lookupTapKind(nameOrFamily);
+  return k?.producer === 'decoder' && k.component !== 'lm-head';
 }
 
 export function isStorableKind(info: TapKindInfo): boolean {

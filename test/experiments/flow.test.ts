@@ -25,6 +25,15 @@ test('selectStoreTaps expands patterns over the stored layers and refuses layers
   assert.throws(() => selectStoreTaps(taps, ['lm.*.resid'], 'all'), /no store tap matches/);
 });
 
+test('selectStoreTaps: encoder-baseline taps are a layered family like lm.* (baseline.*.out, ranges, references by name)', () => {
+  const taps = ['lm.0.attn.v', 'lm.1.attn.v', 'baseline.3.out', 'baseline.5.out', 'baseline.post_norm', 'siglip.2.out'];
+  assert.deepEqual(selectStoreTaps(taps, ['baseline.*.out'], 'all'), [{ tap: 'baseline.3.out', layer: 3 }, { tap: 'baseline.5.out', layer: 5 }]);
+  assert.deepEqual(selectStoreTaps(taps, ['baseline.{5}.out', 'baseline.post_norm'], 'all'), [{ tap: 'baseline.5.out', layer: 5 }, { tap: 'baseline.post_norm', layer: null }]);
+  assert.throws(() => selectStoreTaps(taps, ['baseline.4-5.out'], 'all'), /layer 4 is not in the store/);
+  assert.deepEqual(selectStoreTaps(taps, ['baseline.5.out', 'baseline.post_norm', 'siglip.*.out'], 'all'), [{ tap: 'baseline.5.out', layer: 5 }, { tap: 'baseline.post_norm', layer: null }, { tap: 'siglip.2.out', layer: 2 }]);
+  assert.throws(() => selectStoreTaps(taps, ['vision.*.out'], 'all'), /no store tap matches "vision\.\*\.out"/);
+});
+
 test('usableSegItems keeps classes with a query and enough supports', () => {
   const lm = { height: 1, width: 1, data: new Uint8Array(1) };
   const items = [{ storeId: 'a', classValue: 1, labels: lm }, { storeId: 'b', classValue: 1, labels: lm }, { storeId: 'c', classValue: 2, labels: lm }];

@@ -63,6 +63,15 @@ test('summariseCurves: peak, last layer and drop from hand-made rows (seeds aver
   assert.deepEqual(c[0], { task: 't', metric: 'acc', family: 'lm.{L}.attn.v', peakLayer: 1, peakValue: 0.7, lastLayer: 2, lastValue: 0.5, dropAtLast: 0.7 - 0.5, reference: { 'projector.out': 0.4 } });
 });
 
+test('summariseCurves: encoder-baseline taps with layers form their own family (baseline.{L}.out), apart from the LM curve', () => {
+  const row = (tap: string, layer: number | null, value: number) => ({ task: 't', model: 'm', tap, layer, metric: 'acc', value, n: 1, seed: 0 });
+  const c = summariseCurves([row('lm.0.attn.v', 0, 0.2), row('lm.1.attn.v', 1, 0.3), row('baseline.3.out', 3, 0.9), row('baseline.5.out', 5, 0.6), row('siglip.2.out', 2, 0.1), row('baseline.post_norm', null, 0.5)]);
+  assert.deepEqual(c.map((x) => x.family), ['lm.{L}.attn.v', 'baseline.{L}.out', 'siglip.{L}.out']);
+  const b = c.find((x) => x.family === 'baseline.{L}.out')!;
+  assert.deepEqual([b.peakLayer, b.peakValue, b.lastLayer, b.lastValue], [3, 0.9, 5, 0.6]);
+  assert.deepEqual(b.reference, { 'baseline.post_norm': 0.5 });
+});
+
 test('prefix: none / correct / random / incorrect on the same images with the same seed', { timeout: 90_000 }, async () => {
   const s = await runExperiment(experiment('prefix', {
     experiment: 'prefix', task: TASK, layers: '-2:', seed: 4, prefixes: { correct: 'shapes on a plain background', incorrect: 'night highway' },

@@ -1,7 +1,7 @@
 // `kvlens store info <store...>` and `kvlens store merge <out> <in...>`.
 
 import { CliUsageError, didYouMean, parseCommand, wantsHelp } from '../args.js';
-import { parseHook } from '../../taps/names.js';
+import { parseHook, tapAtLayer, tapFamily } from '../../taps/names.js';
 import { FeatureStore } from '../../store/reader.js';
 import { mergeStores } from '../../store/merge.js';
 import { progressPrinter, withProgress } from '../../util/progress.js';
@@ -96,11 +96,11 @@ function summariseTaps(taps: readonly string[]): string[] {
   for (const t of taps) {
     const h = parseHook(t);
     if ('layer' in h) {
-      const key = t.replace(/\.\d+\./, '.{L}.');
+      const key = tapFamily(t);
       groups.set(key, [...(groups.get(key) ?? []), h.layer]);
     } else plain.push(t);
   }
-  return [...plain, ...[...groups].map(([k, ls]) => k.replace('{L}', ls.length === 1 ? `${ls[0]}` : `{${ranges(ls)}}`))];
+  return [...plain, ...[...groups].map(([k, ls]) => tapAtLayer(k, ls.length === 1 ? `${ls[0]}` : `{${ranges(ls)}}`))];
 }
 
 function ranges(xs: number[]): string {
