@@ -107,12 +107,21 @@ for (const fam of families) {
   });
 }
 
-test('vision attention probabilities: built on request for every family, per tile or over the image', { timeout: 180_000 }, async () => {
+test('vision attention probabilities: built on request for every family, per tile or over the image; every listed vision hook registers and is produced', { timeout: 180_000 }, async () => {
   for (const fam of families) {
     const dir = fam.write(join(tmp(), 'model'));
     const m = await loadVisionModel(dir, { visionAttentionProbs: true });
     try {
       const p = await m.prepare({ images: [image(50, 40, 5)], question: '' });
+      // Each hook the family lists is a name of the vocabulary with a table row, produced by the image path, and comes
+      // back from one encodeImages call with the rank of its resolved layout (no internal outputs listed as hooks).
+      const hooks = m.visionHooks;
+      assert.ok(hooks.includes('vision.embed') && hooks.includes('projector.out') && hooks.includes(`vision.${m.dims.visionLayers - 1}.out`), `${fam.name}: ${hooks.join(', ')}`);
+      const infos = hooks.map((h) => m.tapInfo(h));
+      for (const i of infos) assert.equal(i.info.producer, 'image-path', `${fam.name}: ${i.name}`);
+      const [all] = await m.encodeImages([p], hooks);
+      const rank: Record<string, number> = { tiles: 3, rows: 2, towerProbs: 4 };
+      for (const i of infos) assert.equal(all.taps.get(i.name)?.shape.length, rank[i.layout], `${fam.name}: ${i.name} (${i.layout})`);
       const [enc] = await m.encodeImages([p], ['vision.0.attn.probs', 'vision.0.out']);
       const probs = enc.taps.get('vision.0.attn.probs')!; // [tile | 1, head, token, token]
       assert.equal(probs.shape.length, 4, fam.name);

@@ -11,7 +11,6 @@ import { loadProcessor, type PreparedInputs } from '../../src/preprocess/load.js
 import { rgbImage } from '../../src/preprocess/image.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { VisionLanguageModel } from '../../src/models/vlm-base.js';
-import { parseHook } from '../../src/taps/names.js';
 import { extractFeatures } from '../../src/extract/extract.js';
 import { FeatureStore } from '../../src/store/reader.js';
 import { writeImages } from '../extract/helpers.js';
@@ -119,23 +118,13 @@ const IMAGE = (() => {
   return rgbImage(w, h, data);
 })();
 
-function isHookName(n: string): boolean {
-  try {
-    parseHook(n);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function run(dir: string): Promise<{ prepared: PreparedInputs; taps: Map<string, Tensor>; logits: Tensor; sources: { template: string; imageProcessor: string; notes: readonly string[] } }> {
   const proc = await loadProcessor(dir);
   const prepared = await proc.prepare({ images: [IMAGE], question: 'What is this?' });
   const model: KvlensModel = await loadModel(dir, { threads: 1 });
   try {
     assert.ok(model instanceof VisionLanguageModel);
-    // (LLaVA-NeXT's visionHooks also lists an internal output, vision.pre_layrnorm, that is no hook name: skipped)
-    const taps = [...model.visionHooks.filter(isHookName), 'image.packed', 'lm.embed', 'lm.*.resid', 'lm.*.attn.q_proj', 'lm.*.attn.k_proj', 'lm.*.attn.v_proj', 'lm.*.attn.k', 'lm.*.attn.v', 'lm.*.attn.probs', 'lm.final_norm'];
+    const taps = [...model.visionHooks, 'image.packed', 'lm.embed', 'lm.*.resid', 'lm.*.attn.q_proj', 'lm.*.attn.k_proj', 'lm.*.attn.v_proj', 'lm.*.attn.k', 'lm.*.attn.v', 'lm.*.attn.probs', 'lm.final_norm'];
     const out = await model.forward({
       inputIds: prepared.inputIds, pixelValues: prepared.pixelValues, taps, logitsAt: 'all',
       ...(prepared.imageSizes ? { imageSizes: prepared.imageSizes } : {}), ...(prepared.imageGridThw ? { imageGridThw: prepared.imageGridThw } : {}),

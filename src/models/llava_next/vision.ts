@@ -13,7 +13,11 @@ import { attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '.
 import type { LlavaNextConfig } from './config.js';
 
 export const VISION_PREFIX = 'vision_tower.vision_model.';
-/** Non-hook output: CLIP hidden_states[0] = pre_layrnorm(embeddings), the encoder's input. */
+/**
+ * Internal output, not a hook: CLIP hidden_states[0] = pre_layrnorm(vision.embed), the encoder's input. Parity checks
+ * it against HF's hidden_states[0]; visionHooks leaves it out (it is one LayerNorm of vision.embed, SigLIP has no
+ * counterpart, and no experiment reads it), so it never reaches the hook vocabulary or a store.
+ */
 export const PRE_LAYRNORM = 'vision.pre_layrnorm';
 
 export class LlavaNextVision {
