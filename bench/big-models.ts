@@ -19,7 +19,10 @@
 // (that happens with --tiny, which runs the same path on the families' tiny specs and checks the extrapolation).
 //
 //   npx tsx bench/big-models.ts [--models ov,qwen,next] [--lm-layers 2] [--repeats 2] [--tiny] [--keep]
-//   npm run bench -- --only big
+//   npm run bench -- --only big [--tiny]
+//
+// Each child also times a plain MatMul (bench/vlm.ts's ceiling shape) in sustained blocks between its forwards, and the
+// table gives one LM layer's GFLOP/s as a ratio to it: the same-run ceiling ratio of the vlm section, for every family.
 
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -35,10 +38,12 @@ import { QWEN2_5_VL_7B, TINY_QWEN2_5_VL, writeQwen2VlCheckpoint } from '../src/m
 import type { DecoderLM } from '../src/models/lm/decoder.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
-import { lmFlops } from './vlm.js';
+import { CEILING_GFLOP, ceilingSession, lmFlops } from './vlm.js';
 import { peakRssBytes, type BenchRow } from './common.js';
 
 const TEXT_TOKENS = 32;
+/** Seconds per sustained MatMul-ceiling block in each child (bench/vlm.ts uses 4 s blocks too). */
+const CEILING_BLOCK_S = 4;
 const KV_TAPS = ['lm.*.attn.k', 'lm.*.attn.v'];
 /** Run the whole model for real when its estimated peak is below this share of the machine's memory. */
 const FITS_SHARE = 0.75;
@@ -86,6 +91,8 @@ export interface ChildResult {
   readonly layerGflop: number;
   readonly peakRssBytes: number;
   readonly loadAvg: number[];
+  /** seconds per plain MatMul (bench/vlm.ts's ceiling shape), one sustained block before each repeat and one after */
+  readonly ceilingSeconds?: number[];
 }
 
 /** The extrapolation to N layers from a 1-layer and a K-layer measurement. */
@@ -168,7 +175,17 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
   const prep = await promptWithTextTokens(dir, noiseImage(side), TEXT_TOKENS);
   const load = await timed(() => loadModel(dir));
   const model = load.value;
+  const mm = await ceilingSession();
   try {
+    await mm.run(); // warm-up
+    const ceilingSeconds: number[] = [];
+    // The same-run reference: sustained MatMul blocks interleaved with the forwards, as the vlm section does.
+    const ceilingBlock = async () => {
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < CEILING_BLOCK_S * 1000) { await mm.run(); n++; }
+      ceilingSeconds.push((performance.now() - t0) / 1000 / n);
+    };
     const vis = model as unknown as WithImageFeatures;
     const sizes = (prep.imageGridThw ?? prep.imageSizes)!;
     const req = {
@@ -181,6 +198,7 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
     const lmSeconds: number[] = [];
     const ids = [Array.from(prep.inputIds.data, Number)];
     for (let r = 0; r < repeats; r++) {
+      await ceilingBlock();
       const v = await timed(() => vis.imageFeatures(prep.pixelValues!, sizes));
       visionSeconds.push(v.s);
       // [1, pos, dModel]; Qwen2.5-VL runs here with 1-D positions on all three M-RoPE axes (same cost as its real ids)
@@ -189,6 +207,7 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
       forwardSeconds.push((await timed(() => model.forward(req))).s);
       lmSeconds.push((await timed(() => vis.lm.forward({ inputsEmbeds, taps: KV_TAPS, logitsAt: 'last' }))).s);
     }
+    await ceilingBlock();
     const S = prep.tokenMap.length;
     const cfg = vis.lm.config;
     const layerGflop = (lmFlops({ ...cfg, numLayers: 1 }, S, S) - 2 * cfg.hiddenSize * cfg.vocabSize) / 1e9;
@@ -199,8 +218,10 @@ async function child(dir: string, side: number, repeats: number): Promise<ChildR
       loadSeconds: load.s, visionSeconds, forwardSeconds, lmSeconds, layerGflop,
       peakRssBytes: peakRssBytes(),
       loadAvg: loadavg(),
+      ceilingSeconds,
     };
   } finally {
+    await mm.dispose();
     await model.dispose();
   }
 }
@@ -286,6 +307,16 @@ export async function benchBigModel(m: BigModel, opts: { lmLayers: number; repea
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 const best = (xs: readonly number[]) => Math.min(...xs);
 
+/**
+ * One LM layer's GFLOP/s over the sustained MatMul ceiling measured in the same child (the K-layer one, whose LM time
+ * gives the per-layer figure): the vlm section's ratio, per family. Absent from results written before the row existed.
+ */
+function ceilingRow(layerGflops: number, ceilingSeconds: readonly number[] | undefined, underLoad: boolean): BenchRow[] {
+  if (!ceilingSeconds?.length) return [];
+  const ceiling = CEILING_GFLOP / Math.min(...ceilingSeconds);
+  return [{ metric: 'one LM layer / sustained MatMul ceiling (same run)', value: `${(layerGflops / ceiling).toFixed(2)} (${layerGflops.toFixed(0)} vs ${ceiling.toFixed(0)} GFLOP/s${underLoad ? ', UNRELIABLE: machine loaded' : ''})` }];
+}
+
 export function bigModelRows(r: BigModelResult): BenchRow[] {
   const [one, k] = r.runs;
   const e = r.estimate;
@@ -301,6 +332,7 @@ export function bigModelRows(r: BigModelResult): BenchRow[] {
     { metric: `forward + all K/V, 1 / ${k.lmLayers} LM layers (measured, best)`, value: `${best(one.forwardSeconds).toFixed(2)} / ${best(k.forwardSeconds).toFixed(2)} s` },
     { metric: `LM alone, ${k.lmLayers} layers + head (measured, best)`, value: `${best(k.lmSeconds).toFixed(2)} s` },
     { metric: `one LM layer prefill + K/V, ${t.total} tokens`, value: `${e.perLayerSeconds.toFixed(2)} s, ${one.layerGflop.toFixed(0)} GFLOP, ${(one.layerGflop / e.perLayerSeconds).toFixed(0)} GFLOP/s` },
+    ...ceilingRow(one.layerGflop / e.perLayerSeconds, k.ceilingSeconds, r.underLoad),
     { metric: 'rest (vision, packing, embeddings, head)', value: `${e.restSeconds.toFixed(2)} s` },
     { metric: `per image, one layer's capture (layer ${e.oneLayerAt} of ${N})`, value: `${e.oneLayerSeconds.toFixed(1)} s (estimated)` },
     { metric: `per image, all ${N} layers' capture`, value: `${e.allLayersSeconds.toFixed(1)} s (estimated)` },

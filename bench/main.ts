@@ -1,6 +1,6 @@
 // `npm run bench`: the project's benchmarks, each printing a table; the figures also go to a JSON file.
 //
-//   npm run bench -- [--out bench-results.json] [--only vlm,lm,probes,big,e2e] [--repeats 2] [--models ov,qwen,next] [--lm-layers 2]
+//   npm run bench -- [--out bench-results.json] [--only vlm,lm,probes,big,e2e] [--repeats 2] [--models ov,qwen,next] [--lm-layers 2] [--tiny]
 //                    [--images 20] [--model <0.5B-shaped checkpoint dir for e2e>]
 //
 // Default sections: vlm (the issue-2 targets on the LLaVA-OneVision-0.5B shape) and probes. `lm` (the Qwen2-0.5B
@@ -37,7 +37,16 @@ function parseArgs(argv: readonly string[]): { out: string; only: Section[]; rep
   return { out: resolve(val('--out') ?? 'bench-results.json'), only: only as Section[], repeats };
 }
 
+const USAGE = `usage: npm run bench -- [--out bench-results.json] [--only vlm,lm,probes,big,e2e] [--repeats 2]
+                     [--models ov,qwen,next] [--lm-layers 2] [--tiny] [--images 20] [--model <dir>]
+  default sections: vlm, probes; big and e2e take tens of minutes (README "Benchmarks" says what each measures)
+  --tiny   big: the families' tiny test shapes instead of the real 7-8B shapes (a quick check of the same path)`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   const args = parseArgs(process.argv.slice(2));
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
@@ -58,7 +67,7 @@ async function main(): Promise<void> {
   if (args.only.includes('big')) {
     const argv = process.argv.slice(2);
     const val = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
-    const big = await benchBigModels({ models: val('--models')?.split(',').filter(Boolean), lmLayers: Number(val('--lm-layers') ?? 2), repeats: args.repeats });
+    const big = await benchBigModels({ models: val('--models')?.split(',').filter(Boolean), lmLayers: Number(val('--lm-layers') ?? 2), repeats: args.repeats, tiny: argv.includes('--tiny') });
     for (const r of big) printTable(bigModelTitle(r), bigModelRows(r));
     results.big = big.map((r) => ({ ...r, rows: rowsJson(bigModelRows(r)) }));
   }

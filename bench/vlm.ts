@@ -37,6 +37,7 @@ const SPEC = LLAVA_ONEVISION_0_5B;
 const TEXT_TOKENS = 32;
 const KV_TAPS = ['lm.*.attn.k', 'lm.*.attn.v'];
 const CEILING = { M: 729, K: 896, N: 4864 };
+export const CEILING_GFLOP = (2 * CEILING.M * CEILING.K * CEILING.N) / 1e9;
 /** Seconds of back-to-back MatMuls per sustained ceiling block (a prefill runs for many seconds, so under background
  * load its fair reference is the MatMul's sustained rate, not its luckiest 50 ms burst; both are reported). */
 const SUSTAINED_S = 4;
@@ -143,7 +144,8 @@ async function timed<T>(f: () => Promise<T>, label = 'timed'): Promise<{ s: numb
   return { s: span.wallS, cpu: span.userS + span.sysS, value, span };
 }
 
-async function ceilingSession(): Promise<{ run: () => Promise<unknown>; dispose: () => Promise<void> }> {
+/** A plain onnxruntime MatMul of the CEILING shape: the reference the prefill (and bench/big-models.ts's LM layer) is divided by. */
+export async function ceilingSession(): Promise<{ run: () => Promise<unknown>; dispose: () => Promise<void> }> {
   const { M, K, N } = CEILING;
   const g = new GraphBuilder('matmul_ceiling');
   g.output(g.matmul(g.input('a', 'float32', [M, K]), g.input('b', 'float32', [K, N])), 'y');

@@ -27,3 +27,22 @@ test('extrapolate: a smaller K-layer peak clamps the increment at zero; equal la
   assert.equal(e.peakBytes, 100);
   assert.throws(() => extrapolate({ lmLayers: 2, forwardSeconds: [1], lmSeconds: [1], peakRssBytes: 1 }, { lmLayers: 2, forwardSeconds: [2], lmSeconds: [1], peakRssBytes: 2 }, 28), /two layer counts/);
 });
+
+test('bigModelRows: one LM layer over the same-run sustained MatMul ceiling, per family; absent for older results', async () => {
+  const { bigModelRows } = await import('../../bench/big-models.js');
+  const { CEILING_GFLOP } = await import('../../bench/vlm.js');
+  const child = (lmLayers: number, ceilingSeconds?: number[]) => ({
+    lmLayers, tokens: { total: 100, image: 68, text: 32 }, loadSeconds: 1, visionSeconds: [1], forwardSeconds: [2 + lmLayers], lmSeconds: [lmLayers * 0.5],
+    layerGflop: 10, peakRssBytes: G, loadAvg: [0, 0, 0], ...(ceilingSeconds ? { ceilingSeconds } : {}),
+  });
+  const result = (ceiling?: number[]) => {
+    const runs = [child(1, ceiling), child(2, ceiling)];
+    return { model: 'Qwen2.5-VL (tiny)', lmLayers: 4, visionLayers: 2, imageSide: 112, checkpointLmLayers: 2, checkpointBytes: G, writeSeconds: 1, runs, estimate: extrapolate(runs[0], runs[1], 4), underLoad: false };
+  };
+  // per layer 0.5 s -> 20 GFLOP/s; ceiling CEILING_GFLOP / 0.1 s (the best block)
+  const row = bigModelRows(result([0.2, 0.1, 0.3])).find((r) => r.metric.startsWith('one LM layer / sustained MatMul ceiling'));
+  const ratio = 20 / (CEILING_GFLOP / 0.1);
+  assert.ok(row, 'the ratio row is printed');
+  assert.equal(String(row!.value).split(' ')[0], ratio.toFixed(2));
+  assert.equal(bigModelRows(result()).some((r) => r.metric.includes('MatMul ceiling')), false);
+});
