@@ -10,8 +10,9 @@
 // Atomicity: a lock is created complete (written to a temp file, then hard-linked into place, which fails if a lock
 // exists), so a disk-full error never leaves an empty lock and no reader ever sees a half-written one. Taking over a
 // stale lock goes through an exclusive takeover token (`.lock.takeover`): only its holder may replace the lock, and only
-// if the lock is still the very file (inode and bytes) judged stale. Of any number of processes racing for one stale
-// lock, exactly one wins; the others then see a live lock.
+// if the lock is still the very file (inode and bytes) judged stale. The token names its holder and is cleared only
+// when that holder is gone, never because it is slow. Of any number of processes racing for one stale lock, exactly
+// one wins; the others then see a live lock.
 
 import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
@@ -91,7 +92,7 @@ export class StoreLock {
         if (seen) {
           const verdict = judge(path, seen, me, staleMs);
           if (verdict.live) throw new KvlensInputError(verdict.reason, path);
-          const won = takeOver(path, seen, tmp);
+          const won = takeOver(path, seen, tmp, me);
           if (won === 'won') {
             (opts.onWarning ?? ((m: string) => console.error(m)))(`warning: ${path}: took over a stale lock (${verdict.reason})`);
             return new StoreLock(path, statSync(path).ino, Buffer.from(text), me, heartbeatMs);
@@ -233,28 +234,64 @@ function judge(path: string, seen: SeenLock, me: LockHolder, staleMs: number): {
   };
 }
 
-/** Replace the stale lock `seen` by ours (the temp file), through the exclusive takeover token. */
-function takeOver(path: string, seen: SeenLock, tmp: string): 'won' | 'retry' {
+/**
+ * Replace the stale lock `seen` by ours (the temp file `tmp`, which holds our holder text), through the exclusive
+ * takeover token. The token is a hard link of `tmp`, so it is born complete and names its holder like a lock does; it
+ * is cleared only when that holder is provably gone (same host: its process ended) or, on another host, after
+ * TAKEOVER_TOKEN_STALE_MS. A holder that is merely slow (a heavily loaded machine can stall a process for seconds)
+ * keeps its token, so no second process ever enters while it is inside; and the holder checks the token is still its
+ * own before replacing the lock, and removes only its own token.
+ */
+function takeOver(path: string, seen: SeenLock, tmp: string, me: LockHolder): 'won' | 'retry' {
   const token = `${path}.takeover`;
-  let fd: number;
+  const mine = statSync(tmp).ino;
   try {
-    fd = openSync(token, 'wx');
+    linkSync(tmp, token);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw diskError(e, token);
-    // Another process is taking over right now (microseconds), or died doing so: clear a token that old, then retry.
-    try {
-      if (Date.now() - statSync(token).mtimeMs > TAKEOVER_TOKEN_STALE_MS) unlinkSync(token);
-    } catch { /* gone meanwhile */ }
+    clearAbandonedToken(token, me); // then retry: the lock may have been replaced meanwhile
     return 'retry';
   }
-  closeSync(fd);
+  const ours = () => {
+    try {
+      return statSync(token).ino === mine;
+    } catch {
+      return false;
+    }
+  };
   try {
     const now = readLock(path);
     if (!now || now.ino !== seen.ino || !now.bytes.equals(seen.bytes)) return 'retry'; // replaced or removed meanwhile
+    if (!ours()) return 'retry'; // cleared as abandoned while this process stalled: never replace the lock without it
     renameSync(tmp, path);
     return 'won';
   } finally {
-    removeQuietly(token);
+    if (ours()) removeQuietly(token);
+  }
+}
+
+/**
+ * Remove a takeover token whose holder is gone (judged like a lock, with the token's own stale time). Exactly the
+ * file judged is removed: it is first renamed to a private name (atomic), and put back if it turns out to be a newer
+ * token that replaced the judged one in between.
+ */
+function clearAbandonedToken(token: string, me: LockHolder): void {
+  const t = readLock(token);
+  if (!t || judge(token, t, me, TAKEOVER_TOKEN_STALE_MS).live) return;
+  const grave = `${token}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
+  try {
+    renameSync(token, grave);
+  } catch {
+    return; // cleared by another process meanwhile
+  }
+  try {
+    if (statSync(grave).ino !== t.ino) {
+      try {
+        linkSync(grave, token);
+      } catch { /* a newer token exists: its holder sees it is not its own and retries */ }
+    }
+  } finally {
+    removeQuietly(grave);
   }
 }
 

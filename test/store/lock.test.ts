@@ -126,6 +126,35 @@ test('disk full while writing the lock leaves no lock (and no temp file); after 
   }
 });
 
+test('a takeover token is cleared when its holder is gone, never because its holder is slow', { timeout: 60_000 }, async () => {
+  const d = tmp();
+  const path = join(d, '.lock');
+  const token = `${path}.takeover`;
+  // A live holder that stalled inside its takeover for an hour (a loaded machine): its token stays, nobody enters.
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => sleeper.once('spawn', r));
+    writeFileSync(path, '');
+    writeFileSync(token, holderText({ pid: sleeper.pid, start: processStart(sleeper.pid!), pidns: pidNamespace() }));
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(token, old, old);
+    const t0 = Date.now();
+    assert.throws(() => acquireQuiet(path), /could not take the lock: other processes kept changing it/);
+    assert.ok(Date.now() - t0 >= 4_000, 'it waited for the holder');
+    assert.ok(existsSync(token), 'the live holder keeps its token');
+    assert.equal(readFileSync(path, 'utf8'), '', 'the stale lock was not replaced behind the holder\'s back');
+  } finally {
+    sleeper.kill();
+  }
+  // The same token whose holder has exited (fresh mtime): cleared at once, the stale lock taken over.
+  writeFileSync(token, holderText({ pid: 2 ** 22 + 7, start: 'x:1', pidns: pidNamespace() }));
+  const { lock, warnings } = acquireQuiet(path);
+  assert.match(warnings.join('\n'), /took over a stale lock \(the lock file is empty\)/);
+  assert.equal(existsSync(token), false);
+  lock.release();
+  assert.deepEqual(readdirSync(d), []);
+});
+
 test('many processes race for one stale lock, many times: exactly one wins each time', { timeout: 120_000 }, async () => {
   const d = tmp();
   const RACERS = 6;
