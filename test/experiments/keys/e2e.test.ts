@@ -18,16 +18,14 @@ import { LlavaOnevisionProcessor } from '../../../src/preprocess/processor.js';
 import { loadImage } from '../../../src/preprocess/image.js';
 import { resizeRgb } from '../../../src/preprocess/pil-resize.js';
 import { KvlensInputError } from '../../../src/util/errors.js';
-import { tinyModel, writeImages } from '../../extract/helpers.js';
+import { tinyModelWithImages } from '../../helpers/extract-cli.js';
 
 const RES = 70;
 let model: string;
 let images: string;
 
 before(async () => {
-  model = tinyModel();
-  images = join(mkdtempSync(join(tmpdir(), 'kvlens-keys-e2e-')), 'images');
-  await writeImages(images, 6); // varied sizes: same grid only with --resolution
+  ({ model, images } = await tinyModelWithImages(6, 'keys-e2e')); // varied sizes: same grid only with --resolution
 });
 
 test('live and store runs agree exactly; mixed high-res grids are refused without --resolution', { timeout: 120_000 }, async () => {
