@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PROBE_DATASET_FIELDS, PROBE_TASKS } from './flow.js';
+import { PROBE_PROPAGATION_FIELDS, PROBE_TEXT_QUERY_FIELDS } from '../probes/fields.js';
 import { DEVICES } from '../runtime/device.js';
 import { ENCODER_ROWS } from './encoder-rows.js';
 import { DEFAULT_PICTURES, PicturesSchema } from './pictures.js';
@@ -58,6 +59,10 @@ export const ProbeTaskSchema = z.object({
   /** Dataset root in its on-disk layout. */
   data: path,
   ...PROBE_DATASET_FIELDS,
+  /** semseg / refseg: the texts queried and their scoring (the text-query probe's own schema, src/probes/fields.ts). */
+  ...PROBE_TEXT_QUERY_FIELDS,
+  /** propagation: DAVIS label-propagation settings (the propagation probe's own schema). */
+  ...PROBE_PROPAGATION_FIELDS,
   /** Only the first N dataset images are extracted (smoke runs). */
   limit: z.number().int().positive().optional(),
 }).strict();
@@ -116,6 +121,22 @@ const KeysFields = {
   blockLayers: z.string().min(1).default('-10:'),
   histogramBins: z.number().int().min(2).max(1000).default(40),
   perHead: z.boolean().default(false),
+  /**
+   * Also flag positions on every other view (the high-resolution grid beside the base tile), each from its own
+   * variance; a blocking run with blockViews 'all' turns this on itself.
+   */
+  allViews: z.boolean().default(false),
+  /**
+   * The prompt the images are forwarded in: 'benchmark' (default) = exactly the blocking benchmarks' rendering (the
+   * model family's lmms-eval prompt format: chat template and system turn) of `promptBenchmark`'s task context with
+   * `question`, so every image key sees the tokens it sees in the benchmark; 'extraction' = the extraction default
+   * (the checkpoint's chat template, no question). Recorded in key_variance.json and the manifest (prompts.keys).
+   */
+  prompt: z.enum(['benchmark', 'extraction']).default('benchmark'),
+  /** Whose task context the 'benchmark' prompt renders (the single-image benchmarks). */
+  promptBenchmark: z.enum(['pope', 'mme']).default('pope'),
+  /** The question in the 'benchmark' prompt. Image keys see only the tokens before the image: it changes the recorded prompt, not the variance. */
+  question: z.string().default(''),
   /** Resumable accumulator state (default <out>/key_variance.state). */
   state: path.optional(),
 };
@@ -148,6 +169,13 @@ export const BlockingSchema = z.object({
   keys: z.object(KeysFields).strict().optional(),
   /** Layers to block (default: the key-variance run's blockedLayers, i.e. its blockLayers, default the last 10). */
   blockLayers: z.string().min(1).optional(),
+  /**
+   * Which image keys are blocked (the paper leaves it open): 'base' (default) = the flagged positions of the view the
+   * key variance was computed on (the base tile where the model has one, else its one grid), in that view only;
+   * 'all' = the flagged (view, position)s of every view the keys run has (base tile AND high-resolution grid, each view
+   * flagged from its own variance). With `keys`, 'all' computes every view's variance; a keyVariance file must hold them.
+   */
+  blockViews: z.enum(['base', 'all']).default('base'),
   /** How flagged cells of the key-variance grid map onto a benchmark image's grid when the two differ. */
   gridMatch: z.enum(['exact', 'nearest']).default('nearest'),
   benchmarks: z.array(BenchmarkSpecSchema).min(1),
@@ -249,7 +277,7 @@ const SCHEMAS: Record<ExperimentName, z.ZodType> = {
 };
 
 /** Path-valued fields (dotted, '*' = every array element) resolved against the experiment file's folder. */
-const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'encoderBaseline', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state', 'prefixes.classNames'];
+const PATH_FIELDS = ['model', 'out', 'stores', 'siglip', 'encoderBaseline', 'keyVariance', 'data', 'state', 'tasks.*.data', 'task.data', 'tasks.*.classNames', 'task.classNames', 'benchmarks.*.data', 'benchmarks.*.imageRoot', 'keys.state', 'prefixes.classNames'];
 
 function resolvePaths(value: Record<string, unknown>, base: string): void {
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);

@@ -1,14 +1,14 @@
 // The probe flow's validated config (kvlens probe, and the tasks of a kvlens run experiment) and where its per-tap
 // jobs live. Kept apart from flow.ts so the task builders (flow-tasks.ts) and the flow import it without a cycle.
 import { z } from 'zod';
-import { PROBE_DATASET_FIELDS, PROBE_METHOD_FIELDS } from '../probes/fields.js';
+import { PROBE_DATASET_FIELDS, PROBE_PROPAGATION_FIELDS, PROBE_TEXT_QUERY_FIELDS } from '../probes/fields.js';
 import { KvlensUsageError } from '../util/errors.js';
 
 export const PROBE_TASKS = ['fewshot-seg', 'correspondence', 'coseg', 'semseg', 'refseg', 'propagation', 'bddseg'] as const;
 export type ProbeTask = (typeof PROBE_TASKS)[number];
 
 /** Defined with the probes' own schemas (src/probes/fields.ts): one source for every probe default. */
-export { PROBE_DATASET_FIELDS };
+export { PROBE_DATASET_FIELDS, PROBE_PROPAGATION_FIELDS, PROBE_TEXT_QUERY_FIELDS };
 
 export const ProbeFlowConfigSchema = z.object({
   task: z.enum(PROBE_TASKS),
@@ -28,27 +28,13 @@ export const ProbeFlowConfigSchema = z.object({
   ...PROBE_DATASET_FIELDS,
   threads: z.number().int().positive().optional(),
   // ---- text-query tasks (semseg, refseg) ----
-  /** ImageNet-S variant: 50, 300 or 919. */
-  variant: z.union([z.literal(50), z.literal(300), z.literal(919)]).default(50),
-  /** wnid -> name list for ImageNet-S (default: LOC_synset_mapping.txt / synset_words.txt under the root). */
-  classNames: z.string().min(1).optional(),
-  /** Class-name text; "{}" is replaced by the name (default: the bare name). */
-  textTemplate: z.string().min(1).default('{}'),
-  /** ImageNet-S classes queried per image: the ones in its mask, or every class of the variant. */
-  queries: z.enum(['present', 'all']).default('present'),
-  similarity: PROBE_METHOD_FIELDS.similarity,
-  maskRule: PROBE_METHOD_FIELDS.maskRule,
-  threshold: PROBE_METHOD_FIELDS.threshold,
-  fraction: PROBE_METHOD_FIELDS.fraction,
+  ...PROBE_TEXT_QUERY_FIELDS,
   /** Model directory for the text queries (default: the store's recorded path; its config.json must hash the same). */
   modelDir: z.string().min(1).optional(),
   /** Cache of text-query vectors (safetensors); none: computed every run. */
   queryCache: z.string().min(1).optional(),
   // ---- propagation ----
-  contextFrames: PROBE_METHOD_FIELDS.contextFrames,
-  temperature: PROBE_METHOD_FIELDS.temperature,
-  topK: PROBE_METHOD_FIELDS.topK,
-  radius: PROBE_METHOD_FIELDS.radius,
+  ...PROBE_PROPAGATION_FIELDS,
   /** Indexed PNG predictions written to <dir>/<tap>/<video>/<frame>.png. */
   predictionsDir: z.string().min(1).optional(),
 }).strict();

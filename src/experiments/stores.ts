@@ -101,14 +101,22 @@ export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]
 }
 
 /** The layer-wise flow of one task over a store: LM taps on the chosen view, reference taps on their own views. */
+/** The probe-flow fields an experiment task sets (dataset, Pascal-5i, SPair, BDD10K, text-query and propagation fields). */
+export function probeTaskFields(t: ProbeTaskConfig) {
+  return {
+    task: t.task, data: t.data, dataset: t.dataset, fold: t.fold, split: t.split, subset: t.subset, shots: t.shots,
+    episodes: t.episodes, alphas: t.alphas,
+    select: t.select, attributeFiles: t.attributeFiles, trainSplit: t.trainSplit, maxTrainTokens: t.maxTrainTokens,
+    variant: t.variant, classNames: t.classNames, textTemplate: t.textTemplate, queries: t.queries,
+    similarity: t.similarity, maskRule: t.maskRule, threshold: t.threshold, fraction: t.fraction,
+    contextFrames: t.contextFrames, temperature: t.temperature, topK: t.topK, radius: t.radius,
+  };
+}
+
 export async function probeStore(
   t: ProbeTaskConfig, store: string, spec: Pick<StoreSpec, 'lmTaps' | 'view' | 'projector' | 'encoder'>, common: { model: string; seed: number; threads?: number },
 ): Promise<{ rows: ResultRow[]; protocol: Record<string, unknown>; missing: string[] }> {
-  const base = {
-    task: t.task, store, data: t.data, dataset: t.dataset, fold: t.fold, split: t.split, subset: t.subset, shots: t.shots,
-    episodes: t.episodes, alphas: t.alphas, model: common.model, seed: common.seed, threads: common.threads,
-    select: t.select, attributeFiles: t.attributeFiles, trainSplit: t.trainSplit, maxTrainTokens: t.maxTrainTokens,
-  };
+  const base = { ...probeTaskFields(t), store, model: common.model, seed: common.seed, threads: common.threads };
   const family = { values: 'lm.*.attn.v', keys: 'lm.*.attn.k' } as const;
   const lm = await runProbeFlow({ ...base, taps: spec.lmTaps.map((k) => family[k]), layers: 'all', view: spec.view });
   const refTaps = [...(spec.projector ? ['projector.out'] : []), ...(spec.encoder?.taps ?? [])];

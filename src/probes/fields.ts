@@ -56,6 +56,34 @@ export const PROBE_DATASET_FIELDS = {
   maxTrainTokens: LinearSegConfigSchema.shape.maxTrainTokens,
 };
 
+/**
+ * The text-query tasks' fields (ImageNet-S semseg, RefCOCO refseg): which texts are queried and how they are scored, the
+ * scoring from the text-query probe's own schema (TextQueryConfigSchema). Shared by `kvlens probe` and a `kvlens run`
+ * experiment's tasks, so the flow can set everything the probe can.
+ */
+export const PROBE_TEXT_QUERY_FIELDS = {
+  /** ImageNet-S variant: 50, 300 or 919. */
+  variant: z.union([z.literal(50), z.literal(300), z.literal(919)]).default(50),
+  /** wnid -> name list for ImageNet-S (default: LOC_synset_mapping.txt / synset_words.txt under the root). */
+  classNames: z.string().min(1).optional(),
+  /** Class-name text; "{}" is replaced by the name (default: the bare name). */
+  textTemplate: z.string().min(1).default('{}'),
+  /** ImageNet-S classes queried per image: the ones in its mask, or every class of the variant. */
+  queries: z.enum(['present', 'all']).default('present'),
+  similarity: TextQueryConfigSchema.shape.similarity,
+  maskRule: TextQueryConfigSchema.shape.maskRule,
+  threshold: TextQueryConfigSchema.shape.threshold,
+  fraction: TextQueryConfigSchema.shape.fraction,
+};
+
+/** DAVIS label propagation's settings, from the propagation probe's own schema. */
+export const PROBE_PROPAGATION_FIELDS = {
+  contextFrames: PropagationConfigSchema.shape.contextFrames,
+  temperature: PropagationConfigSchema.shape.temperature,
+  topK: PropagationConfigSchema.shape.topK,
+  radius: PropagationConfigSchema.shape.radius,
+};
+
 /** Scoring settings of the text-query tasks (ImageNet-S, RefCOCO) and of DAVIS propagation, from their probes' schemas. */
 export const PROBE_METHOD_FIELDS = {
   similarity: TextQueryConfigSchema.shape.similarity,
