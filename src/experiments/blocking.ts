@@ -14,7 +14,7 @@ import { readJsonValidated } from '../results/io.js';
 import { KeyVarianceSchema, type Benchmarks, type KeyVariance } from '../results/schema.js';
 import { selectLayers } from '../taps/names.js';
 import { KvlensInputError } from '../util/errors.js';
-import { blockedCount, flaggedFromResult, flaggedKeyBlocks, randomControl, type FlaggedKeys, type GridMatch } from './keys/index.js';
+import { blockedCount, flaggedFromResult, flaggedKeyBlocks, flaggedKeyBlocksViews, flaggedViewsFromResult, randomControl, type FlaggedKeys, type GridMatch } from './keys/index.js';
 import type { BenchmarkSpec, BlockingConfig } from './config.js';
 
 export const OUTPUTS_DIR = 'results/outputs';
@@ -32,19 +32,39 @@ export async function* benchmarkSamples(spec: BenchmarkSpec): AsyncGenerator<Any
  * the keys run's seed (randomControl seeds each layer from (seed, layer), so layers the keys run covered get exactly
  * the stored positions, and other layers get their own draw).
  */
-export function blockingSets(kv: KeyVariance, lmLayers: number, blockLayers: string | undefined, seed: number): { layers: number[]; flagged: FlaggedKeys; random: FlaggedKeys } {
+export interface BlockingSets {
+  readonly layers: number[];
+  /** The key-variance run's main view (blockViews 'base'). */
+  readonly flagged: FlaggedKeys;
+  readonly random: FlaggedKeys;
+  /** blockViews 'all': every view's flagged / control set (main view first). */
+  readonly views?: { readonly flagged: FlaggedKeys[]; readonly random: FlaggedKeys[] };
+}
+
+export function blockingSets(kv: KeyVariance, lmLayers: number, blockLayers: string | undefined, seed: number, blockViews: 'base' | 'all' = 'base'): BlockingSets {
   const layers = blockLayers ? selectLayers(blockLayers, lmLayers, `blockLayers ${blockLayers}`) : [...kv.blockedLayers];
   const missing = layers.filter((l) => !kv.layers.some((x) => x.layer === l));
   if (missing.length) throw new KvlensInputError(`key_variance.json has no variance for layer(s) ${missing.join(', ')} (analysed: ${kv.layers.map((l) => l.layer).join(', ')})`, 'blockLayers');
   const { flagged } = flaggedFromResult(kv, layers);
-  return { layers, flagged, random: randomControl(flagged, kv.randomControl?.seed ?? seed) };
+  const random = randomControl(flagged, kv.randomControl?.seed ?? seed);
+  if (blockViews === 'base') return { layers, flagged, random };
+  return { layers, flagged, random, views: flaggedViewsFromResult(kv, layers, seed) };
 }
 
 /** The benchmark conditions of the experiment, as evaluateBenchmark takes them. */
-export function blockingConditions(names: readonly string[], sets: ReturnType<typeof blockingSets>, gridMatch: GridMatch): EvalCondition[] {
+export function blockingConditions(names: readonly string[], sets: BlockingSets, gridMatch: GridMatch): EvalCondition[] {
   return names.map((name): EvalCondition => {
     if (name === 'none') return { name };
     if (name === 'block-all-image') return { name, block: [{ layers: sets.layers, keys: 'all' }], blockedLayers: sets.layers };
+    if (sets.views) {
+      const all = name === 'block-input-agnostic' ? sets.views.flagged : sets.views.random;
+      return {
+        name,
+        blocksFor: (map) => flaggedKeyBlocksViews(all, map, gridMatch),
+        blockedLayers: sets.layers,
+        blockedPositions: all.reduce((a, f) => a + blockedCount(f), 0),
+      };
+    }
     const set = name === 'block-input-agnostic' ? sets.flagged : sets.random;
     return {
       name,
@@ -76,11 +96,11 @@ export interface BlockingRun {
 }
 
 export async function runBlockingBenchmarks(
-  cfg: Pick<BlockingConfig, 'benchmarks' | 'conditions' | 'blockLayers' | 'gridMatch' | 'maxNewTokens' | 'popeParser' | 'prefixCacheSize' | 'seed'>,
+  cfg: Pick<BlockingConfig, 'benchmarks' | 'conditions' | 'blockLayers' | 'gridMatch' | 'maxNewTokens' | 'popeParser' | 'prefixCacheSize' | 'seed'> & { blockViews?: BlockingConfig['blockViews'] },
   kv: KeyVariance, model: EvalModel, out: string, modelName: string,
   onItem?: (benchmark: string, done: number) => void,
 ): Promise<BlockingRun> {
-  const sets = blockingSets(kv, model.dims.lmLayers, cfg.blockLayers, cfg.seed);
+  const sets = blockingSets(kv, model.dims.lmLayers, cfg.blockLayers, cfg.seed, cfg.blockViews ?? 'base');
   const conditions = blockingConditions(cfg.conditions, sets, cfg.gridMatch);
   const results: EvaluateResult[] = [];
   for (const spec of cfg.benchmarks) {

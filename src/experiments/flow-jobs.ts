@@ -75,10 +75,17 @@ export async function correspondenceTapJob(args: CorrespondenceTapArgs): Promise
   const store = FeatureStore.open(args.roots);
   try {
     function* pairs(): Generator<CorrespondencePair> {
+      // each grid with the pixel extent recorded at extraction (27 x 14 = 378 of 384 px): points map to tokens and
+      // token centres back to pixels over what the tokens actually read; old stores have none (the whole image)
+      const read = (id: string) => {
+        const g = store.read(id, args.tap, { view: args.view });
+        const extent = store.extent(id, args.tap, args.view);
+        return extent ? { ...g, extent } : g;
+      };
       for (const p of args.pairs) {
         yield {
-          source: store.read(p.source, args.tap, { view: args.view }),
-          target: store.read(p.target, args.tap, { view: args.view }),
+          source: read(p.source),
+          target: read(p.target),
           sourceSize: p.sourceSize, targetSize: p.targetSize,
           sourceKeypoints: p.sourceKeypoints, targetKeypoints: p.targetKeypoints,
           targetBBox: p.targetBBox, category: p.category,

@@ -11,6 +11,11 @@ export function modelViews(dir: string): readonly string[] {
   return sequenceViews(familySpec(readModelType(dir)));
 }
 
+/** The family name of a checkpoint (its spec's family, as the loaded model's interface reports it). */
+export function modelFamily(dir: string): string {
+  return familySpec(readModelType(dir)).family;
+}
+
 /** The view an experiment reads: the configured one (checked against the model), else 'base' where it exists, else the one grid. */
 export function resolveView(dir: string, view: GridView | undefined, field = 'view'): GridView {
   const have = modelViews(dir);

@@ -27,7 +27,8 @@ import { KvlensInputError } from '../util/errors.js';
 import { readKeyVariance, runBlockingBenchmarks } from './blocking.js';
 import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type ExperimentConfig, type FlowConfig, type KeysExperimentConfig, type LoadedExperiment, type PrefixConfig, type UnderutilConfig } from './config.js';
 import { runKeyVariance } from './keys/index.js';
-import { resolveView } from './model.js';
+import { modelFamily, resolveView } from './model.js';
+import { fullPrompt, lmmsEvalFormat, mmeContext, popeContext } from '../eval/prompts.js';
 import { buildManifest, datasetEntry, Timings, type DatasetEntry } from './manifest.js';
 import { PREFIX_CONDITIONS, runPrefix } from './prefix.js';
 import { extractStore, probeStore, summariseCurves, taskDataset, taskImages } from './stores.js';
@@ -173,15 +174,28 @@ function linkStore(runDir: string, store: string): void {
 
 type KeysFields = Omit<KeysExperimentConfig, 'experiment' | 'name' | 'model' | 'modelName' | 'out' | 'seed' | 'device' | 'dtype' | 'threads' | 'hashData' | 'onError' | 'pictures'>;
 
+/**
+ * The prompt a keys run forwards its images in: 'benchmark' = the model family's lmms-eval rendering (the one
+ * evaluateBenchmark uses for the blocking benchmarks) of the POPE / MME task context with `question`; 'extraction' =
+ * the extraction default (undefined: the extractor renders it).
+ */
+export function keysPrompt(model: string, k: Pick<KeysFields, 'prompt' | 'promptBenchmark' | 'question'>): string | undefined {
+  if (k.prompt !== 'benchmark') return undefined;
+  const context = k.promptBenchmark === 'mme' ? mmeContext(k.question) : popeContext(k.question);
+  return fullPrompt(lmmsEvalFormat(modelFamily(model)).render(context, 1));
+}
+
 async function computeKeys(
   k: KeysFields, common: { model: string; out: string; seed: number; device: KeysExperimentConfig['device']; hashData: 'content' | 'listing'; pictures: KeysExperimentConfig['pictures'] }, modelName: string, timings: Timings, say: (m: string) => void,
+  allViews = k.allViews,
 ): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
   const view = resolveView(common.model, k.view, 'keys.view');
-  say(`key variance over up to ${k.n} images at ${k.resolution} px (${view} view)`);
+  const text = keysPrompt(common.model, k);
+  say(`key variance over up to ${k.n} images at ${k.resolution} px (${allViews ? 'every view' : `${view} view`})`);
   const run = await timings.time('keys', () => runKeyVariance(
-    { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device } },
+    { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device, ...(text !== undefined ? { text } : {}) } },
     {
-      layers: '*', view, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
+      layers: '*', view, allViews, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
       histogramBins: k.histogramBins, perHead: k.perHead, state: k.state ?? join(common.out, 'key_variance.state'), limit: k.n,
       model: modelName, imageSource: k.images, out: common.out,
     },
@@ -190,13 +204,24 @@ async function computeKeys(
   const kv = run.result;
   const spec = k.images.startsWith('dataset:') ? parseDatasetSpec(k.images) : undefined;
   const dataset = await timings.time('hash', () => datasetEntry(spec?.name ?? 'images', spec?.root ?? k.images, common.hashData, { count: kv.nImages, ...(spec?.options.split ? { split: spec.options.split } : {}) }));
-  const proc = await loadProcessor(common.model);
-  const prompt = renderPrompt({ question: '', prefix: '' }, 1, proc.template, proc.tokenizer);
+  let prompt = text;
+  if (prompt === undefined) {
+    const proc = await loadProcessor(common.model);
+    prompt = renderPrompt({ question: '', prefix: '' }, 1, proc.template, proc.tokenizer);
+  }
   const flagged = kv.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
+  const others = (kv.otherViews ?? []).map((o) => {
+    const per = o.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
+    return `${o.view} view ${o.grid.rows}x${o.grid.cols} (its own variance, same threshold): ${per || '(none)'};`;
+  });
   const notes = [
     `Key variance: ${kv.nImages} images at ${k.resolution}x${k.resolution} px, ${kv.grid.rows}x${kv.grid.cols} ${kv.view} grid, statistic ${kv.statistic};`,
     `threshold ${kv.threshold.value.toPrecision(6)} (${kv.threshold.method});`,
-    `input-agnostic positions per blocked layer (layer:count) ${flagged || '(none)'}.`,
+    `input-agnostic positions per blocked layer (layer:count) ${flagged || '(none)'}${others.length ? ';' : '.'}`,
+    ...others,
+    k.prompt === 'benchmark'
+      ? `Keys prompt: the ${k.promptBenchmark.toUpperCase()} benchmark prompt (the family's lmms-eval format, its system turn) with question ${JSON.stringify(k.question)}.`
+      : 'Keys prompt: the extraction default (the checkpoint chat template, no question).',
   ];
   if (common.pictures.images > 0) {
     const drawn = await timings.time('pictures', () => keysPictures(common.out, kv));
@@ -236,7 +261,7 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
     await writeRun.keyVariance(cfg.out, kv);
     notes.push(`Input-agnostic keys from ${cfg.keyVariance} (${kv.nImages} images, threshold ${kv.threshold.value.toPrecision(6)} ${kv.threshold.method}).`);
   } else {
-    const r = await computeKeys(cfg.keys!, cfg, modelName, timings, say);
+    const r = await computeKeys(cfg.keys!, cfg, modelName, timings, say, cfg.keys!.allViews || cfg.blockViews === 'all');
     kv = r.kv;
     datasets.push(r.dataset);
     prompts.keys = r.prompt;
@@ -258,7 +283,7 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
   for (const [b, p] of Object.entries(bench.prompts)) prompts[b] = p;
   for (const b of cfg.benchmarks) datasets.push(await timings.time('hash', () => datasetEntry(b.name, b.data, cfg.hashData, b.name === 'pope' ? { split: b.splits.join(',') } : b.name === 'blink' ? { split: b.split } : {})));
   const blocked = bench.benchmarks.conditions.filter((c) => c.name !== 'none').map((c) => `${c.name}: ${c.blockedPositions ?? 0} grid positions over layers ${c.blockedLayers?.join(',')}`);
-  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills, ${bench.result.reusedAnswers ?? 0} answers reused from the same question on the same image; ${blocked.join('; ')}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
+  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills, ${bench.result.reusedAnswers ?? 0} answers reused from the same question on the same image; ${blocked.join('; ')}. Blocked views: ${cfg.blockViews === 'all' ? `all (${[kv.view ?? 'base', ...(kv.otherViews ?? []).map((o) => o.view)].join(' + ')}, each view's own flagged positions)` : `base (the ${kv.view ?? 'base'} view the variance was computed on)`}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
   return { datasets, prompts, files: [RUN_FILES.keyVariance, RUN_FILES.benchmarks, ...cfg.benchmarks.map((b) => `results/outputs/${b.name}.jsonl`)], notes };
 }
 

@@ -43,6 +43,12 @@ export const ExtractConfigSchema = z.object({
   perImagePrefix: z.string().min(1).optional(),
   /** A string adds a system turn; null leaves it out; undefined keeps the template's default. */
   systemPrompt: z.string().nullable().optional(),
+  /**
+   * A finished prompt (chat template already applied) holding one image placeholder, used verbatim: e.g. a benchmark's
+   * own rendering, so that image tokens see exactly the tokens they see there. question, prefix and systemPrompt do
+   * not apply then. Only through the API (experiments).
+   */
+  promptText: z.string().min(1).optional(),
   /** Images per forward pass (the LM runs them batched only when their prompts have equal length). */
   batchSize: z.number().int().positive().default(1),
   /** "i/n"; "auto": SLURM / Kubernetes indexed-job variables (everything when none is set); undefined: everything. */
@@ -74,6 +80,9 @@ export function parseExtractConfig(input: unknown): ExtractConfig {
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new KvlensUsageError(`extract config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  if (r.data.promptText !== undefined && (r.data.question !== DEFAULT_QUESTION || r.data.prefix !== '' || r.data.systemPrompt !== undefined || r.data.perImagePrefix !== undefined)) {
+    throw new KvlensUsageError('extract config field "promptText" is a finished prompt: question, prefix, perImagePrefix and systemPrompt do not apply to it');
   }
   if (r.data.siglip !== undefined && r.data.encoderBaseline !== undefined && r.data.siglip !== r.data.encoderBaseline) {
     throw new KvlensUsageError('extract config fields "encoderBaseline" and "siglip" (its old name) name different directories; give one');

@@ -20,7 +20,7 @@ import type { PreparedInputs, VisionLanguageModelApi } from '../models/types.js'
 import { loadEncoderBaseline, type EncoderBaseline } from '../models/vision/encoder-baseline.js';
 import { resizeRgb } from '../preprocess/pil-resize.js';
 import type { RgbImage } from '../preprocess/image.js';
-import type { ViewTokens } from '../preprocess/token-map.js';
+import { viewExtent, type ViewTokens } from '../preprocess/token-map.js';
 import type { ImageRecord, TapTensor } from '../store/gather.js';
 import { modelIdentity } from '../store/provenance.js';
 import { expandHooks, type HookDims } from '../taps/names.js';
@@ -133,7 +133,13 @@ export class Extractor {
     const inputs = await this.model.prepare({ images: [img], ...this.promptInput(prefix) });
     const all = this.model.imageViews(inputs, 0);
     const views: Record<string, ViewTokens> = {};
-    for (const v of this.views) if (all[v]) views[v] = all[v];
+    // each sequence view with its pixel extent where its tokens do not read the whole image (recorded in the store:
+    // correspondence maps points with it; absent = the whole image, so grids that fill it keep their manifests as before)
+    for (const v of this.views) {
+      if (!all[v]) continue;
+      const extent = viewExtent(inputs.tokenMap, v, { width: img.width, height: img.height });
+      views[v] = extent && (extent.x < 1 || extent.y < 1) ? { ...all[v], extent } : all[v];
+    }
     if (this.plan.baseline.length) {
       const side = this.baseline!.tower.patchesPerSide;
       const grid = { rows: side, cols: side, positions: Array.from({ length: side * side }, (_, k) => k) };
@@ -177,6 +183,7 @@ export class Extractor {
   }
 
   private promptInput(prefix: string = this.cfg.prefix) {
+    if (this.cfg.promptText !== undefined) return { text: this.cfg.promptText };
     return { question: this.cfg.question, prefix, ...(this.cfg.systemPrompt !== undefined ? { systemPrompt: this.cfg.systemPrompt } : {}) };
   }
 

@@ -216,6 +216,34 @@ export interface ViewTokens {
   readonly rows: number;
   readonly cols: number;
   readonly positions: ArrayLike<number>;
+  /**
+   * The fraction of the image (x: width, y: height) the grid's tokens read, from their pixel boxes: 378/384 for a
+   * 27 x 14-px grid on a 384-px tile; absent = the whole image (probes/grid.ts GridExtent).
+   */
+  readonly extent?: { readonly x: number; readonly y: number };
+}
+
+/**
+ * The pixel extent of image `image`'s `view` grid: the right / bottom edge the view's token boxes reach, as a fraction
+ * of the image's width / height (`size`: the image as given to the processor). A uniform-grid summary: exact for a
+ * single tile (base view, one-tile high-res grids, Qwen's merged grid); with several anyres tiles the seams' uncovered
+ * strips inside the image are not modelled, only the last tile's. Undefined when the view has no boxes.
+ */
+export function viewExtent(map: Pick<TokenMap, 'entries' | 'runs'>, view: string, size: { readonly width: number; readonly height: number }, image = 0): { x: number; y: number } | undefined {
+  const run = map.runs.find((r) => r.image === image);
+  if (!run) return undefined;
+  let x1 = 0;
+  let y1 = 0;
+  let n = 0;
+  for (let pos = run.start; pos < run.end; pos++) {
+    const e = map.entries[pos];
+    if (!e || e.view !== view || !e.box) continue;
+    n++;
+    if (e.box.x1 > x1) x1 = e.box.x1;
+    if (e.box.y1 > y1) y1 = e.box.y1;
+  }
+  if (n === 0 || !(size.width > 0 && size.height > 0) || x1 <= 0 || y1 <= 0) return undefined;
+  return { x: Math.min(1, x1 / size.width), y: Math.min(1, y1 / size.height) };
 }
 
 /**

@@ -112,6 +112,18 @@ export const KeyVarianceSchema = z.object({
     seed: z.number().int(),
     layers: z.array(z.object({ layer: layerIndex, positions: z.array(z.number().int().min(0)) })),
   }).optional(),
+  /** The prompt the images were forwarded in, as tokenised (one image placeholder); absent = not recorded. */
+  prompt: z.string().optional(),
+  /**
+   * allViews: the other token-map views of the same images ('highres' beside 'base'), each with its own grid, its own
+   * per-position variance and its positions flagged against the same threshold; absent = the main view only.
+   */
+  otherViews: z.array(z.object({
+    view: z.string().min(1),
+    grid: z.object({ rows: z.number().int().positive(), cols: z.number().int().positive() }),
+    randomControl: z.object({ seed: z.number().int(), layers: z.array(z.object({ layer: layerIndex, positions: z.array(z.number().int().min(0)) })) }).optional(),
+    layers: z.array(z.object({ layer: layerIndex, variance: z.array(finite), histogram: HistogramSchema, inputAgnostic: z.array(z.number().int().min(0)) })).min(1),
+  })).optional(),
   layers: z.array(z.object({
     layer: layerIndex,
     /** [rows * cols] variance per image-token position, row-major. */
@@ -137,6 +149,14 @@ export const KeyVarianceSchema = z.object({
   kv.randomControl?.layers.forEach((l, i) => {
     const bad = l.positions.find((p) => p >= n);
     if (bad !== undefined) ctx.addIssue({ code: 'custom', path: ['randomControl', 'layers', i, 'positions'], message: `position ${bad} is outside the ${n}-token grid` });
+  });
+  kv.otherViews?.forEach((o, k) => {
+    const m = o.grid.rows * o.grid.cols;
+    o.layers.forEach((l, i) => {
+      if (l.variance.length !== m) ctx.addIssue({ code: 'custom', path: ['otherViews', k, 'layers', i, 'variance'], message: `has ${l.variance.length} entries, expected grid rows*cols = ${m}` });
+      const bad = l.inputAgnostic.find((p) => p >= m);
+      if (bad !== undefined) ctx.addIssue({ code: 'custom', path: ['otherViews', k, 'layers', i, 'inputAgnostic'], message: `position ${bad} is outside the ${m}-token grid` });
+    });
   });
 });
 export type KeyVariance = z.infer<typeof KeyVarianceSchema>;

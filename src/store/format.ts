@@ -38,7 +38,9 @@ export function shardFileName(index: number): string {
 export const SHARD_FILE_RE = /^shard-(\d{5,})\.safetensors$/;
 
 const int = z.number().int();
-const ViewGridSchema = z.object({ rows: int.positive(), cols: int.positive() });
+/** extent: the fraction of the image (width, height) the view's tokens read (absent in stores written before it = all). */
+const ExtentSchema = z.object({ x: z.number().gt(0).max(1), y: z.number().gt(0).max(1) });
+const ViewGridSchema = z.object({ rows: int.positive(), cols: int.positive(), extent: ExtentSchema.optional() });
 const TapDimsSchema = z.object({ heads: int.positive(), headDim: int.positive(), dim: int.positive() });
 const SelectionSchema = z.object({ index: int.nonnegative(), count: int.positive() });
 

@@ -35,7 +35,8 @@ export interface StoredImage {
   readonly id: string;
   readonly source: string;
   readonly originalSize: { readonly width: number; readonly height: number };
-  readonly views: Readonly<Record<string, { readonly rows: number; readonly cols: number }>>;
+  /** extent: the fraction of the image the view's tokens read (absent: the whole image, or a store written before it). */
+  readonly views: Readonly<Record<string, { readonly rows: number; readonly cols: number; readonly extent?: { readonly x: number; readonly y: number } }>>;
   /** The image's own prefix text (stores extracted with per-image prefixes only). */
   readonly prefix?: string;
   /** The store root and shard file that hold it. */
@@ -147,6 +148,17 @@ export class FeatureStore {
   }
 
   /** One image's grid for `tap`: [rows, cols, dim] as float32 (f16 stores are widened exactly). */
+  /**
+   * The pixel extent of an image's view as recorded at extraction (the view `read` would use for `tap` when none is
+   * given); undefined for a store written before extents were recorded, or a view that reads the whole image.
+   */
+  extent(imageId: string, tap: string, view?: string): { x: number; y: number } | undefined {
+    const l = this.locate(imageId);
+    const v = view ?? tapViews(tap, this.identity.views)[0];
+    const e = l.image.views[v]?.extent;
+    return e ? { x: e.x, y: e.y } : undefined;
+  }
+
   read(imageId: string, tap: string, opts: ReadOptions = {}): Grid {
     return this.readLocated(this.locate(imageId), tap, opts);
   }

@@ -149,7 +149,10 @@ export class StoreWriter {
       id: imageId,
       source: record.source,
       originalSize: { width: record.originalSize.width, height: record.originalSize.height },
-      views: Object.fromEntries(views.map((v) => [v, { rows: record.views[v].rows, cols: record.views[v].cols }])),
+      views: Object.fromEntries(views.map((v) => {
+        const t = record.views[v];
+        return [v, { rows: t.rows, cols: t.cols, ...(t.extent ? { extent: { x: t.extent.x, y: t.extent.y } } : {}) }];
+      })),
       shard: shard.index,
       ...(record.prefix !== undefined ? { prefix: record.prefix } : {}),
     });

@@ -109,6 +109,8 @@ test('the protocol numbers themselves: 5 shots, 1000 episodes x 4 folds, tau 450
       assert.deepEqual(selectLayers(c.keys.blockLayers, PAPER_MODELS[p.model].layers, 'x').length, 10);
       assert.equal(selectLayers(c.keys.blockLayers, PAPER_MODELS[p.model].layers, 'x').at(-1), PAPER_MODELS[p.model].layers - 1);
       if (p.model === 'llava-onevision-7b') assert.equal(c.keys.threshold, 450);
+      assert.equal(c.blockViews, 'base', 'base-tile keys only (the paper leaves it open; all is the option)');
+      assert.deepEqual([c.keys.prompt, c.keys.promptBenchmark], ['benchmark', 'pope'], 'key variance in the benchmark prompt');
     }
     if (c.experiment === 'underutil') {
       assert.equal(c.layerChoice, 'all', 'every question counted');

@@ -30,7 +30,7 @@ export function noise(rng: Rng, n: number, scale: number): Float32Array {
   return v;
 }
 
-export function writeImage(w: StoreWriter, id: string, source: string, size: { width: number; height: number }, side: number, planted: Float32Array, dim: number, rng: Rng, cleanNoise: number): void {
+export function writeImage(w: StoreWriter, id: string, source: string, size: { width: number; height: number }, side: number, planted: Float32Array, dim: number, rng: Rng, cleanNoise: number, extent?: { x: number; y: number }): void {
   const pos = side * side;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   tensors.set('lm.0.attn.v', headMajor(noise(rng, pos * dim, 1), pos, dim));
@@ -40,7 +40,7 @@ export function writeImage(w: StoreWriter, id: string, source: string, size: { w
   const clean = noise(rng, pos * dim, cleanNoise);
   for (let i = 0; i < clean.length; i++) clean[i] += planted[i];
   tensors.set('lm.2.attn.v', headMajor(clean, pos, dim));
-  w.add(id, { source, originalSize: size, views: { base: { rows: side, cols: side, positions: Array.from({ length: pos }, (_, k) => k) } } }, tensors);
+  w.add(id, { source, originalSize: size, views: { base: { rows: side, cols: side, positions: Array.from({ length: pos }, (_, k) => k), ...(extent ? { extent } : {}) } } }, tensors);
 }
 
 /**
@@ -125,7 +125,7 @@ function positionCode(x: number, y: number, out: Float32Array, offset: number): 
 
 /** SPair synthetic set + a store whose layer 2 codes each token by its position in the SOURCE frame (target tokens are
  * mapped back through the generator's known warp), so nearest neighbours are the true correspondences. */
-export async function plantedSpairStore(dataRoot: string, storeRoot: string, n: number, seed = 5): Promise<void> {
+export async function plantedSpairStore(dataRoot: string, storeRoot: string, n: number, seed = 5, extent?: number): Promise<void> {
   const { truth } = (await generateSynthetic('spair', dataRoot, { seed, n })) as { truth: SpairTruth[] };
   const byPair = new Map(truth.map((t) => [t.pairName, t]));
   const side = 24;
@@ -139,10 +139,12 @@ export async function plantedSpairStore(dataRoot: string, storeRoot: string, n: 
         if (sd.image.kind !== 'path') continue;
         const planted = new Float32Array(side * side * dim);
         for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) {
-          const [x, y] = toSource(((c + 0.5) * sd.width) / side, ((r + 0.5) * sd.height) / side);
+          // extent e: the tokens read only the first e of each axis (a grid that does not fill its tile), recorded in the store
+          const e = extent ?? 1;
+          const [x, y] = toSource(((c + 0.5) * e * sd.width) / side, ((r + 0.5) * e * sd.height) / side);
           positionCode(x, y, planted, (r * side + c) * dim);
         }
-        writeImage(w, `JPEGImages/${s.category}/${sd.imname}`, resolve(sd.image.path), { width: sd.width, height: sd.height }, side, planted, dim, rng, 0.01);
+        writeImage(w, `JPEGImages/${s.category}/${sd.imname}`, resolve(sd.image.path), { width: sd.width, height: sd.height }, side, planted, dim, rng, 0.01, extent ? { x: extent, y: extent } : undefined);
       }
     }
   } finally {

@@ -10,7 +10,7 @@
 
 import { blockSpecsFor, keyBlocksByLayer, type KeyBlock } from '../../eval/blocks.js';
 import type { BlockSpec } from '../../models/types.js';
-import { viewGrids, type TokenMap } from '../../preprocess/token-map.js';
+import { viewGrid, viewGrids, type TokenMap } from '../../preprocess/token-map.js';
 import type { ViewTokens } from '../../store/gather.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { Rng } from '../../util/random.js';
@@ -91,6 +91,25 @@ export function flaggedKeyBlocks(flagged: FlaggedKeys, images: readonly ViewToke
   return keyBlocksByLayer(flagged.layers.map(({ layer, positions }) => ({
     layer, keys: images.flatMap((v) => mapCells(positions, flagged.grid, v, gridMatch).map((cell) => v.positions[cell])),
   })));
+}
+
+/**
+ * blockViews 'all': the image keys of one prompt whose (view, position) is flagged, for every view of `sets` (each
+ * flagged from its own variance: base tile, high-resolution grid) and every image of the prompt that has that view
+ * (viewGrid of the model's token map; an image without the view contributes nothing for it). Per layer the views'
+ * keys are joined into one block.
+ */
+export function flaggedKeyBlocksViews(sets: readonly FlaggedKeys[], map: Pick<TokenMap, 'entries' | 'runs'>, gridMatch: GridMatch = 'exact'): KeyBlock[] {
+  if (map.runs.length === 0) throw new KvlensUsageError('blockSpecs: the prompt has no image');
+  const perLayer = new Map<number, number[]>();
+  for (const set of sets) {
+    const grids = map.runs.map((r) => viewGrid(map, set.view, r.image)).filter((g): g is ViewTokens => g !== undefined);
+    for (const { layer, positions } of set.layers) {
+      const keys = perLayer.get(layer) ?? perLayer.set(layer, []).get(layer)!;
+      for (const v of grids) for (const cell of mapCells(positions, set.grid, v, gridMatch)) keys.push(v.positions[cell]);
+    }
+  }
+  return keyBlocksByLayer([...perLayer].map(([layer, keys]) => ({ layer, keys })));
 }
 
 /** The BlockSpec list blocking `flagged` in one prompt (see flaggedKeyBlocks), for the given or default queries. */

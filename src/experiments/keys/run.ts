@@ -39,6 +39,12 @@ export const KeyVarianceConfigSchema = z.object({
   threshold: z.union([z.number().nonnegative(), z.literal('auto')]).default('auto'),
   /** Layers to block (relative to the model's LM layers): default the last 10. */
   blockLayers: z.string().min(1).default('-10:'),
+  /**
+   * Also flag positions on every other view the images have (LLaVA families: the high-resolution grid besides the base
+   * tile), each view from its OWN per-position variance with the same τ (no carry-over of one view's flags to another
+   * grid): what a blocking run with blockViews 'all' blocks. Written to key_variance.json otherViews.
+   */
+  allViews: z.boolean().default(false),
   /** Seed of the random control set. */
   randomSeed: z.number().int().default(0),
   /** Bins of the per-layer histograms in the result (linear in variance, as the report draws them). */
@@ -76,6 +82,8 @@ export type KeySource =
       readonly prefix?: string;
       readonly question?: string;
       readonly systemPrompt?: string | null;
+      /** A finished prompt (template applied) with one image placeholder, used verbatim: e.g. the benchmark prompt. */
+      readonly text?: string;
     };
   };
 
@@ -96,6 +104,8 @@ export interface KeyVarianceRun {
   /** The seeded control with the same count per layer. */
   readonly random: FlaggedKeys;
   readonly state: KeyVarianceState;
+  /** allViews: the flagged / control sets of the other views (each from its own variance), and their maps. */
+  readonly otherViews: ReadonlyArray<{ readonly flagged: FlaggedKeys; readonly random: FlaggedKeys; readonly maps: readonly VarianceMap[] }>;
 }
 
 export interface KeyVarianceHooks {
@@ -110,8 +120,8 @@ export async function runKeyVariance(source: KeySource, input: KeyVarianceConfig
     throw new KvlensUsageError(`key-variance config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
   }
   const cfg = parsed.data;
-  const acc = 'store' in source ? accumulateFromStore(source, cfg, hooks) : await accumulateLive(source.live, cfg, hooks);
-  const run = summarise(acc.state, cfg, acc.info);
+  const acc = 'store' in source ? accumulateFromStoreViews(source, cfg, hooks) : await accumulateLive(source.live, cfg, hooks);
+  const run = summarise(acc.state, cfg, acc.info, acc.others);
   if (cfg.out) await writeRun.keyVariance(cfg.out, run.result);
   return run;
 }
@@ -123,6 +133,31 @@ interface SourceInfo {
   readonly lmLayers: number;
   /** The fixed resize of a live run (recorded in the result). */
   readonly resize?: KeyVariance['resize'];
+  /** The prompt text of a live run, as tokenised (recorded in the result). */
+  readonly prompt?: string;
+}
+
+/** The state file of another view's accumulator (allViews): beside the main one. */
+const viewStatePath = (path: string | undefined, view: string) => (path ? `${path}.${view}` : undefined);
+
+/** The store's keys of `cfg.view`, and with allViews of every other view the key tap is stored for, each on its own. */
+function accumulateFromStoreViews(
+  source: Extract<KeySource, { store: unknown }>, cfg: KeyVarianceConfig, hooks: KeyVarianceHooks,
+): { state: KeyVarianceState; info: SourceInfo; others: KeyVarianceState[] } {
+  const owned = !(source.store instanceof FeatureStore);
+  const store = source.store instanceof FeatureStore ? source.store : FeatureStore.open(source.store as string | string[]);
+  try {
+    const main = accumulateFromStore({ ...source, store }, cfg, hooks);
+    const others: KeyVarianceState[] = [];
+    if (cfg.allViews) {
+      const first = source.images?.[0] ?? store.images()[0];
+      const views = first === undefined ? [] : Object.keys(store.image(first).views).filter((v) => v !== cfg.view && (v === 'base' || v === 'highres'));
+      for (const v of views) others.push(accumulateFromStore({ ...source, store }, { ...cfg, view: v as KeyVarianceConfig['view'], state: viewStatePath(cfg.state, v) }, hooks).state);
+    }
+    return { ...main, others };
+  } finally {
+    if (owned) store.close();
+  }
 }
 
 // ---- store: a layer at a time over every image ----
@@ -164,7 +199,9 @@ function accumulateFromStore(
     if (cfg.state) state.save(cfg.state);
     return {
       state,
-      info: { model: cfg.model ?? basename(store.identity.model.path), imageSource: cfg.imageSource ?? `feature store ${store.roots.join(', ')}`, lmLayers },
+      info: {
+        model: cfg.model ?? basename(store.identity.model.path), imageSource: cfg.imageSource ?? `feature store ${store.roots.join(', ')}`, lmLayers,
+      },
     };
   } finally {
     if (owned) store.close();
@@ -175,52 +212,75 @@ function accumulateFromStore(
 
 async function accumulateLive(
   live: Extract<KeySource, { live: unknown }>['live'], cfg: KeyVarianceConfig, hooks: KeyVarianceHooks,
-): Promise<{ state: KeyVarianceState; info: SourceInfo }> {
+): Promise<{ state: KeyVarianceState; info: SourceInfo; others: KeyVarianceState[] }> {
   const lmLayers = modelLayerCount(live.model);
   if (lmLayers === undefined) throw new KvlensInputError('cannot read text_config.num_hidden_layers', join(live.model, 'config.json'));
   const layers = selectLayers(cfg.layers, lmLayers, `layers ${cfg.layers}`);
   const extractCfg = parseExtractConfig({
     model: live.model, images: typeof live.images === 'string' ? live.images : '(listed)', out: '(not written)',
-    taps: [`lm.{${layers.join(',')}}.attn.k`], views: [cfg.view], dtype: 'float32', resolution: live.resolution,
+    taps: [`lm.{${layers.join(',')}}.attn.k`], views: cfg.allViews ? ['base', 'highres'] : [cfg.view], dtype: 'float32', resolution: live.resolution,
     device: live.device, prefix: live.prefix, question: live.question, systemPrompt: live.systemPrompt,
+    ...(live.text !== undefined ? { promptText: live.text } : {}),
   });
   let items = typeof live.images === 'string' ? await listImages(live.images) : [...live.images];
   if (cfg.limit !== undefined) items = items.slice(0, cfg.limit);
   if (items.length === 0) throw new KvlensInputError('no images to analyse', typeof live.images === 'string' ? live.images : 'images');
   const engine = await openExtractor(extractCfg);
   try {
-    let state: KeyVarianceState | undefined = cfg.state && existsSync(cfg.state) ? KeyVarianceState.load(cfg.state) : undefined;
-    let first: { imageId: string; rows: number; cols: number } | undefined;
     const ids = items.map((it) => it.id);
-    const start = state ? Math.min(...[...state.layers.values()].map((w) => w.n)) : 0;
-    if (state) {
-      checkResumable(state, { tap: KEY_TAP_PATTERN, view: cfg.view, imageIds: ids }, layers, cfg.state!);
-      // A live run advances every layer together; a state where they differ was not written by one.
-      if ([...state.layers.values()].some((w) => w.n !== start)) throw new KvlensInputError('layers of this state hold different image counts; it was not written by a live run', cfg.state!);
-      first = { imageId: ids[0], rows: state.meta.shape.rows, cols: state.meta.shape.cols };
-    }
-    for (let i = start; i < items.length; i++) {
-      const prepared = await engine.prepare(await items[i].load());
-      const v = prepared.views[cfg.view];
-      const here = { imageId: items[i].id, rows: v.rows, cols: v.cols };
-      if (first) checkSameGrid(first, here, cfg.view, typeof live.images === 'string' ? live.images : undefined);
-      first ??= here;
-      const [taps] = await engine.run([prepared]);
-      if (!state) {
-        const t = taps.get(keyTap(layers[0]))!; // [1, kvHead, pos, dHead]
-        const shape: KeyGridShape = { rows: v.rows, cols: v.cols, heads: t.shape[1], headDim: t.shape[3] };
-        state = new KeyVarianceState({ tap: KEY_TAP_PATTERN, view: cfg.view, shape, imageIds: ids }, layers);
+    const where = typeof live.images === 'string' ? live.images : undefined;
+    // One accumulator per view: cfg.view first, then (allViews) every other grid view the images have. Each resumes
+    // from its own state file; a live run advances every layer of every view together.
+    const views = new Map<string, { path?: string; state?: KeyVarianceState; first?: { imageId: string; rows: number; cols: number } }>();
+    const track = (view: string) => {
+      const path = view === cfg.view ? cfg.state : viewStatePath(cfg.state, view);
+      const state = path && existsSync(path) ? KeyVarianceState.load(path) : undefined;
+      if (state) {
+        checkResumable(state, { tap: KEY_TAP_PATTERN, view, imageIds: ids }, layers, path!);
+        const n = state.layers.values().next().value!.n;
+        if ([...state.layers.values()].some((w) => w.n !== n)) throw new KvlensInputError('layers of this state hold different image counts; it was not written by a live run', path!);
       }
-      accumulateTaps(state, taps, v);
-      hooks.onProgress?.({ layer: null, done: i + 1, total: items.length });
-      if (cfg.state && (i + 1) % cfg.checkpointEvery === 0) state.save(cfg.state);
+      views.set(view, { path, state, first: state ? { imageId: ids[0], rows: state.meta.shape.rows, cols: state.meta.shape.cols } : undefined });
+    };
+    track(cfg.view);
+    if (cfg.allViews) {
+      // the other grid views the images have, from the first image's token map (preprocessing only)
+      const probe = await engine.prepare(await items[0].load());
+      for (const v of Object.keys(probe.views)) if (v !== cfg.view && (v === 'base' || v === 'highres')) track(v);
     }
-    if (cfg.state) state!.save(cfg.state);
+    const count = (v: { state?: KeyVarianceState }) => (v.state ? v.state.layers.values().next().value!.n : 0);
+    const counts = [...views.values()].map(count);
+    if (counts.some((n) => n !== counts[0])) {
+      throw new KvlensInputError(`the views' state files hold different image counts (${[...views.keys()].map((v, k) => `${v}: ${counts[k]}`).join(', ')}); delete them to start over`, cfg.state ?? 'state');
+    }
+    for (let i = counts[0]; i < items.length; i++) {
+      const prepared = await engine.prepare(await items[i].load());
+      const [taps] = await engine.run([prepared]);
+      for (const [view, entry] of views) {
+        const v = prepared.views[view];
+        if (!v) throw new KvlensInputError(`image "${items[i].id}" has no "${view}" view (the first image has one)`, where ?? 'images');
+        const here = { imageId: items[i].id, rows: v.rows, cols: v.cols };
+        if (entry.first) checkSameGrid(entry.first, here, view, where);
+        entry.first ??= here;
+        if (!entry.state) {
+          const t = taps.get(keyTap(layers[0]))!; // [1, kvHead, pos, dHead]
+          const shape: KeyGridShape = { rows: v.rows, cols: v.cols, heads: t.shape[1], headDim: t.shape[3] };
+          entry.state = new KeyVarianceState({ tap: KEY_TAP_PATTERN, view, shape, imageIds: ids }, layers);
+        }
+        accumulateTaps(entry.state, taps, v);
+        if (entry.path && (i + 1) % cfg.checkpointEvery === 0) entry.state.save(entry.path);
+      }
+      hooks.onProgress?.({ layer: null, done: i + 1, total: items.length });
+    }
+    for (const entry of views.values()) if (entry.path) entry.state!.save(entry.path);
+    const [main, ...others] = [...views.values()].map((e) => e.state!);
     return {
-      state: state!,
+      state: main,
+      others,
       info: {
         model: cfg.model ?? basename(live.model), imageSource: cfg.imageSource ?? (typeof live.images === 'string' ? live.images : `${items.length} listed images`), lmLayers,
         ...(live.resolution ? { resize: fixedResize(live.resolution) } : {}),
+        ...(live.text !== undefined ? { prompt: live.text } : {}),
       },
     };
   } finally {
@@ -294,7 +354,7 @@ function modelLayerCount(dir: string): number | undefined {
 // ---- from the state to the result ----
 
 /** Variance per layer, τ over all analysed layers, flagged positions, histograms, and the block / control sets. */
-export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info: SourceInfo): KeyVarianceRun {
+export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info: SourceInfo, others: readonly KeyVarianceState[] = []): KeyVarianceRun {
   if (!state.complete) throw new KvlensUsageError('the key-variance state is incomplete (some layer has not seen every image)');
   const { rows, cols } = state.meta.shape;
   const layers = [...state.layers.keys()].sort((a, b) => a - b);
@@ -323,6 +383,7 @@ export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info:
     blockedLayers: blockLayers,
     view: state.meta.view,
     ...(info.resize ? { resize: info.resize } : {}),
+    ...(info.prompt !== undefined ? { prompt: info.prompt } : {}),
     definition: VARIANCE_DEFINITION,
     randomControl: { seed: cfg.randomSeed, layers: random.layers.map((l) => ({ layer: l.layer, positions: [...l.positions] })) },
     layers: maps.map((m) => ({
@@ -333,7 +394,24 @@ export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info:
       ...(cfg.perHead ? { headVariance: state.layer(m.layer).headVariance(cfg.statistic).map((h) => Array.from(h)) } : {}),
     })),
   };
-  return { result, maps, threshold, flagged, random, state };
+  // Other views (allViews): each view's positions flagged from its own variance against the same τ (τ is a value of
+  // the key statistic, not of a grid), with its own seeded control; the main view's fields above stay as they were.
+  const other = others.map((st) => {
+    if (!st.complete) throw new KvlensUsageError(`the "${st.meta.view}" key-variance state is incomplete`);
+    const g = { rows: st.meta.shape.rows, cols: st.meta.shape.cols };
+    const vmaps: VarianceMap[] = layers.map((layer) => ({ layer, ...g, variance: st.layer(layer).variance(cfg.statistic) }));
+    const vflagged: FlaggedKeys = { view: st.meta.view, grid: g, layers: blockLayers.map((layer) => ({ layer, positions: flaggedAt(vmaps[layers.indexOf(layer)].variance) })) };
+    return { flagged: vflagged, random: randomControl(vflagged, cfg.randomSeed), maps: vmaps };
+  });
+  // allViews records the list even when empty (a model with one grid view): 'all' then blocks what 'base' blocks
+  if (cfg.allViews) {
+    result.otherViews = other.map((o) => ({
+      view: o.flagged.view, grid: o.flagged.grid,
+      randomControl: { seed: cfg.randomSeed, layers: o.random.layers.map((l) => ({ layer: l.layer, positions: [...l.positions] })) },
+      layers: o.maps.map((m) => ({ layer: m.layer, variance: Array.from(m.variance), histogram: histogram(m.variance, cfg.histogramBins), inputAgnostic: flaggedAt(m.variance) })),
+    }));
+  }
+  return { result, maps, threshold, flagged, random, state, otherViews: other };
 }
 
 /** The flagged / control sets from a written key_variance.json (what a benchmark run reads back). */
@@ -348,4 +426,26 @@ export function flaggedFromResult(kv: KeyVariance, layers: readonly number[] = k
   const rc = kv.randomControl;
   const random = rc ? { view, grid: kv.grid, layers: rc.layers.filter((l) => layers.includes(l.layer)).map((l) => ({ layer: l.layer, positions: [...l.positions] })) } : undefined;
   return { flagged, random };
+}
+
+/**
+ * The flagged sets of every view a key_variance.json holds (its main view, then otherViews), for blockViews 'all'.
+ * Each control is drawn again from that view's flagged set with the keys run's seed (as blockingSets does for one view).
+ */
+export function flaggedViewsFromResult(kv: KeyVariance, layers: readonly number[], seed: number): { flagged: FlaggedKeys[]; random: FlaggedKeys[] } {
+  if (!kv.otherViews) {
+    throw new KvlensInputError(`key_variance.json holds only the "${kv.view ?? 'base'}" view; blockViews 'all' needs every view's flags: compute it with allViews (keys: allViews: true, or blockViews: all with keys in the run)`, 'results/key_variance.json');
+  }
+  const { flagged: main } = flaggedFromResult(kv, layers);
+  const others = kv.otherViews.map((o): FlaggedKeys => ({
+    view: o.view, grid: o.grid,
+    layers: layers.map((l) => {
+      const entry = o.layers.find((x) => x.layer === l);
+      if (!entry) throw new KvlensInputError(`key_variance.json's "${o.view}" view has no layer ${l}`, 'results/key_variance.json');
+      return { layer: l, positions: [...entry.inputAgnostic] };
+    }),
+  }));
+  const flagged = [main, ...others];
+  const seedOf = kv.randomControl?.seed ?? seed;
+  return { flagged, random: flagged.map((f) => randomControl(f, seedOf)) };
 }
