@@ -3,6 +3,7 @@
 // Debian's Chromium (playwright-core; CHROMIUM=path overrides /usr/bin/chromium) and writes
 //   <out>/viewer.png           the viewer on the demo's run: photo A with its overlay, photo B with the best match marked
 //   <out>/report-overview.png  the report's overview figure (every task's curve against layer, normalised to its peak)
+//   <out>/report-sample.png    the report's first probe-mask sample picture (photo | prediction | ground truth)
 // The capture functions are exported for the tests, which check the pictures' pixels.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -63,10 +64,15 @@ export async function captureViewer(target: string, outPng: string, opts: { over
 
 /** The report's overview figure (figure[data-plot="overview-all-tasks"]), as the browser shows it. */
 export async function captureReportOverview(reportHtml: string, outPng: string): Promise<void> {
+  await captureReportFigure(reportHtml, 'figure[data-plot="overview-all-tasks"]', outPng);
+}
+
+/** One element of the report (the first match of `selector`), as the browser shows it. */
+export async function captureReportFigure(reportHtml: string, selector: string, outPng: string): Promise<void> {
   await withBrowser(async (page) => {
     await page.goto(pathToFileURL(resolve(reportHtml)).href);
     mkdirSync(resolve(outPng, '..'), { recursive: true });
-    await page.locator('figure[data-plot="overview-all-tasks"]').screenshot({ path: outPng });
+    await page.locator(selector).first().screenshot({ path: outPng });
   });
 }
 
@@ -91,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
   await buildReport(runDir, { out: report });
   await captureViewer(runDir, join(out, 'viewer.png'), { overlay: 'mask', view: 'highres' });
   await captureReportOverview(report, join(out, 'report-overview.png'));
-  console.log(`wrote ${join(out, 'viewer.png')} and ${join(out, 'report-overview.png')}`);
+  await captureReportFigure(report, '#samples figure[data-sample^="mask-"]', join(out, 'report-sample.png'));
+  console.log(`wrote ${join(out, 'viewer.png')}, ${join(out, 'report-overview.png')} and ${join(out, 'report-sample.png')}`);
   return 0;
 }
 

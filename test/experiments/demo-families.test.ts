@@ -3,7 +3,7 @@
 // stores hold the family's views (Qwen2.5-VL: "highres" only).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDemo, DEMO_FAMILIES, type DemoFamily } from '../../src/experiments/demo.js';
@@ -53,6 +53,16 @@ for (const family of ['llava_next', 'qwen2_5_vl'] as const) {
       assert.ok(existsSync(join(out, 'run', 'report', 'report.html')));
       const format = family === 'qwen2_5_vl' ? 'qwen2_5_vl' : 'llava/llava_llama_3';
       assert.match(run.manifest.notes ?? '', new RegExp(`Format ${format.replace('/', '\\/')};`), 'the family\'s lmms-eval prompt');
+      // Pictures (issue 16): masks + attention for the pictured images, attention for sampled questions, all in the report.
+      const dir = (d: string) => readdirSync(join(out, 'run', d)).map((f) => decodeURIComponent(f.replace(/\.json$/, '')));
+      const masks = dir('masks');
+      assert.ok(masks.length >= 1 && masks.length <= 4, `masks for ${masks.length} image(s)`); // 8 images: fewer usable queries
+      const attention = dir('attention');
+      for (const id of masks) assert.ok(attention.includes(id), `attention for ${id}`);
+      assert.ok(attention.some((a) => a.startsWith('pope/')) && attention.some((a) => a.startsWith('underutil/')), attention.join(', '));
+      const html = readFileSync(join(out, 'run', 'report', 'report.html'), 'utf8');
+      for (const x of run.samples) assert.ok(html.includes(`<figure data-sample="${x.file}"><img alt=`), x.file);
+      assert.ok(run.samples.some((x) => x.kind === 'mask') && run.samples.some((x) => x.file.startsWith('attention-')) && run.samples.some((x) => x.file.startsWith('keys-variance')));
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
