@@ -86,6 +86,11 @@ test('demo: model -> synthetic data -> stores -> every layer probed -> run direc
     assert.equal(JSON.parse(readFileSync(join(probeOut, 'samples', 'index.json'), 'utf8')).samples.length, 2);
     assert.equal(await main([...args, '--out', join(out, 'probe0'), '--pictures', '0']), 0);
     assert.ok(!existsSync(join(out, 'probe0', 'masks')));
+    // A layer selection in the tap pattern (not only "*") names the LM family the pictures show.
+    assert.equal(await main([...args, '--taps', 'lm.6-7.attn.v', '--out', join(out, 'probe-sel'), '--pictures', '1']), 0);
+    const sel = readdirSync(join(out, 'probe-sel', 'masks'));
+    assert.equal(sel.length, 1);
+    assert.deepEqual(Object.keys((await readMaskFile(join(out, 'probe-sel'), decodeURIComponent(sel[0].replace(/\.json$/, ''))))!.layers).sort(), ['6', '7']);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

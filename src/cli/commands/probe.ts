@@ -10,6 +10,8 @@ import { summariseCurves } from '../../experiments/stores.js';
 import { writeRowsCsv, writeRowsJson } from '../../probes/results.js';
 import { PROBE_DEFAULTS } from '../../probes/fields.js';
 import { BDD_ATTRIBUTE_VALUES } from '../../data/loaders/bdd10k-attributes.js';
+import { layerPattern, tapAtLayer } from '../../taps/names.js';
+import { isLanguageModelTap } from '../../taps/table.js';
 
 const USAGE = `usage: kvlens probe <${PROBE_TASKS.join('|')}> --store DIR[,DIR...] --data ROOT [options]
 tasks (dataset layout of --data):
@@ -133,13 +135,12 @@ export default async function probe(args: string[]): Promise<number> {
   const pictures = int(values.pictures, '--pictures') ?? 4;
   if (pictures < 0) throw new CliUsageError('--pictures must be 0 or more', USAGE);
   if (task === 'fewshot-seg' && pictures > 0) {
-    // Masks of the first LM tap family probed (lm.*.attn.v by default), at every stored layer of it.
-    const pattern = (values.taps ? values.taps.split(',') : ['lm.*.attn.v']).find((p) => /^lm\.\*\./.test(p));
-    if (pattern) {
-      const family = pattern.replace('*', '{L}');
+    // Masks of the first LM tap family probed (lm.*.attn.v by default), at every probed layer of it.
+    const family = (values.taps ? values.taps.split(',') : ['lm.*.attn.v']).map((p) => layerPattern(p)?.family).find((f) => f !== undefined && isLanguageModelTap(f));
+    if (family) {
       const peak = summariseCurves(res.rows).find((c) => c.metric === 'mIoU' && c.family === family)?.peakLayer;
       const pics = await writeSegPictures({
-        runDir: out, store: values.store.split(','), family, layers: res.taps.filter((x) => x.layer !== null && x.tap === family.replace('{L}', String(x.layer))).map((x) => x.layer!), view: values.view, seed: int(values.seed, '--seed') ?? 0, images: pictures, sampleLayer: peak, key: task,
+        runDir: out, store: values.store.split(','), family, layers: res.taps.filter((x) => x.layer !== null && x.tap === tapAtLayer(family, x.layer)).map((x) => x.layer!), view: values.view, seed: int(values.seed, '--seed') ?? 0, images: pictures, sampleLayer: peak, key: task,
         task: ProbeTaskSchema.parse({ task, data: values.data, dataset: values.dataset, fold: values.fold === 'pooled' ? 'pooled' : foldOption(values.fold, USAGE), split: values.split, shots: int(values.shots, '--shots'), episodes: values.episodes === 'per-entry' ? 'per-entry' : int(values.episodes, '--episodes') }),
       });
       for (const n of pics.notes) console.error(`probe: ${n}`);

@@ -14,6 +14,7 @@ import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { readConfigJson } from '../hf-config.js';
 import { SiglipVisionModel } from '../siglip/model.js';
 import { ClipVisionModel } from '../clip/model.js';
+import { isBaselineTap } from '../../taps/table.js';
 
 export interface EncoderBaseline {
   /** config.json model_type of the checkpoint */
@@ -51,9 +52,8 @@ export function encoderBaselineTypes(): string[] {
 
 /** The tower's own output name for a baseline hook: baseline.3.out -> siglip.3.out / clip.3.out. */
 function towerName(tap: string, kind: 'siglip' | 'clip'): string {
-  const m = /^(?:baseline|siglip)\.(.+)$/.exec(tap);
-  if (!m) throw new KvlensUsageError(`tap "${tap}" is not an encoder-baseline hook (baseline.* or siglip.*)`);
-  return `${kind}.${m[1]}`;
+  if (!isBaselineTap(tap)) throw new KvlensUsageError(`tap "${tap}" is not an encoder-baseline hook (baseline.* or siglip.*)`);
+  return `${kind}.${tap.slice(tap.indexOf('.') + 1)}`;
 }
 
 export async function loadEncoderBaseline(dir: string, opts: { device?: Device } = {}): Promise<EncoderBaseline> {
