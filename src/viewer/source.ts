@@ -6,7 +6,8 @@ import { FeatureStore } from '../store/index.js';
 import { readJsonValidated } from '../results/io.js';
 import { KeyVarianceSchema, type AttentionFile, type KeyVariance, type MaskFile } from '../results/schema.js';
 import { RUN_FILES, readAttentionFile, readMaskFile } from '../results/rundir.js';
-import { parseHook } from '../taps/names.js';
+import { tapFamily, tapLayer } from '../taps/names.js';
+import { isLanguageModelTap } from '../taps/table.js';
 import { KvlensInputError } from '../util/errors.js';
 
 export interface TapFamily { name: string; layers: number[] }
@@ -38,15 +39,18 @@ export class ViewerSource {
     return new ViewerSource(root, 'run', hasStore ? FeatureStore.open(storeDir) : undefined, `run ${manifest.experiment}`);
   }
 
-  /** Layered LM tap families held by the store (attn.v, attn.k, resid, ...), with their layers. */
+  /**
+   * Layered LM tap families held by the store (attn.v, attn.k, resid, ...), with their layers. Vision and
+   * encoder-baseline taps (vision.{L}.out, baseline.{L}.out) are not LM families: the viewer's layer is an LM layer.
+   */
   tapFamilies(): TapFamily[] {
     if (!this.store) return [];
     const fams = new Map<string, number[]>();
     for (const t of this.store.taps) {
-      const h = parseHook(t);
-      if (!('layer' in h)) continue;
-      const fam = t.replace(/^lm\.\d+\./, '');
-      fams.set(fam, [...(fams.get(fam) ?? []), h.layer]);
+      const layer = tapLayer(t);
+      if (layer === null || !isLanguageModelTap(t)) continue;
+      const fam = tapFamily(t).slice('lm.{L}.'.length);
+      fams.set(fam, [...(fams.get(fam) ?? []), layer]);
     }
     return [...fams.entries()].map(([name, layers]) => ({ name, layers: layers.sort((a, b) => a - b) }));
   }
