@@ -269,8 +269,15 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
   }
   const totals = await benchmarkTotals(cfg.benchmarks);
   const bench = await withModel(cfg, timings, async (model) => {
+    // Each benchmark's clock starts when it starts (a 0/total event), not at its first answer: no absurd first rate.
+    const start = (i: number) => {
+      const b = cfg.benchmarks[i]?.name;
+      if (b && totals[b]) reportProgress({ step: `blocking ${b}`, done: 0, total: totals[b], unit: 'questions' });
+    };
+    start(0);
     const r = await timings.time('benchmark', () => runBlockingBenchmarks(cfg, kv, model, cfg.out, modelName, (b, done) => {
-      reportProgress({ step: `blocking ${b}`, done, total: totals[b] ?? done, unit: 'questions' });
+      reportProgress({ step: `blocking ${b}`, done, total: Math.max(totals[b] ?? done, done), unit: 'questions' });
+      if (done === totals[b]) start(cfg.benchmarks.findIndex((x) => x.name === b) + 1);
     }));
     if (cfg.pictures.questions > 0) {
       say(`text -> image attention for ${cfg.pictures.questions} question(s)`);
@@ -307,6 +314,7 @@ async function runUnderutilExperiment(cfg: UnderutilConfig, modelName: string, t
   const total = await underutilTotal(cfg, subtasks);
   const picNotes: string[] = [];
   const r = await withModel(cfg, timings, async (model) => {
+    if (total) reportProgress({ step: 'underutil BLINK', done: 0, total, unit: 'questions' });
     const res = await timings.time('underutil', () => runUnderutil(cfg, model, cfg.out, modelName, (done) => {
       reportProgress({ step: 'underutil BLINK', done, total: Math.max(total, done), unit: 'questions' });
     }));
