@@ -3,9 +3,11 @@
 // the model's own attention-probability tap (lm.{L}.attn.probs, through the model interface only). Written as
 // <run>/attention/<image-id>.json (AttentionFileSchema) for the viewer, and as a sample PNG for the report.
 //
-// The tap is a whole-sequence [head, pos, pos] tensor per layer, so layers are captured in groups that fit
-// ATTENTION_GROUP_BYTES; a prompt whose single layer would exceed ATTENTION_LAYER_LIMIT_BYTES is refused (the caller
-// notes it in the run's manifest instead of failing the run).
+// The image prefix is prefilled once and the text after the image continues on its cache with the tap on, so the tap
+// holds only the text queries' rows ([head, textTokens, pos]: ~25 MB per layer for a 7k-token LLaVA-OneVision prompt,
+// instead of [head, pos, pos]); the rows equal the whole-prompt forward's (test/experiments/pictures.test.ts). Layers
+// are captured in groups that fit ATTENTION_GROUP_BYTES; a prompt whose single layer would exceed
+// ATTENTION_LAYER_LIMIT_BYTES is refused (the caller notes it in the run's manifest instead of failing the run).
 import type { VisionLanguageModelApi } from '../models/types.js';
 import type { ImageInput } from '../preprocess/processor.js';
 import { writeImageFiles } from '../results/rundir.js';
@@ -13,7 +15,7 @@ import type { AttentionFile } from '../results/schema.js';
 import { KvlensInputError } from '../util/errors.js';
 import { addSamples, paintOver, panelsPng, photoThumb, ramp, sampleFileName } from './pictures.js';
 
-export type AttentionModel = Pick<VisionLanguageModelApi, 'spec' | 'dims' | 'tokenizer' | 'prepare' | 'imageRequest' | 'captureTaps' | 'imageViews' | 'tapInfo'>;
+export type AttentionModel = Pick<VisionLanguageModelApi, 'spec' | 'dims' | 'tokenizer' | 'prepare' | 'imageRequest' | 'forward' | 'continue' | 'imageViews' | 'tapInfo'>;
 
 export const ATTENTION_GROUP_BYTES = 512 * 2 ** 20;
 export const ATTENTION_LAYER_LIMIT_BYTES = 4 * 2 ** 30;
@@ -57,21 +59,25 @@ export async function textImageAttention(model: AttentionModel, req: AttentionRe
   const tokens = queries.map((q) => model.tokenizer.decode([ids[q]]));
   // Query heads for the memory estimate: d_model / head_dim in every supported family.
   const heads = Math.max(model.dims.kvHeads, Math.round(model.dims.dModel / model.dims.headDim));
-  const perLayer = heads * seq * seq * 4;
+  const suffix = ids.slice(textStart);
+  const perLayer = heads * suffix.length * seq * 4;
   if (perLayer > ATTENTION_LAYER_LIMIT_BYTES) {
     throw new KvlensInputError(`one layer's attention probabilities would take ${(perLayer / 2 ** 30).toFixed(1)} GiB for this ${seq}-token prompt (limit ${ATTENTION_LAYER_LIMIT_BYTES / 2 ** 30} GiB)`, req.imageId);
   }
   const group = Math.max(1, Math.floor(ATTENTION_GROUP_BYTES / perLayer));
   const layers: Record<string, number[][]> = {};
   const n = grid.rows * grid.cols;
+  // The image prefix once (its cache is immutable), then the text after it with the tap, per group of layers.
+  const prefix = await model.forward({ ...model.imageRequest(prepared), inputIds: [ids.slice(0, textStart)], logitsAt: 'none' });
   for (let l0 = 0; l0 < model.dims.lmLayers; l0 += group) {
     const ls = Array.from({ length: Math.min(group, model.dims.lmLayers - l0) }, (_, k) => l0 + k);
-    const taps = await model.captureTaps({ ...model.imageRequest(prepared), taps: ls.map((l) => `lm.${l}.attn.probs`) });
+    const { taps } = await model.continue(prefix.cache, [suffix], { taps: ls.map((l) => `lm.${l}.attn.probs`), logitsAt: 'none' });
     for (const l of ls) {
       const t = taps.get(`lm.${l}.attn.probs`);
       if (!t) throw new KvlensInputError(`the model returned no lm.${l}.attn.probs`, req.imageId);
-      const [, h, qLen, kLen] = t.shape; // [1, qHead, qPos, kPos]
-      layers[String(l)] = queries.map((q) => {
+      const [, h, qLen, kLen] = t.shape; // [1, qHead, suffix positions, all positions]
+      layers[String(l)] = queries.map((abs) => {
+        const q = abs - textStart;
         const row = new Array<number>(n).fill(0);
         for (let p = 0; p < n; p++) {
           const k = grid.positions[p];
