@@ -21,11 +21,15 @@ const USAGE = `usage: kvlens run <experiment.yaml> [--out DIR] [--model DIR] [--
                      (give each task its own file or --out); shard feature extraction with kvlens extract --shard
   --progress-interval <s>  seconds between progress lines when stderr is not a terminal (default 5)
 
-Progress (stderr): every long step (extraction, probe taps, key variance) as count/total, rate and ETA: a bar on a
-terminal, a plain line every few seconds in logs (Slurm). Rerunning resumes; resumed images do not count in the rate.
+Progress (stderr): every long step (extraction, probe taps, key variance, blocking and under-utilisation questions)
+as count/total, rate and ETA: a bar on a terminal, a plain line every few seconds in logs (Slurm). Rerunning
+resumes; resumed images do not count in the rate.
 
 Writes <out>/manifest.json (model + config hash, datasets + hashes, prompts as rendered, seeds, dtype, device,
-kvlens version, timings), <out>/experiment.yaml and the experiment's results/ files.`;
+kvlens version, timings), <out>/experiment.yaml and the experiment's results/ files, and pictures for kvlens view
+and the report (the file's "pictures: {images: 4, questions: 2}"; 0 turns a kind off): flow probe masks + ground
+truth and text->image attention in masks/ and attention/, blocking/underutil attention for sampled questions,
+keys variance maps, sample PNGs in samples/ (docs/experiments.md).`;
 
 export default async function run(args: string[]): Promise<number> {
   const parsed = parseCommand({
