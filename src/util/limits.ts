@@ -14,6 +14,12 @@ export const LIMIT_DEFAULTS = {
   POLYGON_STEPS_PER_SIDE_PIXEL: 2000,
   /** Bytes of an experiment YAML / JSON file. */
   YAML_BYTES: 1_048_576,
+  /**
+   * Line breaks plus commas outside quotes in an experiment YAML (an upper bound on its entries): the yaml package's
+   * duplicate-key check is quadratic in a collection's entries (13,000 took 3 s; a 100 KB unbalanced file ~50 s), and
+   * the example experiments have under 100.
+   */
+  YAML_ENTRIES: 5_000,
   /** Milliseconds a third-party parser (YAML, parquet) may spend on one file before it is refused. */
   PARSER_MS: 5_000,
   /** Bytes of a parquet file's footer metadata. */

@@ -29,13 +29,22 @@ test('8,000 unclosed [ (which crash V8 inside the yaml parser) are refused by th
   refusedQuickly('['.repeat(8000), 1000, /nested 8000 deep/);
 });
 
-test('a 100 KB hostile YAML that makes the parser crawl is stopped at the time limit', () => {
-  const old = process.env.KVLENS_LIMIT_PARSER_MS;
+test('a 100 KB unbalanced YAML (~50 s in the parser, then 5 s to the time limit) is refused by the entries scan in milliseconds', () => {
+  refusedQuickly('[{'.repeat(30) + 'a, '.repeat(33_000), 500, /33000 line breaks and commas exceeds the limit of 5000/, /KVLENS_LIMIT_YAML_ENTRIES/);
+  refusedQuickly('a:\n' + '  - x\n'.repeat(6000), 500, /6001 line breaks and commas/);
+  // commas inside quotes and comments are not entries
+  assert.deepEqual(parseYamlGuarded(`q: "${','.repeat(6000)}" # ${','.repeat(6000)}\n`, 'q.yaml'), { q: ','.repeat(6000) });
+});
+
+test('with the entries limit raised, a file that makes the parser crawl is stopped at the time limit', () => {
+  const old = { ms: process.env.KVLENS_LIMIT_PARSER_MS, n: process.env.KVLENS_LIMIT_YAML_ENTRIES };
   process.env.KVLENS_LIMIT_PARSER_MS = '1500';
+  process.env.KVLENS_LIMIT_YAML_ENTRIES = '100000';
   try {
     refusedQuickly('[{'.repeat(30) + 'a, '.repeat(33_000), 4000, /stopped after 1500 ms/, /KVLENS_LIMIT_PARSER_MS/);
   } finally {
-    if (old === undefined) delete process.env.KVLENS_LIMIT_PARSER_MS; else process.env.KVLENS_LIMIT_PARSER_MS = old;
+    if (old.ms === undefined) delete process.env.KVLENS_LIMIT_PARSER_MS; else process.env.KVLENS_LIMIT_PARSER_MS = old.ms;
+    if (old.n === undefined) delete process.env.KVLENS_LIMIT_YAML_ENTRIES; else process.env.KVLENS_LIMIT_YAML_ENTRIES = old.n;
   }
 });
 
