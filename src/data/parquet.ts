@@ -8,7 +8,7 @@ import { requireFile } from './io.js';
 import type { ImageSource } from './types.js';
 
 // hyparquet runs in a worker thread (parquet-worker.ts): a mutated 27 KB file made it spin for over a minute on the
-// main thread. Each request is given PARSER_MS plus 1 ms per 20 KB of file; past that, or when the worker dies (out of
+// main thread. Each request is given PARSER_MS plus 1 ms per 20 KB of file, counted from when the worker has loaded; past that, or when the worker dies (out of
 // memory), the worker is terminated and the file named in a KvlensInputError.
 
 export interface ParquetHandle {
@@ -22,18 +22,27 @@ export interface ParquetHandle {
 class GuardedParquet {
   private readonly worker: Worker;
   private nextId = 0;
-  private readonly pending = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void; timer?: NodeJS.Timeout; what: string }>();
   private dead: Error | null = null;
+  /** The worker has loaded hyparquet (a reused idle worker has); budgets start only then. */
+  private ready: boolean;
 
   constructor(readonly path: string, private readonly budgetMs: number) {
+    this.ready = idleWorker !== null;
     this.worker = idleWorker ?? new Worker(new URL('./parquet-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
     idleWorker = null;
     this.worker.removeAllListeners();
     this.worker.unref();
-    this.worker.on('message', (m: { id: number; ok: boolean; value?: unknown; message?: string }) => {
+    this.worker.on('message', (m: { id: number; ok: boolean; value?: unknown; message?: string; ready?: true }) => {
+      if (m.ready) {
+        this.ready = true;
+        for (const p of this.pending.values()) this.startBudget(p);
+        return;
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      if (this.pending.size === 0) this.worker.unref();
       clearTimeout(p.timer);
       if (m.ok) p.ok(m.value); else p.fail(new KvlensInputError(`not a readable parquet file (${m.message})`, path));
     });
@@ -46,12 +55,18 @@ class GuardedParquet {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((ok, fail) => {
-      const timer = setTimeout(() => {
-        this.failAll(new KvlensInputError(`${what} was stopped after ${this.budgetMs} ms (set KVLENS_LIMIT_PARSER_MS to allow longer)`, this.path));
-      }, this.budgetMs);
-      this.pending.set(id, { ok: ok as (v: unknown) => void, fail, timer });
+      const p = { ok: ok as (v: unknown) => void, fail, what };
+      this.pending.set(id, p);
+      this.worker.ref(); // keeps the process alive while the worker starts (no budget timer runs yet)
+      if (this.ready) this.startBudget(p);
       this.worker.postMessage({ id, ...msg });
     });
+  }
+
+  private startBudget(p: { timer?: NodeJS.Timeout; what: string }): void {
+    p.timer ??= setTimeout(() => {
+      this.failAll(new KvlensInputError(`${p.what} was stopped after ${this.budgetMs} ms (set KVLENS_LIMIT_PARSER_MS to allow longer)`, this.path));
+    }, this.budgetMs);
   }
 
   private failAll(e: Error): void {

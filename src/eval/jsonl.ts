@@ -2,14 +2,15 @@
 // "<path>.partial" and renamed onto <path> only when the run completed, so a failed run never leaves a
 // half-written file under the final name.
 
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ensureDirAsync } from '../util/dirs.js';
 
 export class JsonlWriter {
   private constructor(readonly path: string, private readonly partial: string, private handle: FileHandle | null) {}
 
   static async create(path: string): Promise<JsonlWriter> {
-    await mkdir(dirname(path), { recursive: true });
+    await ensureDirAsync(dirname(path));
     const partial = `${path}.partial`;
     return new JsonlWriter(path, partial, await open(partial, 'w'));
   }

@@ -8,7 +8,7 @@
 //
 // Each run replaces <out>/data, <out>/stores and <out>/run. Everything is a function of the seed (model weights come from the embedded spec's own seed), so two demos with the
 // same seed give the same probe rows.
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSynthetic } from '../data/synthetic/index.js';
@@ -23,6 +23,7 @@ import { runProbeFlow } from './flow.js';
 import { writeSegPictures } from './flow-pictures.js';
 import { summariseCurves } from './stores.js';
 import { ProbeTaskSchema } from './config.js';
+import { ensureDir } from '../util/dirs.js';
 
 export const DEMO_MODEL_NAME = TINY_MODELS.llava_onevision.name;
 /** Taps probed in the demo: every layer's values and keys, plus the packed projector output as the encoder reference. */
@@ -86,7 +87,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       timings[step] = (timings[step] ?? 0) + (performance.now() - t0) / 1000;
     }
   };
-  mkdirSync(out, { recursive: true });
+  ensureDir(out);
   // Start fresh: a store resumed over data regenerated with another seed would keep stale features under the same ids.
   for (const sub of ['data', 'stores', 'run']) rmSync(join(out, sub), { recursive: true, force: true });
 

@@ -12,7 +12,7 @@
 // Every run also writes <run>/experiment.yaml (the file as given) and <run>/manifest.json (written last).
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { listImages, parseDatasetSpec } from '../extract/sources.js';
 import { loadVisionModel } from '../models/index.js';
@@ -37,6 +37,7 @@ import { encoderRows } from './encoder-rows.js';
 import { writeSegPictures } from './flow-pictures.js';
 import { writeAttentionPictures } from './attention-pictures.js';
 import { benchmarkAttentionRequests, benchmarkTotals, flowAttentionRequests, keysPictures, underutilAttentionRequests, underutilTotal } from './run-pictures.js';
+import { ensureDir } from '../util/dirs.js';
 
 export interface RunHooks {
   readonly onProgress?: (message: string) => void;
@@ -68,7 +69,7 @@ export async function runExperiment(input: string | LoadedExperiment | Experimen
   const say = hooks.onProgress ?? (() => undefined);
   const timings = new Timings();
   const modelName = cfg.modelName ?? basename(cfg.model);
-  mkdirSync(cfg.out, { recursive: true });
+  ensureDir(cfg.out);
   if (loaded) await writeFileAtomic(join(cfg.out, 'experiment.yaml'), loaded.text);
 
   const outcome = await runExperimentResults(cfg, modelName, timings, say);

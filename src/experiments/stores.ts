@@ -10,7 +10,7 @@ import type { ResultRow } from '../probes/results.js';
 import { FeatureStore } from '../store/index.js';
 import { tapFamily } from '../taps/names.js';
 import { isBaselineTap } from '../taps/table.js';
-import { KvlensInputError } from '../util/errors.js';
+import { KvlensInputError, printable } from '../util/errors.js';
 import { DEFAULT_DATASET, runProbeFlow, type ProbeFlowResult } from './flow.js';
 import type { ProbeTaskConfig } from './config.js';
 import type { EncoderRows } from './encoder-rows.js';
@@ -94,7 +94,7 @@ export async function extractStore(spec: StoreSpec, images: readonly ImageItem[]
   }, { images });
   const store = FeatureStore.open(spec.out);
   try {
-    return { store: spec.out, prompt: store.identity.prompt.template, images: store.images().length, skipped: summary.skipped.map((s) => `${s.id}: ${s.error}`) };
+    return { store: spec.out, prompt: store.identity.prompt.template, images: store.images().length, skipped: summary.skipped.map((s) => `${printable(s.id)}: ${s.error}`) };
   } finally {
     store.close();
   }

@@ -13,7 +13,7 @@
 // Each run replaces <out>/data, <out>/stores and <out>/run: a store resumed over data of another seed would be stale.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateSynthetic } from '../data/synthetic/index.js';
 import type { DatasetName } from '../data/index.js';
@@ -25,6 +25,7 @@ import { KvlensUsageError } from '../util/errors.js';
 import { parseExperimentConfig, type ExperimentConfig, type ExperimentName } from './config.js';
 import { buildManifest, Timings, type DatasetEntry } from './manifest.js';
 import { runExperimentResults, type Outcome } from './run.js';
+import { ensureDir } from '../util/dirs.js';
 
 /** Tiny models the whole suite runs on (names as `kvlens demo --family`): the paper's three families. */
 export const SUITE_FAMILIES = {
@@ -112,7 +113,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteSummary> {
   const modelName = opts.modelName ?? spec.name;
   const timings = new Timings();
 
-  mkdirSync(out, { recursive: true });
+  ensureDir(out);
   for (const sub of ['data', 'stores', 'run']) rmSync(join(out, sub), { recursive: true, force: true });
   const paths = { model: join(out, 'model'), runDir: join(out, 'run'), stores: join(out, 'stores'), data: {} as Record<string, string> };
   say(`writing the tiny ${family} checkpoint to ${paths.model}`);
@@ -128,7 +129,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteSummary> {
   });
 
   const configs = suiteConfigs(paths, seed, sizes, opts.threads, experiments);
-  mkdirSync(paths.runDir, { recursive: true }); // the first step need not be flow (keys writes its state file there)
+  ensureDir(paths.runDir); // the first step need not be flow (keys writes its state file there)
   const outcomes: Array<{ name: ExperimentName; outcome: Outcome }> = [];
   const seconds: Record<string, number> = {};
   for (const name of experiments) {

@@ -10,7 +10,7 @@
 // Vectors are flattened like the store flattens grids (D = heads x headDim, head-major) and cached on disk in one
 // safetensors file keyed by model config hash + prompt context, so a rerun computes only texts it has not seen.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadModel } from '../models/index.js';
 import { gatherGrid, modelConfigSha256, tapLayout, type StoreIdentity } from '../store/index.js';
@@ -19,6 +19,7 @@ import { readAllTensors, readSafetensorsHeader, writeSafetensors } from '../tens
 import { f32, type Tensor } from '../tensor/tensor.js';
 import { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
+import { ensureDir } from '../util/dirs.js';
 
 /** Per tap, per text: the query vector [D]. */
 export type TextVectors = Map<string, Map<string, Float32Array>>;
@@ -102,7 +103,7 @@ export function modelTextQueries(identity: StoreIdentity, opts: ModelTextQueryOp
       const computed = await computeTextVectors(modelDir, context, todo, taps, opts.onCompute);
       for (const [name, v] of computed) cached.set(name, v);
       if (opts.cachePath) {
-        mkdirSync(dirname(opts.cachePath), { recursive: true });
+        ensureDir(dirname(opts.cachePath));
         const tensors: Record<string, Tensor> = {};
         for (const [name, v] of cached) tensors[name] = f32([v.length], v);
         writeSafetensors(opts.cachePath, tensors, { kind: CACHE_KIND, modelConfigSha256: sha, context });

@@ -9,10 +9,10 @@
 
 import { basename } from 'node:path';
 import { listIdentity, resolveShard, selectShard } from '../store/selection.js';
-import { StoreWriter, type WriterEvent } from '../store/writer.js';
+import { imageIdProblem, StoreWriter, type WriterEvent } from '../store/writer.js';
 import type { StoreIdentity } from '../store/format.js';
 import { modelIdentity } from '../store/provenance.js';
-import { KvlensInputError } from '../util/errors.js';
+import { KvlensInputError, printable } from '../util/errors.js';
 import { reportProgress } from '../util/progress.js';
 import { parseExtractConfig, type ExtractConfig, type ExtractConfigInput } from './config.js';
 import { openExtractor, type PreparedImage } from './engine.js';
@@ -95,6 +95,12 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
   if (cfg.limit !== undefined) all = all.slice(0, cfg.limit);
   const mine = selectShard(all, selection);
   checkPerImagePrefixes(cfg, mine);
+  // An id the store cannot hold (a newline in a file name) stops the run here, before the model loads, or is skipped
+  // in the loop below (--on-error skip); it used to reach the writer and stop every run as "writing ... failed".
+  if (cfg.onError === 'stop') {
+    const bad = mine.find((it) => imageIdProblem(it.id));
+    if (bad) fail(cfg, bad, new Error(imageIdProblem(bad.id)!), [], hooks);
+  }
 
   const engine = await openExtractor(cfg);
   let writer: StoreWriter | undefined;
@@ -124,6 +130,11 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
       }
       const ready: Array<{ item: ImageItem; prepared: PreparedImage }> = [];
       for (const item of chunk) {
+        const badId = imageIdProblem(item.id);
+        if (badId) {
+          fail(cfg, item, new Error(badId), skipped, hooks);
+          continue;
+        }
         try {
           ready.push({ item, prepared: await engine.prepare(await item.load(), item.prefix) });
         } catch (e) {
@@ -151,7 +162,7 @@ export async function extractFeatures(input: ExtractConfigInput | ExtractConfig,
           }, outputs[i]);
         } catch (e) {
           // Writing failed (disk full, I/O error): the writer is now unusable, so the run stops whatever --on-error says.
-          throw new ExtractionStopped(`writing image "${r.item.id}" (${r.item.source}) to the store failed: ${message(e)}. ` +
+          throw new ExtractionStopped(`writing image ${shown(r.item.id)} (${shown(r.item.source, false)}) to the store failed: ${message(e)}. ` +
             'Finalised shards are intact; fix the cause and rerun the same command to resume', cfg.out);
         }
         added++;
@@ -181,11 +192,16 @@ function checkPerImagePrefixes(cfg: ExtractConfig, items: readonly ImageItem[]):
 function fail(cfg: ExtractConfig, item: ImageItem, e: unknown, skipped: SkippedImage[], hooks: ExtractHooks): void {
   const error = message(e);
   if (cfg.onError === 'stop') {
-    throw new ExtractionStopped(`image "${item.id}" (${item.source}) failed: ${error}. Stopped (--on-error stop); ` +
+    throw new ExtractionStopped(`image ${shown(item.id)} (${shown(item.source, false)}) failed: ${error}. Stopped (--on-error stop); ` +
       'fix or remove the image, or pass --on-error skip, and rerun to resume', cfg.images);
   }
   skipped.push({ id: item.id, source: item.source, error });
   hooks.onImage?.({ id: item.id, status: 'skipped', error });
+}
+
+/** A name for a message: quoted (an id), JSON-escaped whenever it holds control characters so one line stays one line. */
+function shown(name: string, quote = true): string {
+  return quote ? JSON.stringify(name) : printable(name);
 }
 
 function message(e: unknown): string {

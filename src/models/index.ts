@@ -37,7 +37,7 @@ const SPECS: Record<string, FamilySpec> = {
 
 /** A vision-language family's data (views, towers, prompt format, original encoder) by model_type, without loading it. */
 export function familySpec(modelType: string): FamilySpec {
-  const spec = SPECS[modelType];
+  const spec = ownValue(SPECS, modelType); // own keys only: "constructor" is no family
   if (!spec) throw new KvlensInputError(`field "model_type" is "${modelType}"; a vision-language model is needed (supported: ${Object.keys(SPECS).join(', ')})`, 'config.json');
   return spec;
 }
@@ -78,8 +78,8 @@ export function isVisionModel(m: KvlensModel): m is VisionLanguageModelApi {
  */
 export async function loadVisionModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModelApi> {
   const type = readModelType(dir);
-  const load = VISION_LOADERS[type];
-  if (!load) throw new KvlensInputError(`field "model_type" is "${type}"; a vision-language model is needed (supported: ${visionModelTypes().join(', ')})`, join(dir, 'config.json'));
+  const load = ownValue(VISION_LOADERS, type); // own keys only: model_type "constructor" gave a raw TypeError
+  if (!load) throw new KvlensInputError(`field "model_type" is ${describeValue(type)}; a vision-language model is needed (supported: ${visionModelTypes().join(', ')})`, join(dir, 'config.json'));
   const model = await load(dir, opts);
   try {
     return await model.loadProcessor();

@@ -18,6 +18,7 @@
 //     lm_head.weight                       lm_head.weight
 
 import { WeightSet, type WeightKeyMapping } from '../tensor/safetensors.js';
+import { ownValue } from '../util/errors.js';
 
 /** One rename: the first rule whose pattern matches a key rewrites it (re.subn in transformers). */
 export interface WeightRenaming {
@@ -56,7 +57,7 @@ export function currentWeightName(rules: readonly WeightRenaming[], key: string)
 
 /** The key mapping of a model_type (identity for single-layout families). */
 export function weightKeyMapping(modelType: string): WeightKeyMapping | undefined {
-  const rules = WEIGHT_RENAMINGS[modelType];
+  const rules = ownValue(WEIGHT_RENAMINGS, modelType);
   return rules?.length ? (key) => currentWeightName(rules, key) : undefined;
 }
 

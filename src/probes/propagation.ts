@@ -9,7 +9,7 @@
 //    is > 0 (norm_mask), argmax -> object id. Frame 0's output is the given annotation.
 // DINO hard-codes the temperature as 0.1 (its code has no temperature argument); it is configurable here.
 
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { z } from 'zod';
@@ -18,6 +18,7 @@ import { evaluateDavisSequence, summarizeDavis, type DavisObjectResult } from '.
 import { KvlensInputError } from '../util/errors.js';
 import { checkGrid, checkLabelMap, labelsAtTokenCentres, upsampleBilinear, type FeatureGrid, type GridExtent, type LabelMap } from './grid.js';
 import type { ProbeResult } from './results.js';
+import { ensureDir } from '../util/dirs.js';
 
 export const PropagationConfigSchema = z.object({
   contextFrames: z.number().int().min(0).default(7),
@@ -220,7 +221,7 @@ export async function runPropagationProbe(videos: Iterable<VideoSample> | AsyncI
     const first = firstAnn.value;
     const gts: Uint8Array[] = [Uint8Array.from(first.data)];
     const preds: Uint8Array[] = [];
-    if (config.outputDir) mkdirSync(join(config.outputDir, video.name), { recursive: true });
+    if (config.outputDir) ensureDir(join(config.outputDir, video.name));
     for await (const pred of propagateVideo(video.frames, first, cfg)) {
       if (preds.length > 0) {
         const ann = await annotations.next();

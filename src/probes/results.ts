@@ -1,8 +1,9 @@
 // Result rows shared by every probe, and atomic CSV / JSON writers (temp file + rename, so a crash
 // never leaves a half-written results file).
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ensureDir } from '../util/dirs.js';
 
 /** One measured number. */
 export interface ResultRow {
@@ -59,7 +60,7 @@ export function rowsToCsv(rows: readonly ResultRow[]): string {
 
 /** Write text atomically: a sibling temp file, then rename over the target. */
 export function writeFileAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);

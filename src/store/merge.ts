@@ -4,7 +4,7 @@
 // its sha256 is checked against its manifest; the output appears only when complete (built in a temp directory,
 // renamed). An incomplete set is refused unless allowPartial, and a partial result says so in its selection.
 
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, rmdirSync, statSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, rmSync, rmdirSync, statSync, fsyncSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -15,6 +15,7 @@ import {
   type ImageEntry, type ListIdentity, type Manifest, type ShardEntry, type ShardSelection, type TapDims,
 } from './format.js';
 import { missingParts, shardRange, shortfall } from './selection.js';
+import { ensureDir } from '../util/dirs.js';
 
 export interface MergeOptions {
   /** Write the merge even when shards of the run are missing; the result's selection then lacks them (partial). */
@@ -63,7 +64,7 @@ export function mergeStores(out: string, inputs: readonly string[], opts: MergeO
 
   const tmp = join(dirname(outDir), `.${basename(outDir)}.merge.tmp`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(tmp, SHARDS_DIR), { recursive: true });
+  ensureDir(join(tmp, SHARDS_DIR));
   try {
     let next = 0;
     // Progress in MiB copied (KiB for small stores; shards can be GBs each): count/total, rate and ETA through the

@@ -9,7 +9,7 @@
 // the ordered images and the options, and `has` is true exactly for images in finalised shards after a restart, so a
 // run killed at any moment and started again ends with the same bytes as an uninterrupted run.
 
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { f32ToF16 } from '../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
@@ -23,6 +23,7 @@ import { checkStorableTap, checkViewTokens, gatherGrid, tapLayout, tapViews, typ
 import { kvlensVersion } from './provenance.js';
 import { StoreLock, type LockOptions } from './lock.js';
 import { ShardBuilder } from './shard-file.js';
+import { ensureDir } from '../util/dirs.js';
 
 export interface WriterOptions {
   readonly identity: StoreIdentity;
@@ -56,6 +57,16 @@ interface OpenShard {
   readonly ids: Set<string>;
 }
 
+/**
+ * Why an image id cannot be stored, or null: ids are non-empty and free of control characters (the manifest's image
+ * list is hashed one id per line, and ids are printed in messages). Callers check before running the model.
+ */
+export function imageIdProblem(imageId: string): string | null {
+  if (!imageId) return 'an empty image id cannot be stored';
+  const m = /[\u0000-\u001f\u007f]/.exec(imageId);
+  return m ? `image id ${JSON.stringify(imageId)} cannot be stored: it holds the control character U+${m[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()} (a newline, tab, ...); rename the file` : null;
+}
+
 export class StoreWriter {
   private manifest: Manifest;
   private readonly done = new Set<string>();
@@ -86,7 +97,7 @@ export class StoreWriter {
     if (new Set(opts.identity.taps).size !== opts.identity.taps.length) throw new KvlensUsageError('store taps must be unique');
     const fresh = freshManifest(opts);
     refuseOrphanShards(root);
-    mkdirSync(join(root, SHARDS_DIR), { recursive: true });
+    ensureDir(join(root, SHARDS_DIR));
     const lock = StoreLock.acquire(join(root, LOCK_FILE), opts.lock);
     try {
       const manifestPath = join(root, MANIFEST_FILE);
@@ -118,7 +129,8 @@ export class StoreWriter {
   /** Add one image: its record (token map per view) and every store tap's whole-sequence tensor. */
   add(imageId: string, record: ImageRecord, tensors: ReadonlyMap<string, TapTensor>): void {
     this.assertOpen();
-    if (!imageId || /[\u0000-\u001f]/.test(imageId)) throw new KvlensUsageError(`bad image id ${JSON.stringify(imageId)}`);
+    const bad = imageIdProblem(imageId);
+    if (bad) throw new KvlensUsageError(bad);
     if (this.has(imageId)) throw new KvlensUsageError(`image "${imageId}" is already in the store (check writer.has() first)`);
     const { layouts, views } = this.validate(imageId, record, tensors);
     const elem = this.manifest.dtype === 'float16' ? 2 : 4;

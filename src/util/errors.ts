@@ -95,3 +95,8 @@ export function inputErrorFromErrno(e: unknown): KvlensInputError | null {
   const op = err.syscall ? ` (${err.syscall})` : '';
   return new KvlensInputError(`${what}${op}`, typeof err.path === 'string' ? err.path : undefined);
 }
+
+/** A file name or id as one printable line: JSON-escaped (quoted) when it holds control characters (a newline), else as is. */
+export function printable(name: string): string {
+  return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name;
+}

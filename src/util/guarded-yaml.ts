@@ -12,6 +12,8 @@ import { limit, limitError } from './limits.js';
 const MAX_FLOW_DEPTH = 64;
 /** Below this many characters the parse is fast whatever the text (measured: < 0.1 s), so it runs inline. */
 const INLINE_CHARS = 4096;
+/** Bound on the worker's own start-up (module loading), which does not depend on the file. */
+const WORKER_START_MS = 60_000;
 
 /**
  * Deepest [ / { nesting outside quoted scalars and comments, and the separators (line breaks anywhere, commas outside
@@ -66,7 +68,11 @@ export function parseYamlGuarded(text: string, where: string): unknown {
   });
   try {
     const ms = limit('PARSER_MS');
-    if (Atomics.wait(flag, 0, 0, ms) === 'timed-out') {
+    // flag: 0 starting, 2 loaded and parsing, 1 done. Start-up is waited for apart (bounded, it does not depend on the file).
+    if (Atomics.wait(flag, 0, 0, WORKER_START_MS) === 'timed-out') {
+      throw new KvlensInputError(`not parsed: the YAML worker did not start within ${WORKER_START_MS} ms`, where);
+    }
+    if (Atomics.wait(flag, 0, 2, ms) === 'timed-out') {
       throw new KvlensInputError(`not valid YAML: parsing was stopped after ${ms} ms (set KVLENS_LIMIT_PARSER_MS to allow longer)`, where);
     }
     const reply = receiveMessageOnPort(port1)?.message as { ok: true; value: unknown } | { ok: false; message: string } | undefined;

@@ -4,6 +4,9 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { parse } from 'yaml';
 
 const { text, flag, port } = workerData as { text: string; flag: Int32Array; port: MessagePort };
+// 2 = loaded: the waiting thread starts the PARSER_MS budget now (start-up on a busy machine is not counted).
+Atomics.store(flag, 0, 2);
+Atomics.notify(flag, 0);
 try {
   port.postMessage({ ok: true, value: parse(text) });
 } catch (e) {

@@ -6,6 +6,7 @@ import { ExtractionInterrupted, extractFeatures } from '../../extract/extract.js
 import { STOP_EXIT_CODES, onStopSignals } from '../../util/stop-signals.js';
 import { parseExtractConfig, type ExtractConfigInput } from '../../extract/config.js';
 import { Progress } from '../../util/progress.js';
+import { printable } from '../../util/errors.js';
 
 const USAGE = `usage: kvlens extract --model <hf-dir> --images <source> --out <store> [options]
 
@@ -99,7 +100,7 @@ export default async function extract(args: string[]): Promise<number> {
         if (!quiet) progress = new Progress({ total, label: 'extract', ...(every !== undefined ? { intervalMs: every * 1000 } : {}) });
       },
       onImage: (e) => {
-        if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${e.id}: ${e.error}`);
+        if (e.status === 'skipped') (progress ? progress.log.bind(progress) : console.error)(`skipped ${printable(e.id)}: ${e.error}`);
         progress?.tick(1, { skipped: e.status === 'skipped', cached: e.status === 'present' });
       },
     });
@@ -115,6 +116,6 @@ export default async function extract(args: string[]): Promise<number> {
   progress?.done();
   console.error(`extract: added ${summary.added}, already stored ${summary.alreadyStored}, skipped ${summary.skipped.length} of ${summary.selected}` +
     ` (shard ${summary.shard.index}/${summary.shard.count})`);
-  for (const s of summary.skipped) console.error(`  skipped ${s.id} (${s.source}): ${s.error}`);
+  for (const s of summary.skipped) console.error(`  skipped ${printable(s.id)} (${printable(s.source)}): ${s.error}`);
   return summary.skipped.length ? 1 : 0;
 }

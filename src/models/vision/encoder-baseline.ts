@@ -10,7 +10,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { RgbImage } from '../../preprocess/image.js';
 import { parseSiglipImageConfig, processSiglipImages, type SquashImageConfig } from '../../preprocess/siglip-image.js';
 import { parseClipImageConfig, processClipImages, type ClipImageConfig } from '../../preprocess/clip-image.js';
-import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
+import { describeValue, KvlensInputError, KvlensUsageError, ownValue } from '../../util/errors.js';
 import { readConfigJson } from '../hf-config.js';
 import { SiglipVisionModel } from '../siglip/model.js';
 import { ClipVisionModel } from '../clip/model.js';
@@ -58,9 +58,10 @@ function towerName(tap: string, kind: 'siglip' | 'clip'): string {
 
 export async function loadEncoderBaseline(dir: string, opts: { device?: Device } = {}): Promise<EncoderBaseline> {
   const cfgPath = join(dir, 'config.json');
-  const raw = readConfigJson(cfgPath) as Record<string, unknown>;
+  const raw = readConfigJson(cfgPath) as Record<string, unknown> | null;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KvlensInputError(`expected a JSON object of config fields, got ${describeValue(raw)}`, cfgPath);
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : 'siglip_vision_model';
-  const kind = KINDS[modelType];
+  const kind = ownValue(KINDS, modelType);
   if (!kind) throw new KvlensInputError(`field "model_type" is "${modelType}"; an encoder baseline is a vision tower: ${encoderBaselineTypes().join(', ')}`, cfgPath);
   const prePath = join(dir, 'preprocessor_config.json');
   let pre: unknown;
