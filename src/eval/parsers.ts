@@ -8,8 +8,14 @@ export type YesNo = 'yes' | 'no' | null;
 
 export type PopeParserName = 'lmms-exact' | 'llava-first-sentence';
 
-/** Python's str.strip() / lower() on model output (JS trim/toLowerCase agree on the whitespace and letters in play). */
-const pyStrip = (s: string) => s.trim();
+/**
+ * Python 3's whitespace (str.isspace: what str.strip() removes and what `\s` matches in a str pattern), checked
+ * against CPython 3.11 over every code point. JS trim() differs: it also strips U+FEFF and keeps U+001C-U+001F, U+0085.
+ */
+const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'g');
+/** Python's str.strip() with no argument. */
+export const pyStrip = (s: string) => s.replace(PY_STRIP, '');
 /** Python indexes code points; JS strings index UTF-16 units. */
 const codePoints = (s: string) => Array.from(s);
 
@@ -68,10 +74,14 @@ export const BLINK_PARSER_NAME = 'lmms-leading-letter';
  * Only a LEADING letter counts: "The answer is B" parses as "T". Null when the output starts with anything else.
  */
 export function parseBlinkLetter(output: string): string | null {
-  // The u flag gives Python 3's Unicode case folding for [A-Z] (e.g. the Kelvin sign matches k).
-  const m = /^[(\s]*([A-Z])/iu.exec(pyStrip(output));
+  const m = BLINK_LEADING_LETTER.exec(pyStrip(output));
   return m ? m[1].toUpperCase() : null;
 }
+/**
+ * `[\(\s]*([A-Z])` under re.IGNORECASE, as CPython 3.11 matches it: Python's `\s` (PY_SPACE), and besides A-Z / a-z
+ * the letters that fold onto them: U+0130 and U+0131 (dotted / dotless i), U+017F (long s), U+212A (Kelvin sign).
+ */
+const BLINK_LEADING_LETTER = new RegExp(`^[(${PY_SPACE}]*([A-Za-z\\u0130\\u0131\\u017f\\u212a])`);
 
 /** BLINK ground truth: `answer.strip("()")`. */
 export function blinkTruth(answer: string): string {

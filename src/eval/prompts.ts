@@ -16,8 +16,12 @@ export const SHORT_ANSWER_POST_PROMPT = '\nAnswer the question using a single wo
 export const MME_REPLACED_SUFFIX = ' Please answer yes or no.';
 /** BLINK's default pre prompt; `{}` is filled (Python str.format) with the choice letters joined by ", ". */
 export const BLINK_PRE_PROMPT = 'Note: You only need to respond with {} without providing any additional information.\n';
-/** BLINK's choice letters: lmms-eval lists at most these five, however many choices a row has. */
-const BLINK_OPTION_LABELS = ['A', 'B', 'C', 'D', 'E'];
+/**
+ * BLINK's choice letters, the first n for a row of n choices. lmms-eval at 75571cf slices a list of five (A-E), so a
+ * row with more choices was never told the later letters; its later utils slice A-Z. Every real BLINK row has at most
+ * four choices (identical prompts); beyond five we follow the later rule so every answer letter is offered.
+ */
+const BLINK_OPTION_LABELS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('');
 
 /** Python's str.strip() without arguments: Unicode whitespace on both ends (JS trim() agrees for text prompts). */
 const pyStrip = (s: string) => s.trim();
@@ -45,6 +49,7 @@ export function mmeContext(question: string, o: PrePost = {}): string {
 /** BLINK: pre prompt with the choice letters, then the row's `prompt` verbatim (post prompt "" by default). */
 export function blinkContext(prompt: string, nChoices: number, o: PrePost = {}): string {
   if (!Number.isInteger(nChoices) || nChoices < 1) throw new KvlensInputError(`a BLINK row needs at least one choice, got ${nChoices}`);
+  if (nChoices > BLINK_OPTION_LABELS.length) throw new KvlensInputError(`a BLINK row has ${nChoices} choices; letters run out after ${BLINK_OPTION_LABELS.length}`);
   const letters = BLINK_OPTION_LABELS.slice(0, nChoices).join(', ');
   // Python's format replaces the one positional field; the default pre prompt has exactly one "{}".
   const pre = (o.pre ?? BLINK_PRE_PROMPT).replace('{}', letters);

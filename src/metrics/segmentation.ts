@@ -166,10 +166,14 @@ export class FewShotAccumulator {
     return i[1] / Math.max(u[1], 1);
   }
 
-  meanIoU(): number {
-    const cs = this.classes();
+  /**
+   * mIoU over `classIds` when given (HSNet: the fold's classes, index_select of its buffers; a class that got no
+   * episode has I = U = 0 and counts 0 / max(0, 1) = 0), else over the classes that had episodes.
+   */
+  meanIoU(classIds?: readonly number[]): number {
+    const cs = classIds ? [...new Set(classIds)] : this.classes();
     if (cs.length === 0) return NaN;
-    return cs.reduce((s, c) => s + this.classIoU(c), 0) / cs.length;
+    return cs.reduce((s, c) => s + (this.inter.has(c) ? this.classIoU(c) : 0), 0) / cs.length;
   }
 
   fbIoU(): number {

@@ -41,5 +41,5 @@ export async function runFewShotProbeParallel(items: readonly FewShotItem[], loa
   const parts = await runJobs<ReturnType<FewShotAccumulator['toJSON']>>(jobs, threads);
   const acc = new FewShotAccumulator();
   for (const p of parts) acc.merge(FewShotAccumulator.fromJSON(p));
-  return fewShotResult(acc, cfg);
+  return fewShotResult(acc, cfg, items.map((it) => it.classId));
 }

@@ -144,14 +144,15 @@ export function fewShotProtocol(cfg: FewShotConfig): Record<string, unknown> {
     tokenLabels: `area fractions in the token's pixel box: ignore if ignore pixels > ${cfg.ignoreFraction}, else fg if fg/(fg+bg) > ${cfg.fgFraction}`,
     prediction: `token probabilities upsampled bilinearly (half-pixel centres) to the query label map, fg iff p >= ${cfg.threshold}`,
     evaluationResolution: 'the label map given (original image size; HSNet default is 400x400)',
-    metric: 'mIoU = mean over classes of sum-I/sum-U of fg across the class episodes; FB-IoU = mean of bg and fg sum-I/sum-U over all episodes (HSNet)',
+    metric: 'mIoU = mean over the fold list\'s classes of sum-I/max(sum-U, 1) of fg across the class episodes (a class without episodes counts 0, as HSNet\'s index_select over the fold classes); FB-IoU = mean of bg and fg sum-I/sum-U over all episodes (HSNet)',
     ignoreLabel: cfg.ignoreLabel,
   };
 }
 
-export function fewShotResult(acc: FewShotAccumulator, cfg: FewShotConfig): ProbeResult {
+/** `classIds`: the run's classes (those of its fold list); HSNet averages over all of them, episodes or not. */
+export function fewShotResult(acc: FewShotAccumulator, cfg: FewShotConfig, classIds?: readonly number[]): ProbeResult {
   const metrics = [
-    { metric: 'mIoU', value: acc.meanIoU(), n: acc.episodes },
+    { metric: 'mIoU', value: acc.meanIoU(classIds), n: acc.episodes },
     { metric: 'FB-IoU', value: acc.fbIoU(), n: acc.episodes },
     ...acc.classes().map((c) => ({ metric: `IoU.class${c}`, value: acc.classIoU(c), n: acc.episodes })),
   ];
@@ -162,7 +163,7 @@ export function fewShotResult(acc: FewShotAccumulator, cfg: FewShotConfig): Prob
 export async function runFewShotProbe(items: readonly FewShotItem[], load: SampleLoader<FewShotSample>, config: Partial<FewShotConfig> = {}): Promise<ProbeResult> {
   const cfg = FewShotConfigSchema.parse(config);
   const episodes = sampleEpisodes(items, cfg.episodes, cfg.shots, cfg.seed);
-  return fewShotResult(await runEpisodes(episodes, load, cfg), cfg);
+  return fewShotResult(await runEpisodes(episodes, load, cfg), cfg, items.map((it) => it.classId));
 }
 
 /** Pascal-5i's four folds (fold i holds VOC classes 5i+1..5i+5). */

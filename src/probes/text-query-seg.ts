@@ -144,7 +144,7 @@ export async function runReferringSegProbe(samples: Iterable<ReferringSample> | 
     const pred = predictTextQueryLabels(s.features, [{ classId: 1, vector: s.query }], s.labels.height, s.labels.width, cfg);
     const gt = new Uint8Array(s.labels.data.length);
     for (let i = 0; i < gt.length; i++) gt[i] = s.labels.data[i] !== 0 ? 1 : 0;
-    acc.add(binaryIntersectionUnion(Uint8Array.from(pred), gt, 1));
+    acc.add(binaryIntersectionUnion(Uint8Array.from(pred), gt, 1), 0); // LAVT test.py: U == 0 -> this_iou = 0.0
   }
   return {
     task: 'refcoco-refseg',
@@ -152,6 +152,6 @@ export async function runReferringSegProbe(samples: Iterable<ReferringSample> | 
       { metric: 'mIoU', value: acc.meanIoU(), n: acc.count },
       { metric: 'oIoU', value: acc.overallIoU(), n: acc.count },
     ],
-    protocol: { benchmark: 'RefCOCO', ...textQueryProtocol(cfg), metric: 'mIoU = mean over expressions of IoU (empty pred and gt = 1); oIoU = cumulative intersection / cumulative union' },
+    protocol: { benchmark: 'RefCOCO', ...textQueryProtocol(cfg), metric: 'mIoU = mean over expressions of IoU (empty pred and gt = 0, as LAVT\'s test.py); oIoU = cumulative intersection / cumulative union' },
   };
 }

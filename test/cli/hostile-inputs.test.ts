@@ -110,9 +110,8 @@ test('a PNG decompression bomb among the images: extract stops naming it (2) or 
 
 test('a 100 KB unbalanced experiment YAML: kvlens run refuses it before parsing', () => {
   writeFileSync(at('unbalanced.yaml'), `experiment: flow\nmodel: model\nx: ${'[{'.repeat(30)}${'a, '.repeat(33_000)}`);
-  const r = kvlens('run', at('unbalanced.yaml'));
+  // was ~50 s in the parser, then 5 s at the time limit; now refused by a scan in milliseconds (test/experiments/yaml-guard)
   expectQuick(2, ['run', at('unbalanced.yaml')], /unbalanced\.yaml: a YAML text with 33002 line breaks and commas exceeds the limit of 5000/);
-  assert.ok(r.s < 3, `took ${r.s} s`); // was ~50 s in the parser, then 5 s at the time limit
 });
 
 test('a mutated parquet that made hyparquet spin for over a minute: stopped at the time limit, named', () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  blinkTruth, mmeTruth, parseBlinkLetter, parseMmeAnswer, parsePopeLlavaFirstSentence, parsePopeLmmsExact,
+  blinkTruth, mmeTruth, parseBlinkLetter, parseMmeAnswer, parsePopeLlavaFirstSentence, parsePopeLmmsExact, pyStrip,
 } from '../../src/eval/parsers.js';
 import { BenchmarkScorer, toEvalItems, type EvalItem } from '../../src/eval/tasks.js';
 import { BlinkAccumulator, MmeAccumulator, PopeAccumulator } from '../../src/eval/metrics.js';
@@ -135,4 +135,26 @@ test('toEvalItems refuses datasets that are not benchmarks', async () => {
   await assert.rejects(async () => {
     for await (const item of toEvalItems([{ dataset: 'msrc' } as never])) void item;
   }, /dataset "msrc" is not a benchmark/);
+});
+
+test('whitespace is stripped exactly as Python 3 str.strip(): U+001C-U+001F and U+0085 yes, U+FEFF no (CPython 3.11)', () => {
+  // Every code point str.isspace() accepts, listed by CPython over the whole range.
+  const py = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, ...Array.from({ length: 11 }, (_, i) => 0x2000 + i), 0x2028, 0x2029, 0x202f, 0x205f, 0x3000];
+  const all = String.fromCodePoint(...py);
+  assert.equal(pyStrip(`${all}yes${all}`), 'yes');
+  for (let c = 0; c < 0x3001; c++) { // nothing else is stripped (JS trim also removes U+FEFF)
+    if (!py.includes(c)) assert.equal(pyStrip(`${String.fromCodePoint(c)}x`).length, 2, `U+${c.toString(16)}`);
+  }
+  assert.equal(pyStrip('\ufeffyes'), '\ufeffyes');
+  // so the POPE / MME parsers read an answer wrapped in U+001E / U+0085 and refuse one after a BOM
+  assert.equal(parsePopeLmmsExact('\u001eYes\u0085'), 'yes');
+  assert.equal(parsePopeLmmsExact('\ufeffYes'), null);
+  assert.equal(parseMmeAnswer('\u001cno.\u001f'), 'no');
+  // BLINK: Python's \s and IGNORECASE [A-Z] (dotless i, long s, Kelvin sign fold onto letters; a BOM is not space)
+  assert.equal(parseBlinkLetter('\u001c(b)'), 'B');
+  assert.equal(parseBlinkLetter('\u0085 (c)'), 'C');
+  assert.equal(parseBlinkLetter('\u0131'), 'I');
+  assert.equal(parseBlinkLetter('\u017f'), 'S');
+  assert.equal(parseBlinkLetter('\u212a.'), '\u212a');
+  assert.equal(parseBlinkLetter('\ufeffB'), null);
 });

@@ -49,8 +49,10 @@ test('BLINK Art_Style: three space-joined images, letters from the choice count,
   assert.equal(p.prefix, `${SYSTEM}<|im_start|>user\n<image> <image> <image>`);
   assert.ok(p.suffix.startsWith('\nNote: You only need to respond with A, B without'));
   assert.equal(blinkContext('Q', 4).split('\n')[0], 'Note: You only need to respond with A, B, C, D without providing any additional information.');
-  // lmms-eval's label list stops at E
-  assert.ok(blinkContext('Q', 7).startsWith('Note: You only need to respond with A, B, C, D, E without'));
+  // more than five choices: every letter is offered (lmms-eval's later A-Z list; 75571cf stopped at E)
+  assert.ok(blinkContext('Q', 7).startsWith('Note: You only need to respond with A, B, C, D, E, F, G without'));
+  assert.ok(blinkContext('Q', 26).includes(', Y, Z without'));
+  assert.throws(() => blinkContext('Q', 27), /27 choices; letters run out after 26/);
   assert.throws(() => blinkContext('Q', 0), /at least one choice/);
 });
 

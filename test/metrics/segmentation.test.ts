@@ -70,3 +70,24 @@ test('co-segmentation Jaccard and precision average per image', () => {
   assert.equal(r.jaccard, 0.75);
   assert.equal(r.precision, 0.875);
 });
+
+test('HSNet mIoU over the fold classes: a class without episodes counts 0; empty gt and prediction give 0', () => {
+  const acc = new FewShotAccumulator();
+  // class 6: I = 3, U = 4 -> 0.75; class 7: one episode with empty gt and empty prediction -> I = U = 0 -> 0 / max(0, 1) = 0
+  acc.addCounts(6, { intersection: 10, union: 12 }, { intersection: 3, union: 4 });
+  acc.addCounts(7, { intersection: 16, union: 16 }, { intersection: 0, union: 0 });
+  assert.equal(acc.classIoU(7), 0);
+  assert.equal(acc.meanIoU(), (0.75 + 0) / 2); // classes with episodes
+  // the fold's classes 6..10 (HSNet index_select over dataset.class_ids): 8, 9, 10 had no episode -> 0 each
+  assert.equal(acc.meanIoU([6, 7, 8, 9, 10]), 0.75 / 5);
+  // a class outside the list is left out
+  assert.equal(acc.meanIoU([6]), 0.75);
+});
+
+test('RefCOCO per-expression IoU with empty gt and prediction: LAVT counts 0, DAVIS J counts 1', () => {
+  const lavt = new OverallIoUAccumulator();
+  lavt.add({ intersection: 2, union: 4 }, 0);
+  lavt.add({ intersection: 0, union: 0 }, 0); // LAVT test.py: U == 0 -> this_iou = 0.0
+  assert.equal(lavt.meanIoU(), 0.25);
+  assert.equal(lavt.overallIoU(), 0.5);
+});
