@@ -58,7 +58,7 @@ export class OrderedJsonlWriter {
   private constructor(readonly path: string, private readonly spool: string, private handle: FileHandle | null) {}
 
   static async create(path: string): Promise<OrderedJsonlWriter> {
-    await mkdir(dirname(path), { recursive: true });
+    await ensureDirAsync(dirname(path));
     const spool = `${path}.spool`;
     return new OrderedJsonlWriter(path, spool, await open(spool, 'w+'));
   }

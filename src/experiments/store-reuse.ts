@@ -7,13 +7,14 @@
 // requested layers for each requested LM tap kind (other taps and views may be there too: they do not change these
 // numbers, and the probes read only the requested ones), exactly the same image ids, complete and not being written.
 
-import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseExtractConfig, TAP_SHORTHANDS } from '../extract/config.js';
 import type { ImageItem } from '../extract/sources.js';
 import { FeatureStore, LOCK_FILE, modelIdentity } from '../store/index.js';
 import { selectLayers } from '../taps/names.js';
+import { ensureDir } from '../util/dirs.js';
 import { modelEntry } from './manifest.js';
 import type { StoreSpec } from './stores.js';
 
@@ -86,7 +87,7 @@ export function reuseStore(storesDir: string, spec: StoreSpec, images: readonly 
 /** Link `out` to `target` when nothing is at `out` (a condition whose numbers equal another condition's). */
 export function linkAt(out: string, target: string): void {
   if (existsSync(out) || isLink(out)) return;
-  mkdirSync(dirname(out), { recursive: true });
+  ensureDir(dirname(out));
   symlinkSync(relative(dirname(out), realpathSync(target)), out, 'dir');
 }
 
