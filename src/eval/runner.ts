@@ -149,12 +149,22 @@ export async function evaluateBenchmark(o: EvaluateOptions): Promise<EvaluateRes
     const entry: PrefixEntry = {
       key, cache: out.cache, rawIds: tok.encode(prefixText), tokenMap: prepared.tokenMap,
       imageTokens: prepared.tokenMap.runs.reduce((a, r) => a + r.end - r.start, 0),
-      blocks: new Map(o.conditions.map((c) => [c.name, resolveBlocks(c, prepared.tokenMap, o.model.dims.lmLayers)])),
+      blocks: new Map(o.conditions.map((c) => [c.name, resolveFor(c, prepared.tokenMap, item)])),
       answers: new Map(),
     };
     prefixes.set(key, entry);
     while (prefixes.size > capacity) prefixes.delete(prefixes.keys().next().value!);
     return entry;
+  };
+
+  // a condition that cannot block this image (e.g. a high-res grid shape the key variance has no group for) names it
+  const resolveFor = (c: EvalCondition, map: Parameters<typeof resolveBlocks>[1], item: { benchmark: string; id: string; imageKey?: string }) => {
+    try {
+      return resolveBlocks(c, map, o.model.dims.lmLayers);
+    } catch (e) {
+      if (e instanceof KvlensInputError) throw new KvlensInputError(`condition "${c.name}": ${e.message}`, `${item.benchmark} ${item.id}${item.imageKey ? ` (image ${item.imageKey})` : ''}`);
+      throw e;
+    }
   };
 
   try {

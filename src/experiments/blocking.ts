@@ -51,8 +51,12 @@ export function blockingSets(kv: KeyVariance, lmLayers: number, blockLayers: str
   return { layers, flagged, random, views: flaggedViewsFromResult(kv, layers, seed) };
 }
 
-/** The benchmark conditions of the experiment, as evaluateBenchmark takes them. */
-export function blockingConditions(names: readonly string[], sets: BlockingSets, gridMatch: GridMatch): EvalCondition[] {
+/**
+ * The benchmark conditions of the experiment, as evaluateBenchmark takes them. `fallbacks` (blockViews 'all' with
+ * grid groups, gridMatch 'nearest') counts the prefills whose high-res grid had no group of its own, by
+ * "<view> <shape> <- <group shape>" (the input-agnostic condition only, so each prefill counts once).
+ */
+export function blockingConditions(names: readonly string[], sets: BlockingSets, gridMatch: GridMatch, fallbacks?: Map<string, number>): EvalCondition[] {
   return names.map((name): EvalCondition => {
     if (name === 'none') return { name };
     if (name === 'block-all-image') return { name, block: [{ layers: sets.layers, keys: 'all' }], blockedLayers: sets.layers };
@@ -60,7 +64,12 @@ export function blockingConditions(names: readonly string[], sets: BlockingSets,
       const all = name === 'block-input-agnostic' ? sets.views.flagged : sets.views.random;
       return {
         name,
-        blocksFor: (map) => flaggedKeyBlocksViews(all, map, gridMatch),
+        blocksFor: (map) => flaggedKeyBlocksViews(all, map, gridMatch, name === 'block-input-agnostic' && fallbacks
+          ? (e) => {
+            const k = `${e.view} ${e.grid.rows}x${e.grid.cols} <- ${e.from.rows}x${e.from.cols}`;
+            fallbacks.set(k, (fallbacks.get(k) ?? 0) + 1);
+          }
+          : undefined),
         blockedLayers: sets.layers,
         blockedPositions: all.reduce((a, f) => a + blockedCount(f), 0),
       };
@@ -93,6 +102,8 @@ export interface BlockingRun {
   readonly result: EvaluateResult;
   /** One rendered prompt per benchmark (manifest). */
   readonly prompts: Partial<Record<BenchmarkName, string>>;
+  /** Prefills whose high-res grid had no grid group of its own (gridMatch 'nearest'), by "<view> <shape> <- <group>". */
+  readonly gridFallbacks: ReadonlyMap<string, number>;
 }
 
 export async function runBlockingBenchmarks(
@@ -101,7 +112,8 @@ export async function runBlockingBenchmarks(
   onItem?: (benchmark: string, done: number) => void,
 ): Promise<BlockingRun> {
   const sets = blockingSets(kv, model.dims.lmLayers, cfg.blockLayers, cfg.seed, cfg.blockViews ?? 'base');
-  const conditions = blockingConditions(cfg.conditions, sets, cfg.gridMatch);
+  const gridFallbacks = new Map<string, number>();
+  const conditions = blockingConditions(cfg.conditions, sets, cfg.gridMatch, gridFallbacks);
   const results: EvaluateResult[] = [];
   for (const spec of cfg.benchmarks) {
     results.push(await evaluateBenchmark({
@@ -115,7 +127,7 @@ export async function runBlockingBenchmarks(
     }));
   }
   const merged = mergeResults(results);
-  return { benchmarks: toBenchmarks(modelName, merged, cfg.popeParser), result: merged, prompts: merged.prompts };
+  return { benchmarks: toBenchmarks(modelName, merged, cfg.popeParser), result: merged, prompts: merged.prompts, gridFallbacks };
 }
 
 export function readKeyVariance(path: string): Promise<KeyVariance> {

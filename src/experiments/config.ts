@@ -110,8 +110,15 @@ const KeysFields = {
   images: z.string().min(1),
   /** Number of images (the first N of the list). */
   n: z.number().int().positive().default(1000),
-  /** Square resize so every image gives the same grid. */
-  resolution: z.number().int().positive().default(384),
+  /**
+   * Square resize so every image gives the same grid (one high-res grid shape), or 'native': images as they are, and
+   * with allViews (or blockViews 'all') the high-res view's variance is computed per high-res grid shape, each shape a
+   * group of its own, so a benchmark image at native resolution is blocked from its own shape's flags. Needs a base
+   * view (LLaVA families); Qwen2-VL's one native grid is refused (give a fixed resolution).
+   */
+  resolution: z.union([z.number().int().positive(), z.literal('native')]).default(384),
+  /** resolution 'native': grid groups with fewer images are recorded in key_variance.json but not used for blocking. */
+  minGroupImages: z.number().int().positive().default(10),
   /** Grid whose keys are compared across images; default 'base' where the model has it, else its one grid ('highres'). */
   view: z.enum(['base', 'highres']).optional(),
   statistic: z.enum(['sum', 'mean']).default('sum'),

@@ -23,7 +23,7 @@ import { RUN_FILES, writeRun } from '../results/rundir.js';
 import type { KeyVariance, Manifest } from '../results/schema.js';
 import { renderPrompt } from '../tokenizer/prompt.js';
 import { reportProgress } from '../util/progress.js';
-import { KvlensInputError } from '../util/errors.js';
+import { KvlensInputError, KvlensUsageError } from '../util/errors.js';
 import { readKeyVariance, runBlockingBenchmarks } from './blocking.js';
 import { loadExperimentFile, parseExperimentConfig, type BlockingConfig, type ExperimentConfig, type FlowConfig, type KeysExperimentConfig, type LoadedExperiment, type PrefixConfig, type UnderutilConfig } from './config.js';
 import { runKeyVariance } from './keys/index.js';
@@ -192,11 +192,16 @@ async function computeKeys(
 ): Promise<{ kv: KeyVariance; dataset: DatasetEntry; prompt: string; notes: string[] }> {
   const view = resolveView(common.model, k.view, 'keys.view');
   const text = keysPrompt(common.model, k);
-  say(`key variance over up to ${k.n} images at ${k.resolution} px (${allViews ? 'every view' : `${view} view`})`);
+  const native = k.resolution === 'native';
+  if (native && view !== 'base') {
+    throw new KvlensUsageError(`keys.resolution "native": the analysed view is "${view}" (this model has no base view; Qwen2-VL gives each image its own native grid), ` +
+      'so there is no fixed grid to compute the variance on; give keys.resolution a number (e.g. 384)');
+  }
+  say(`key variance over up to ${k.n} images at ${native ? 'native resolution' : `${k.resolution} px`} (${allViews ? `every view${native ? ', high-res per grid shape' : ''}` : `${view} view`})`);
   const run = await timings.time('keys', () => runKeyVariance(
-    { live: { model: common.model, images: k.images, resolution: k.resolution, device: common.device, ...(text !== undefined ? { text } : {}) } },
+    { live: { model: common.model, images: k.images, ...(native ? {} : { resolution: k.resolution as number }), device: common.device, ...(text !== undefined ? { text } : {}) } },
     {
-      layers: '*', view, allViews, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
+      layers: '*', view, allViews, groupHighres: native && allViews, minGroupImages: k.minGroupImages, statistic: k.statistic, threshold: k.threshold, blockLayers: k.blockLayers, randomSeed: common.seed,
       histogramBins: k.histogramBins, perHead: k.perHead, state: k.state ?? join(common.out, 'key_variance.state'), limit: k.n,
       model: modelName, imageSource: k.images, out: common.out,
     },
@@ -213,10 +218,11 @@ async function computeKeys(
   const flagged = kv.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
   const others = (kv.otherViews ?? []).map((o) => {
     const per = o.layers.filter((l) => kv.blockedLayers.includes(l.layer)).map((l) => `${l.layer}:${l.inputAgnostic.length}`).join(', ');
-    return `${o.view} view ${o.grid.rows}x${o.grid.cols} (its own variance, same threshold): ${per || '(none)'};`;
+    const g = o.group ? `, grid group of ${o.group.nImages} image(s)${o.group.used ? '' : ` — under minGroupImages ${o.group.minImages}, not used for blocking`}` : '';
+    return `${o.view} view ${o.grid.rows}x${o.grid.cols} (its own variance, same threshold${g}): ${per || '(none)'};`;
   });
   const notes = [
-    `Key variance: ${kv.nImages} images at ${k.resolution}x${k.resolution} px, ${kv.grid.rows}x${kv.grid.cols} ${kv.view} grid, statistic ${kv.statistic};`,
+    `Key variance: ${kv.nImages} images at ${native ? 'native resolution (high-res view per grid shape)' : `${k.resolution}x${k.resolution} px`}, ${kv.grid.rows}x${kv.grid.cols} ${kv.view} grid, statistic ${kv.statistic};`,
     `threshold ${kv.threshold.value.toPrecision(6)} (${kv.threshold.method});`,
     `input-agnostic positions per blocked layer (layer:count) ${flagged || '(none)'}${others.length ? ';' : '.'}`,
     ...others,
@@ -291,8 +297,23 @@ async function runBlocking(cfg: BlockingConfig, modelName: string, timings: Timi
   for (const [b, p] of Object.entries(bench.prompts)) prompts[b] = p;
   for (const b of cfg.benchmarks) datasets.push(await timings.time('hash', () => datasetEntry(b.name, b.data, cfg.hashData, b.name === 'pope' ? { split: b.splits.join(',') } : b.name === 'blink' ? { split: b.split } : {})));
   const blocked = bench.benchmarks.conditions.filter((c) => c.name !== 'none').map((c) => `${c.name}: ${c.blockedPositions ?? 0} grid positions over layers ${c.blockedLayers?.join(',')}`);
-  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills, ${bench.result.reusedAnswers ?? 0} answers reused from the same question on the same image; ${blocked.join('; ')}. Blocked views: ${cfg.blockViews === 'all' ? `all (${[kv.view ?? 'base', ...(kv.otherViews ?? []).map((o) => o.view)].join(' + ')}, each view's own flagged positions)` : `base (the ${kv.view ?? 'base'} view the variance was computed on)`}. Grid match: ${cfg.gridMatch}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
+  notes.push(`Format ${bench.result.format}; ${bench.result.items} questions, ${bench.result.prefills} image prefills, ${bench.result.reusedAnswers ?? 0} answers reused from the same question on the same image; ${blocked.join('; ')}. Blocked views: ${cfg.blockViews === 'all' ? `all (${[...new Set([kv.view ?? 'base', ...(kv.otherViews ?? []).map((o) => o.view)])].join(' + ')}, each view's own flagged positions${groupsNote(kv)})` : `base (the ${kv.view ?? 'base'} view the variance was computed on)`}. Grid match: ${cfg.gridMatch}${gridFallbackNote(bench.gridFallbacks)}. Raw outputs: results/outputs/<benchmark>.jsonl.`);
   return { datasets, prompts, files: [RUN_FILES.keyVariance, RUN_FILES.benchmarks, ...cfg.benchmarks.map((b) => `results/outputs/${b.name}.jsonl`)], notes };
+}
+
+/** The grid groups a blocking run uses (keys on native-resolution images). */
+function groupsNote(kv: KeyVariance): string {
+  const g = (kv.otherViews ?? []).filter((o) => o.group);
+  if (g.length === 0) return '';
+  const used = g.filter((o) => o.group!.used).map((o) => `${o.grid.rows}x${o.grid.cols}`);
+  return `; high-res per grid shape: each image blocked from its own shape's group (used: ${used.join(', ') || 'none'}; ${g.length - used.length} group(s) under minGroupImages not used)`;
+}
+
+/** The prefills blocked from another grid shape's group (gridMatch 'nearest'), for the manifest notes. */
+function gridFallbackNote(f: ReadonlyMap<string, number>): string {
+  if (f.size === 0) return '';
+  const n = [...f.values()].reduce((a, b) => a + b, 0);
+  return ` (${n} image prefill(s) had a high-res grid shape with no usable grid group and were blocked from the nearest group by aspect ratio: ${[...f].map(([k, c]) => `${k} ×${c}`).join(', ')})`;
 }
 
 // ---- prefix ----

@@ -121,6 +121,11 @@ export const KeyVarianceSchema = z.object({
   otherViews: z.array(z.object({
     view: z.string().min(1),
     grid: z.object({ rows: z.number().int().positive(), cols: z.number().int().positive() }),
+    /**
+     * Present when this view's variance was computed per high-res grid shape (keys on native-resolution images): this
+     * entry is the group of images whose grid is `grid`; `used` = nImages >= minImages (smaller groups are not blocked).
+     */
+    group: z.object({ nImages: z.number().int().positive(), minImages: z.number().int().positive(), used: z.boolean() }).strict().optional(),
     randomControl: z.object({ seed: z.number().int(), layers: z.array(z.object({ layer: layerIndex, positions: z.array(z.number().int().min(0)) })) }).optional(),
     layers: z.array(z.object({ layer: layerIndex, variance: z.array(finite), histogram: HistogramSchema, inputAgnostic: z.array(z.number().int().min(0)) })).min(1),
   })).optional(),

@@ -20,6 +20,11 @@ export interface FlaggedKeys {
   readonly view: string;
   readonly grid: { readonly rows: number; readonly cols: number };
   readonly layers: ReadonlyArray<{ readonly layer: number; readonly positions: readonly number[] }>;
+  /**
+   * One grid group of a view computed per grid shape (keys on native-resolution images, groups.ts): an image of this
+   * view is blocked from the set whose grid is its own; other shapes fall to gridMatch (flaggedKeyBlocksViews).
+   */
+  readonly grouped?: boolean;
 }
 
 /**
@@ -38,7 +43,7 @@ export function randomControl(flagged: FlaggedKeys, seed: number): FlaggedKeys {
     const picked = k <= rest.length ? rng.shuffle(rest).slice(0, k) : [...rest, ...rng.shuffle([...positions]).slice(0, k - rest.length)];
     return { layer, positions: picked.sort((a, b) => a - b) };
   });
-  return { view: flagged.view, grid: flagged.grid, layers };
+  return { view: flagged.view, grid: flagged.grid, layers, ...(flagged.grouped ? { grouped: true } : {}) };
 }
 
 export type GridMatch = 'exact' | 'nearest';
@@ -99,17 +104,63 @@ export function flaggedKeyBlocks(flagged: FlaggedKeys, images: readonly ViewToke
  * (viewGrid of the model's token map; an image without the view contributes nothing for it). Per layer the views'
  * keys are joined into one block.
  */
-export function flaggedKeyBlocksViews(sets: readonly FlaggedKeys[], map: Pick<TokenMap, 'entries' | 'runs'>, gridMatch: GridMatch = 'exact'): KeyBlock[] {
+export function flaggedKeyBlocksViews(
+  sets: readonly FlaggedKeys[], map: Pick<TokenMap, 'entries' | 'runs'>, gridMatch: GridMatch = 'exact',
+  onFallback?: (e: { view: string; grid: { rows: number; cols: number }; from: { rows: number; cols: number } }) => void,
+): KeyBlock[] {
   if (map.runs.length === 0) throw new KvlensUsageError('blockSpecs: the prompt has no image');
   const perLayer = new Map<number, number[]>();
-  for (const set of sets) {
-    const grids = map.runs.map((r) => viewGrid(map, set.view, r.image)).filter((g): g is ViewTokens => g !== undefined);
+  const add = (set: FlaggedKeys, v: ViewTokens) => {
     for (const { layer, positions } of set.layers) {
       const keys = perLayer.get(layer) ?? perLayer.set(layer, []).get(layer)!;
-      for (const v of grids) for (const cell of mapCells(positions, set.grid, v, gridMatch)) keys.push(v.positions[cell]);
+      for (const cell of mapCells(positions, set.grid, v, gridMatch)) keys.push(v.positions[cell]);
+    }
+  };
+  for (const view of [...new Set(sets.map((s) => s.view))]) {
+    const mine = sets.filter((s) => s.view === view);
+    for (const r of map.runs) {
+      const v = viewGrid(map, view, r.image);
+      if (!v) continue;
+      if (!mine.some((s) => s.grouped)) {
+        for (const set of mine) add(set, v);
+        continue;
+      }
+      // grouped view: the group of this image's own grid shape; an unseen shape falls to gridMatch
+      const own = mine.find((s) => s.grid.rows === v.rows && s.grid.cols === v.cols);
+      if (own) {
+        add(own, v);
+        continue;
+      }
+      const shapes = mine.map((s) => `${s.grid.rows}x${s.grid.cols}`).join(', ');
+      if (gridMatch === 'exact') {
+        throw new KvlensInputError(
+          `the image's "${view}" grid is ${v.rows}x${v.cols}, a shape with no usable grid group in the key variance (groups: ${shapes}); ` +
+          'gridMatch "exact" refuses to carry another shape\'s flags to it: compute the keys over more images of this shape (or lower minGroupImages), or allow gridMatch "nearest"', 'blocking');
+      }
+      const near = nearestGroup(mine, v);
+      onFallback?.({ view, grid: { rows: v.rows, cols: v.cols }, from: near.grid });
+      add(near, v);
     }
   }
   return keyBlocksByLayer([...perLayer].map(([layer, keys]) => ({ layer, keys })));
+}
+
+/**
+ * gridMatch 'nearest' for a grid shape without a group: the group closest in aspect ratio (|log(cols/rows)| apart),
+ * then in cell count, then the first listed (most images); its cells are carried by mapCells' centre rule.
+ */
+export function nearestGroup(groups: readonly FlaggedKeys[], to: { rows: number; cols: number }): FlaggedKeys {
+  const aspect = (g: { rows: number; cols: number }) => Math.log(g.cols / g.rows);
+  let best = groups[0];
+  let bestKey = [Infinity, Infinity];
+  for (const g of groups) {
+    const key = [Math.abs(aspect(g.grid) - aspect(to)), Math.abs(g.grid.rows * g.grid.cols - to.rows * to.cols)];
+    if (key[0] < bestKey[0] - 1e-12 || (Math.abs(key[0] - bestKey[0]) <= 1e-12 && key[1] < bestKey[1])) {
+      best = g;
+      bestKey = key;
+    }
+  }
+  return best;
 }
 
 /** The BlockSpec list blocking `flagged` in one prompt (see flaggedKeyBlocks), for the given or default queries. */

@@ -23,6 +23,7 @@ import { selectLayers } from '../../taps/names.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { randomControl, type FlaggedKeys } from './blocking.js';
 import { KeyVarianceState } from './state.js';
+import { GridGroups, GROUPED_VIEW } from './groups.js';
 import { chooseThreshold, histogram, type ThresholdChoice } from './threshold.js';
 import { checkSameGrid, VARIANCE_DEFINITION, type KeyGridShape } from './variance.js';
 
@@ -45,6 +46,14 @@ export const KeyVarianceConfigSchema = z.object({
    * grid): what a blocking run with blockViews 'all' blocks. Written to key_variance.json otherViews.
    */
   allViews: z.boolean().default(false),
+  /**
+   * With allViews on native-resolution images (a live source without `resolution`): the high-res view's variance per
+   * high-res grid shape, each shape a group of its own (groups.ts), flagged against the same τ. The analysed view must
+   * be 'base' (its grid is fixed); a model whose only grid is the high-res one (Qwen2-VL) cannot be grouped this way.
+   */
+  groupHighres: z.boolean().default(false),
+  /** groupHighres: groups with fewer images are recorded in key_variance.json but not used for blocking. */
+  minGroupImages: z.number().int().positive().default(10),
   /** Seed of the random control set. */
   randomSeed: z.number().int().default(0),
   /** Bins of the per-layer histograms in the result (linear in variance, as the report draws them). */
@@ -105,7 +114,11 @@ export interface KeyVarianceRun {
   readonly random: FlaggedKeys;
   readonly state: KeyVarianceState;
   /** allViews: the flagged / control sets of the other views (each from its own variance), and their maps. */
-  readonly otherViews: ReadonlyArray<{ readonly flagged: FlaggedKeys; readonly random: FlaggedKeys; readonly maps: readonly VarianceMap[] }>;
+  readonly otherViews: ReadonlyArray<{
+    readonly flagged: FlaggedKeys; readonly random: FlaggedKeys; readonly maps: readonly VarianceMap[];
+    /** groupHighres: this entry is one high-res grid shape's group. */
+    readonly group?: { readonly nImages: number; readonly minImages: number; readonly used: boolean };
+  }>;
 }
 
 export interface KeyVarianceHooks {
@@ -120,6 +133,15 @@ export async function runKeyVariance(source: KeySource, input: KeyVarianceConfig
     throw new KvlensUsageError(`key-variance config field "${issue.path.join('.') || '(root)'}": ${issue.message}`);
   }
   const cfg = parsed.data;
+  if (cfg.groupHighres) {
+    if (!cfg.allViews) throw new KvlensUsageError('key-variance config field "groupHighres": needs allViews (the grouped view is the high-res grid beside the base view)');
+    if (cfg.view !== 'base') {
+      throw new KvlensUsageError(`key-variance config field "groupHighres": the analysed view must be "base" (fixed grid), not "${cfg.view}"; a model whose only grid is the ` +
+        'high-res one (Qwen2-VL: one native grid per image) has no base view to anchor τ: give it a fixed resolution instead');
+    }
+    if ('store' in source) throw new KvlensUsageError('key-variance config field "groupHighres": needs a live key source (native-resolution forwards)');
+    if (source.live.resolution !== undefined) throw new KvlensUsageError(`key-variance config field "groupHighres": images are resized to ${source.live.resolution} px, so there is one high-res grid; leave resolution unset (native)`);
+  }
   const acc = 'store' in source ? accumulateFromStoreViews(source, cfg, hooks) : await accumulateLive(source.live, cfg, hooks);
   const run = summarise(acc.state, cfg, acc.info, acc.others);
   if (cfg.out) await writeRun.keyVariance(cfg.out, run.result);
@@ -246,16 +268,24 @@ async function accumulateLive(
     if (cfg.allViews) {
       // the other grid views the images have, from the first image's token map (preprocessing only)
       const probe = await engine.prepare(await items[0].load());
-      for (const v of Object.keys(probe.views)) if (v !== cfg.view && (v === 'base' || v === 'highres')) track(v);
+      for (const v of Object.keys(probe.views)) if (v !== cfg.view && (v === 'base' || v === 'highres') && !(cfg.groupHighres && v === GROUPED_VIEW)) track(v);
+      if (cfg.groupHighres && !probe.views[GROUPED_VIEW]) throw new KvlensInputError(`groupHighres: image "${items[0].id}" has no "${GROUPED_VIEW}" view`, where ?? 'images');
     }
     const count = (v: { state?: KeyVarianceState }) => (v.state ? v.state.layers.values().next().value!.n : 0);
     const counts = [...views.values()].map(count);
     if (counts.some((n) => n !== counts[0])) {
       throw new KvlensInputError(`the views' state files hold different image counts (${[...views.keys()].map((v, k) => `${v}: ${counts[k]}`).join(', ')}); delete them to start over`, cfg.state ?? 'state');
     }
+    const groups = cfg.groupHighres ? GridGroups.open(KEY_TAP_PATTERN, layers, cfg.state, ids, counts[0]) : undefined;
     for (let i = counts[0]; i < items.length; i++) {
       const prepared = await engine.prepare(await items[i].load());
       const [taps] = await engine.run([prepared]);
+      if (groups) {
+        const v = prepared.views[GROUPED_VIEW];
+        if (!v) throw new KvlensInputError(`image "${items[i].id}" has no "${GROUPED_VIEW}" view (the first image has one)`, where ?? 'images');
+        groups.add(items[i].id, taps, v, accumulateTaps);
+        if (cfg.state && (i + 1) % cfg.checkpointEvery === 0) groups.save();
+      }
       for (const [view, entry] of views) {
         const v = prepared.views[view];
         if (!v) throw new KvlensInputError(`image "${items[i].id}" has no "${view}" view (the first image has one)`, where ?? 'images');
@@ -273,7 +303,9 @@ async function accumulateLive(
       hooks.onProgress?.({ layer: null, done: i + 1, total: items.length });
     }
     for (const entry of views.values()) if (entry.path) entry.state!.save(entry.path);
+    groups?.save();
     const [main, ...others] = [...views.values()].map((e) => e.state!);
+    if (groups) others.push(...groups.states());
     return {
       state: main,
       others,
@@ -400,13 +432,20 @@ export function summarise(state: KeyVarianceState, cfg: KeyVarianceConfig, info:
     if (!st.complete) throw new KvlensUsageError(`the "${st.meta.view}" key-variance state is incomplete`);
     const g = { rows: st.meta.shape.rows, cols: st.meta.shape.cols };
     const vmaps: VarianceMap[] = layers.map((layer) => ({ layer, ...g, variance: st.layer(layer).variance(cfg.statistic) }));
-    const vflagged: FlaggedKeys = { view: st.meta.view, grid: g, layers: blockLayers.map((layer) => ({ layer, positions: flaggedAt(vmaps[layers.indexOf(layer)].variance) })) };
-    return { flagged: vflagged, random: randomControl(vflagged, cfg.randomSeed), maps: vmaps };
+    const grouped = cfg.groupHighres && st.meta.view === GROUPED_VIEW;
+    const nImages = st.meta.imageIds.length;
+    const vflagged: FlaggedKeys = {
+      view: st.meta.view, grid: g, layers: blockLayers.map((layer) => ({ layer, positions: flaggedAt(vmaps[layers.indexOf(layer)].variance) })),
+      ...(grouped ? { grouped: true } : {}),
+    };
+    const group = grouped ? { nImages, minImages: cfg.minGroupImages, used: nImages >= cfg.minGroupImages } : undefined;
+    return { flagged: vflagged, random: randomControl(vflagged, cfg.randomSeed), maps: vmaps, ...(group ? { group } : {}) };
   });
   // allViews records the list even when empty (a model with one grid view): 'all' then blocks what 'base' blocks
   if (cfg.allViews) {
     result.otherViews = other.map((o) => ({
       view: o.flagged.view, grid: o.flagged.grid,
+      ...(o.group ? { group: o.group } : {}),
       randomControl: { seed: cfg.randomSeed, layers: o.random.layers.map((l) => ({ layer: l.layer, positions: [...l.positions] })) },
       layers: o.maps.map((m) => ({ layer: m.layer, variance: Array.from(m.variance), histogram: histogram(m.variance, cfg.histogramBins), inputAgnostic: flaggedAt(m.variance) })),
     }));
@@ -437,8 +476,16 @@ export function flaggedViewsFromResult(kv: KeyVariance, layers: readonly number[
     throw new KvlensInputError(`key_variance.json holds only the "${kv.view ?? 'base'}" view; blockViews 'all' needs every view's flags: compute it with allViews (keys: allViews: true, or blockViews: all with keys in the run)`, 'results/key_variance.json');
   }
   const { flagged: main } = flaggedFromResult(kv, layers);
-  const others = kv.otherViews.map((o): FlaggedKeys => ({
-    view: o.view, grid: o.grid,
+  // grid groups below their minimum image count are recorded, not used; a grouped view needs one usable group
+  const grouped = new Set(kv.otherViews.filter((o) => o.group).map((o) => o.view));
+  for (const v of grouped) {
+    if (!kv.otherViews.some((o) => o.view === v && o.group?.used)) {
+      throw new KvlensInputError(`key_variance.json's "${v}" view has no grid group with at least ${kv.otherViews.find((o) => o.view === v)!.group!.minImages} images ` +
+        `(groups: ${kv.otherViews.filter((o) => o.view === v).map((o) => `${o.grid.rows}x${o.grid.cols}: ${o.group!.nImages}`).join(', ')}); compute it over more images or lower minGroupImages`, 'results/key_variance.json');
+    }
+  }
+  const others = kv.otherViews.filter((o) => !o.group || o.group.used).map((o): FlaggedKeys => ({
+    view: o.view, grid: o.grid, ...(o.group ? { grouped: true } : {}),
     layers: layers.map((l) => {
       const entry = o.layers.find((x) => x.layer === l);
       if (!entry) throw new KvlensInputError(`key_variance.json's "${o.view}" view has no layer ${l}`, 'results/key_variance.json');
