@@ -7,19 +7,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { decode } from 'fast-png';
 import { runSuite } from '../../src/experiments/suite.js';
 import { startViewer } from '../../src/viewer/server.js';
+import { CHROMIUM, openViewerPage, shot, type Shot } from './chromium-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-declare const document: { body: { dataset: Record<string, string | undefined> } };
-
-interface Shot { width: number; height: number; px: (x: number, y: number) => [number, number, number] }
-function shot(png: Buffer): Shot {
-  const img = decode(png);
-  const ch = img.channels;
-  return { width: img.width, height: img.height, px: (x, y) => { const o = (y * img.width + x) * ch; return [img.data[o], img.data[o + 1], img.data[o + 2]] as [number, number, number]; } };
-}
 
 /** Share of sampled pixels where two screenshots differ by more than `tol` in some channel. */
 function differing(a: Shot, b: Shot, tol = 30): number {
@@ -42,28 +33,12 @@ function count(s: Shot, f: (p: [number, number, number]) => boolean, x0 = 0, x1 
 }
 
 test('the demo\'s own run in Chromium: mask and attention overlays on the photo; the report\'s sample pictures', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found — skipped`, timeout: 300_000 }, async () => {
-  const { chromium } = await import('playwright-core');
   const base = mkdtempSync(join(tmpdir(), 'kvlens-demo-pictures-'));
   const suite = await runSuite({ out: join(base, 'demo'), seed: 2, threads: 1, experiments: ['flow'], sizes: { pascal5i: 10, spair: 3 } });
   const viewer = await startViewer(suite.runDir, { port: 0 });
-  const browser = await chromium.launchPersistentContext(join(base, 'profile'), {
-    executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const { browser, page, errors, settle, grab: grabId } = await openViewerPage(viewer.url, join(base, 'profile'), { width: 1400, height: 900 });
   try {
-    const page = browser.pages()[0] ?? (await browser.newPage());
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(viewer.url);
-    await page.waitForFunction(() => Number(document.body.dataset.ready ?? 0) >= 1);
-    const ready = () => page.evaluate(() => Number(document.body.dataset.ready));
-    const settle = async (act: () => Promise<unknown>) => {
-      const n = await ready();
-      await act();
-      await page.waitForFunction((k) => Number(document.body.dataset.ready) > k, n);
-    };
-    const grab = async () => shot(await page.locator('#viewA').screenshot());
+    const grab = () => grabId('viewA');
     const caption = async () => (await page.locator('#captionA').textContent()) ?? '';
 
     // The run wrote masks: the probe mask is the default overlay, on the first pictured image.

@@ -8,12 +8,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decode } from 'fast-png';
 import { startViewer } from '../../src/viewer/server.js';
 import { writeSyntheticRun } from '../results/synthetic-run.js';
 import { COLS, ROWS, writeFixtureStore } from './store-fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM, openViewerPage } from './chromium-page.js';
 
 // The callbacks given to page.evaluate/waitForFunction run in the browser; this project compiles without the DOM lib,
 // so the little of it they touch is declared here.
@@ -24,18 +22,9 @@ declare const document: {
   querySelectorAll(sel: string): ArrayLike<PageElement>;
 };
 
-interface Shot { width: number; height: number; px: (x: number, y: number) => [number, number, number] }
-
-function shot(png: Buffer): Shot {
-  const img = decode(png);
-  const ch = img.channels;
-  return { width: img.width, height: img.height, px: (x, y) => { const o = (y * img.width + x) * ch; return [img.data[o], img.data[o + 1], img.data[o + 2]] as [number, number, number]; } };
-}
-
 const near = (a: number[], b: number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
 
 test('viewer in Chromium: the photo under every overlay, thumbnails, a click on A marks the best match on B', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium) — viewer e2e skipped`, timeout: 180_000 }, async () => {
-  const { chromium } = await import('playwright-core');
   const base = await mkdtemp(join(tmpdir(), 'kvlens-e2e-'));
   const profile = join(base, 'profile');
   const runDir = join(base, 'run');
@@ -43,25 +32,8 @@ test('viewer in Chromium: the photo under every overlay, thumbnails, a click on 
   writeFixtureStore(join(base, 'store'), 3, undefined, join(base, 'photos'));
   await symlink(join(base, 'store'), join(runDir, 'store'));
   const viewer = await startViewer(runDir, { port: 0 });
-  // A persistent context is how playwright takes a fresh --user-data-dir (passing it in args is refused).
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1400, height: 800 }, deviceScaleFactor: 1,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const { browser, page, errors, settle, grab } = await openViewerPage(viewer.url, profile, { width: 1400, height: 800 });
   try {
-    const page = browser.pages()[0] ?? (await browser.newPage());
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(viewer.url);
-    await page.waitForFunction(() => Number(document.body.dataset.ready ?? 0) >= 1);
-    const ready = () => page.evaluate(() => Number(document.body.dataset.ready));
-    const settle = async (act: () => Promise<unknown>) => {
-      const n = await ready();
-      await act();
-      await page.waitForFunction((k) => Number(document.body.dataset.ready) > k, n);
-    };
-    const grab = async (id: string) => shot(await page.locator(`#${id}`).screenshot());
     const text = async (id: string) => (await page.locator(`#${id}`).textContent()) ?? '';
 
     // The run wrote masks, so the probe mask is the default overlay; the caption names the task and layer.
