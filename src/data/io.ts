@@ -1,13 +1,11 @@
 // File-system helpers shared by the loaders: every failure becomes a KvlensInputError naming the file and the problem.
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, stat, writeFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { describeValue, errorMessage, KvlensInputError } from '../util/errors.js';
 import { checkPixelCount, isPng, readJpegHeader, readPngHeader } from '../util/image-bounds.js';
 import type { ImageSource, LabelGrid, LoaderOptions } from './types.js';
-import { ensureDirAsync } from '../util/dirs.js';
 
 export async function isDirectory(path: string): Promise<boolean> {
   try { return (await stat(path)).isDirectory(); } catch { return false; }
@@ -72,12 +70,7 @@ export async function* streamLines(path: string, what: string): AsyncGenerator<{
 }
 
 /** Writes a file through a temporary name + rename, so a failure never leaves a half-written file. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await ensureDirAsync(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
+export { writeFileAtomic } from '../util/atomic-write.js';
 
 export function describeImage(src: ImageSource): string {
   return src.kind === 'path' ? src.path : src.name;

@@ -9,7 +9,7 @@
 //    is > 0 (norm_mask), argmax -> object id. Frame 0's output is the given annotation.
 // DINO hard-codes the temperature as 0.1 (its code has no temperature argument); it is configurable here.
 
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { z } from 'zod';
@@ -191,9 +191,7 @@ export function vocPalette(size = 256): [number, number, number][] {
 /** Write a label map as an indexed (palette) PNG, atomically. */
 export function writeIndexedPng(path: string, labels: Uint8Array, width: number, height: number, palette: [number, number, number][] = vocPalette()): void {
   const png = encode({ width, height, data: labels, depth: 8, channels: 1, palette });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, png);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, png);
 }
 
 export interface VideoSample {

@@ -1,9 +1,7 @@
 // Result rows shared by every probe, and atomic CSV / JSON writers (temp file + rename, so a crash
 // never leaves a half-written results file).
 
-import { renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { ensureDir } from '../util/dirs.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 
 /** One measured number. */
 export interface ResultRow {
@@ -58,19 +56,11 @@ export function rowsToCsv(rows: readonly ResultRow[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Write text atomically: a sibling temp file, then rename over the target. */
-export function writeFileAtomic(path: string, text: string): void {
-  ensureDir(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 export function writeRowsCsv(path: string, rows: readonly ResultRow[]): void {
-  writeFileAtomic(path, rowsToCsv(rows));
+  writeFileAtomicSync(path, rowsToCsv(rows));
 }
 
 /** JSON document: the rows plus the protocol objects that produced them (NaN written as null). */
 export function writeRowsJson(path: string, rows: readonly ResultRow[], protocol: Record<string, unknown> = {}): void {
-  writeFileAtomic(path, JSON.stringify({ rows, protocol }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileAtomicSync(path, JSON.stringify({ rows, protocol }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
 }

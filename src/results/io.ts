@@ -1,27 +1,13 @@
 // Atomic writers and validating readers for run-directory files. A reader never returns half-valid data: it either
 // returns the parsed value or throws a KvlensInputError naming the file and the offending field.
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { KvlensInputError } from '../util/errors.js';
 import { rowsToCsv } from '../probes/results.js';
 import { ProbeRowSchema, type ProbeRow } from './schema.js';
-import { ensureDirAsync } from '../util/dirs.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
-let tmpCounter = 0;
-
-/** Write bytes/text to `path` through a temp file in the same directory and a rename, so readers never see a partial file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await ensureDirAsync(dirname(path));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${tmpCounter++}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
+export { writeFileAtomic };
 
 /** Validate then write JSON atomically: bad values never reach the disk. */
 export async function writeJsonAtomic<S extends z.ZodType>(path: string, schema: S, value: z.input<S>): Promise<void> {

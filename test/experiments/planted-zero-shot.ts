@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { iterateDataset, type DavisSequence, type ImageNetSSample, type LabelGrid, type RefCocoSample } from '../../src/data/index.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
-import { writeFileAtomic } from '../../src/probes/results.js';
+import { writeFileAtomicSync } from '../../src/util/atomic-write.js';
 import type { TextQueryProvider, TextVectors } from '../../src/experiments/text-queries.js';
 import { StoreWriter } from '../../src/store/index.js';
 import { Rng } from '../../src/util/random.js';
@@ -63,7 +63,7 @@ export async function plantedImageNetS(dataRoot: string, storeRoot: string, n: n
   } finally {
     w.close();
   }
-  writeFileAtomic(resolve(dataRoot, 'LOC_synset_mapping.txt'), [...new Set(wnidLines)].join('\n') + '\n');
+  writeFileAtomicSync(resolve(dataRoot, 'LOC_synset_mapping.txt'), [...new Set(wnidLines)].join('\n') + '\n');
   const calls: string[][] = [];
   return { calls, provider: plantedProvider((t) => codes[Number(/^thing (\d+)$/.exec(t)![1])], calls) };
 }
