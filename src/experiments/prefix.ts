@@ -15,8 +15,10 @@
 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { sha256File } from '../extract/engine.js';
 import type { ImageItem } from '../extract/sources.js';
 import { loadProcessor } from '../preprocess/load.js';
+import { imageProcessorFileOf } from '../preprocess/processor.js';
 import { FeatureStore } from '../store/index.js';
 import type { ResultRow } from '../probes/results.js';
 import type { PrefixResults } from '../results/schema.js';
@@ -108,6 +110,7 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
   const labels = needsLabels(cfg.prefixes) ? await timings.time('list', () => taskLabels(cfg.task, { classNames: cfg.prefixes.classNames })) : undefined;
   const proc = await loadProcessor(cfg.model);
   const render = (prefix: string) => renderPrompt({ question: '', prefix }, 1, proc.template, proc.tokenizer);
+  const imageProcessorSha256 = sha256File(imageProcessorFileOf(proc.sources, cfg.model));
   const storesDir = cfg.stores ?? join(cfg.out, 'stores');
   const view = resolveView(cfg.model, cfg.view);
   const conditions: PrefixResults['conditions'] = [];
@@ -144,7 +147,7 @@ export async function runPrefix(cfg: PrefixConfig, modelName: string, timings: T
       done.push({ ...same, name, texts });
       continue;
     }
-    const donor = rule === undefined ? reuseStore(storesDir, spec, images) : undefined;
+    const donor = rule === undefined ? reuseStore(storesDir, spec, images, { template: render(prefix), imageProcessorSha256 }) : undefined;
     let ex: Awaited<ReturnType<typeof extractStore>>;
     if (donor) {
       say(`prefix ${name}: ${donor} already holds these features; not extracting again`);

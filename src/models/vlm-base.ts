@@ -6,7 +6,6 @@
 // its differences: its spec (data), how it runs its image path on a batch of pixels (and which request field
 // carries their geometry), its image token, and (Qwen2-VL) extra decoder inputs such as M-RoPE ids.
 
-import { join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
 import type { WeightSet } from '../tensor/safetensors.js';
 import type { Device } from '../runtime/index.js';
@@ -14,7 +13,7 @@ import { expandHooks } from '../taps/names.js';
 import { resolveTap, tapProducer, type ResolvedTap } from '../taps/table.js';
 import { loadProcessor, type KvlensProcessor, type PreparedInputs } from '../preprocess/load.js';
 import { imageViewGrids, type ViewTokens } from '../preprocess/token-map.js';
-import type { PrepareInput } from '../preprocess/processor.js';
+import { imageProcessorFileOf, type PrepareInput } from '../preprocess/processor.js';
 import { renderPrompt, type PromptInput } from '../tokenizer/prompt.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { f32 } from '../tensor/tensor.js';
@@ -177,7 +176,7 @@ export abstract class VisionLanguageModel implements VisionLanguageModelApi {
   }
 
   get imageProcessorFile(): string {
-    return this.processor.sources.imageProcessorFile ?? join(this.dir, 'preprocessor_config.json');
+    return imageProcessorFileOf(this.processor.sources, this.dir);
   }
 
   get chatTemplateSource(): string {

@@ -57,6 +57,14 @@ export interface ProcessorSources {
   readonly notes: readonly string[];
 }
 
+/**
+ * The file holding a checkpoint's image-processor settings (hashed into a feature store's identity); processors that
+ * read none (built-in defaults) fall back to the usual preprocessor_config.json path.
+ */
+export function imageProcessorFileOf(sources: Pick<ProcessorSources, 'imageProcessorFile'>, dir: string): string {
+  return sources.imageProcessorFile ?? join(dir, 'preprocessor_config.json');
+}
+
 export function processorSources(files: ProcessorFiles, imageNotes: readonly string[], template: FoundTemplate): ProcessorSources {
   return { imageProcessor: files.imageSource, imageProcessorFile: files.imageFile, notes: [...files.notes, ...imageNotes, ...(template.notes ?? [])] };
 }

@@ -4,7 +4,7 @@
 // every condition afresh. Extractions are counted on the progress channel (one "extract <store>" start each).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -74,4 +74,30 @@ test('a flow store with other layers is not reused for "none"', { timeout: 120_0
   const p = await counted(experiment('prefix-other', { experiment: 'prefix', task: TASK, prefixes: PREFIXES, stores: 'other-stores' }));
   assert.deepEqual(p.extracted, ['prefix-none', 'prefix-correct', 'prefix-incorrect']);
   assert.ok(!lstatSync(join(root, 'other-stores', 'prefix-none')).isSymbolicLink());
+});
+
+test('a flow store made under other image-processor settings or another chat template is not reused for "none"', { timeout: 180_000 }, async () => {
+  await counted(experiment('flow-pp', { experiment: 'flow', tasks: [TASK], lmTaps: ['values', 'keys'], projector: true, stores: 'pp-stores' }));
+  const settings = join(root, 'model', 'preprocessor_config.json');
+  const original = readFileSync(settings, 'utf8');
+  try {
+    // Same model (config.json and weights), edited image-processor settings file: other numbers may follow.
+    writeFileSync(settings, JSON.stringify({ ...JSON.parse(original), kvlens_test_edit: 1 }, null, 2));
+    const p = await counted(experiment('prefix-pp', { experiment: 'prefix', task: TASK, prefixes: PREFIXES, stores: 'pp-stores' }));
+    assert.deepEqual(p.extracted, ['prefix-none', 'prefix-correct', 'prefix-incorrect']);
+  } finally {
+    writeFileSync(settings, original);
+  }
+  await counted(experiment('flow-tpl', { experiment: 'flow', tasks: [TASK], lmTaps: ['values', 'keys'], projector: true, stores: 'tpl-stores' }));
+  const template = join(root, 'model', 'chat_template.json');
+  const hadTemplate = existsSync(template) ? readFileSync(template, 'utf8') : undefined;
+  try {
+    // A chat template file added beside the checkpoint changes the rendered prompt (template discovery reads it first).
+    writeFileSync(template, JSON.stringify({ chat_template: '{% for m in messages %}{{ m.role }}: {% for c in m.content %}{% if c.type == "image" %}<image>{% else %}{{ c.text }}{% endif %}{% endfor %}\n{% endfor %}assistant:' }));
+    const p = await counted(experiment('prefix-tpl', { experiment: 'prefix', task: TASK, prefixes: PREFIXES, stores: 'tpl-stores' }));
+    assert.ok(p.extracted.includes('prefix-none'), `none extracted again under another chat template: ${p.extracted.join(', ')}`);
+  } finally {
+    if (hadTemplate === undefined) rmSync(template, { force: true });
+    else writeFileSync(template, hadTemplate);
+  }
 });
