@@ -4,9 +4,11 @@
 // page faults, while the flash path stays in small per-thread blocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { GraphBuilder } from '../../src/graph/builder.js';
+import { withMallocTunables } from '../../src/runtime/malloc.js';
 import { OrtSession } from '../../src/runtime/session.js';
-import { counters, spanBetween } from '../../src/runtime/stats.js';
 import { f32, maxAbsDiff } from '../../src/tensor/tensor.js';
 import { mulberry32 } from '../../src/util/random.js';
 
@@ -42,21 +44,11 @@ test('fusedSelfAttention equals the Attention op (batch 2, 3 heads, different q/
 });
 
 test('fusedSelfAttention at a SigLIP-384 tile shape touches far fewer fresh pages than the Attention op', async () => {
-  const dims = [1, 16, 729, 72]; // scores: 16 x 729 x 729 x 4 B = 34 MB > 32 MiB
-  const f = feeds(dims, 2);
-  const faultsPerRun = async (fused: boolean) => {
-    const s = await attentionSession(fused, dims);
-    try {
-      await s.run(f); // warm-up
-      const a = counters();
-      for (let i = 0; i < 3; i++) await s.run(f);
-      return spanBetween('x', a, counters()).minorFaults / 3;
-    } finally {
-      await s.dispose();
-    }
-  };
-  const plain = await faultsPerRun(false);
-  const fused = await faultsPerRun(true);
+  // Measured in a child started with kvlens's malloc settings (attention-faults.ts says why).
+  const script = fileURLToPath(new URL('./attention-faults.js', import.meta.url));
+  const r = spawnSync(process.execPath, [script, '--measure'], { env: withMallocTunables(process.env), encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { plain, fused } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { plain: number; fused: number };
   const scorePages = (16 * 729 * 729 * 4) / 4096;
   assert.ok(plain > 0.9 * scorePages, `the Attention op maps its scores afresh (${plain} faults per run)`);
   // What is left for the fused op is its inputs, outputs and transposes (~3 MB each), not a score matrix.
