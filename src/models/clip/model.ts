@@ -11,7 +11,7 @@ import { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import { readConfigJson } from '../hf-config.js';
-import { attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
+import { defaultTileBatch, attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
 import { clipDims, parseClipVisionConfig, type ClipDims, type ClipVisionConfig } from './config.js';
 import { buildClipTower } from './graph.js';
 
@@ -49,7 +49,7 @@ export class ClipVisionModel {
     out(t.postNorm, 'clip.post_norm');
     t.probs.forEach((x, l) => out(x, `clip.${l}.attn.probs`));
     const session = await OrtSession.create(g.build(), { device: opts.device });
-    return new ClipVisionModel(config, dims, session, hooks, t.probs.length, opts.tileBatch ?? 16);
+    return new ClipVisionModel(config, dims, session, hooks, t.probs.length, opts.tileBatch ?? defaultTileBatch(opts.device));
   }
 
   /** pixelValues [tile, channels, size, size] -> the named outputs, each [tile, ...]. */

@@ -2,14 +2,15 @@
 // layer(s) chosen by vision_feature_layer (HF hidden_states[i]: 0 = embeddings, i = layer i-1 output, before
 // post_layernorm), select strategy, then multi_modal_projector linear_1 -> GELU(erf) -> linear_2.
 
-import { GraphBuilder, type Value } from '../../graph/builder.js';
-import { OrtSession, type Device } from '../../runtime/index.js';
+import { GraphBuilder, type BuiltGraph, type Value } from '../../graph/builder.js';
+import type { Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import { siglipDims, type SiglipDims } from '../siglip/config.js';
 import { buildSiglipTower } from '../siglip/graph.js';
-import { expectKnownOutputs, runTiled } from '../vision/tile-runner.js';
+import { defaultTileBatch, expectKnownOutputs, runTiled } from '../vision/tile-runner.js';
+import { TowerSession } from '../vision/tower-session.js';
 import { hiddenStateIndex } from '../hf-config.js';
 import { PROJECTOR_TAP } from '../vlm-base.js';
 import type { LlavaOnevisionConfig } from './config.js';
@@ -25,43 +26,22 @@ export class LlavaVisionPath {
   private constructor(
     readonly dims: SiglipDims,
     readonly tokensPerTile: number,
-    private readonly session: OrtSession,
+    private readonly session: TowerSession,
     readonly hookNames: readonly string[],
     private readonly tileBatch: number,
   ) {}
 
   static async create(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, opts: { device?: Device; tileBatch?: number; attentionProbs?: boolean } = {}): Promise<LlavaVisionPath> {
-    const v = cfg.vision;
-    const dims = siglipDims(v, 'config.json (vision_config)');
-    const g = new GraphBuilder('llava_onevision_vision');
-    const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
-    const tower = buildSiglipTower(g, v, ws, pixel, { prefix: prefixes.tower, attentionProbs: opts.attentionProbs });
-    const hooks = ['vision.embed'];
-    g.output(tower.embed, 'vision.embed');
-    tower.layers.forEach((x, l) => { hooks.push(`vision.${l}.out`); g.output(x, `vision.${l}.out`); });
-    hooks.push('vision.post_norm');
-    g.output(tower.postNorm, 'vision.post_norm');
-    tower.probs.forEach((x, l) => { hooks.push(`vision.${l}.attn.probs`); g.output(x, `vision.${l}.attn.probs`); });
-
-    const hidden = [tower.embed, ...tower.layers];
-    const picked: Value[] = cfg.featureLayers.map((l) => hidden[hiddenStateIndex(l, dims.layers)]);
-    let feats = picked.length === 1 ? picked[0] : g.concat(picked, -1); // [tile, token, dVision * nLayers]
-    let tokens = dims.tokens;
-    if (cfg.selectStrategy === 'default') {
-      // transformers drops token 0 (CLIP's CLS). SigLIP has no CLS, so this drops a real patch, as HF does.
-      feats = g.slice(feats, [1], [dims.tokens], [1]);
-      tokens -= 1;
-    }
-    const dIn = dims.dModel * picked.length;
-    const pw = (n: string, shape: readonly number[]) => g.weight(ws.expect(prefixes.projector + n, shape));
-    const b1 = cfg.projectorBias ? pw('linear_1.bias', [dText]) : undefined;
-    const b2 = cfg.projectorBias ? pw('linear_2.bias', [dText]) : undefined;
-    const h1 = g.gelu(g.linear(feats, pw('linear_1.weight', [dText, dIn]), b1), 'none');
-    const proj = g.linear(h1, pw('linear_2.weight', [dText, dText]), b2); // [tile, token, dModel]
-    hooks.push(PROJECTOR_TAP);
-    g.output(proj, PROJECTOR_TAP);
-    const session = await OrtSession.create(g.build(), { device: opts.device });
-    return new LlavaVisionPath(dims, tokens, session, hooks, opts.tileBatch ?? 16);
+    const dims = siglipDims(cfg.vision, 'config.json (vision_config)');
+    let hooks: string[] = [];
+    const build = (allOutputs: boolean) => {
+      const built = buildVisionGraph(cfg, ws, prefixes, dText, dims, allOutputs, !!opts.attentionProbs);
+      hooks = built.hooks; // the same list from either graph
+      return built.graph;
+    };
+    const session = await TowerSession.create(build, [PROJECTOR_TAP], { device: opts.device });
+    const tokens = cfg.selectStrategy === 'default' ? dims.tokens - 1 : dims.tokens;
+    return new LlavaVisionPath(dims, tokens, session, hooks, opts.tileBatch ?? defaultTileBatch(opts.device));
   }
 
   /** pixel [tile, C, S, S] -> the requested hooks (projector.out is always computed). */
@@ -69,10 +49,45 @@ export class LlavaVisionPath {
     expectKnownOutputs(hooks, this.hookNames, 'vision hook');
     if (pixel.shape.length !== 4) throw new KvlensInputError(`expected [tile, channels, size, size], got [${pixel.shape.join(', ')}]`, 'pixel_values');
     const fetch = [...new Set([...hooks, PROJECTOR_TAP])];
-    return runTiled(this.session, 'pixel_values', pixel, fetch, this.tileBatch);
+    return runTiled(await this.session.for(fetch), 'pixel_values', pixel, fetch, this.tileBatch);
   }
 
   async dispose(): Promise<void> {
     await this.session.dispose();
   }
+}
+
+/**
+ * The tower + projector graph. With `allOutputs` every hook is a graph output (vision.embed, vision.{L}.out,
+ * vision.post_norm, vision.{L}.attn.probs when built with attention probabilities); without, only projector.out
+ * (see TowerSession for why the difference matters).
+ */
+function buildVisionGraph(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, dims: SiglipDims, allOutputs: boolean, attentionProbs: boolean): { graph: BuiltGraph; hooks: string[] } {
+  const v = cfg.vision;
+  const g = new GraphBuilder('llava_onevision_vision');
+  const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
+  const tower = buildSiglipTower(g, v, ws, pixel, { prefix: prefixes.tower, attentionProbs });
+  const hooks: string[] = [];
+  const out = (x: Value, name: string) => { hooks.push(name); if (allOutputs) g.output(x, name); };
+  out(tower.embed, 'vision.embed');
+  tower.layers.forEach((x, l) => out(x, `vision.${l}.out`));
+  out(tower.postNorm, 'vision.post_norm');
+  tower.probs.forEach((x, l) => out(x, `vision.${l}.attn.probs`));
+
+  const hidden = [tower.embed, ...tower.layers];
+  const picked: Value[] = cfg.featureLayers.map((l) => hidden[hiddenStateIndex(l, dims.layers)]);
+  let feats = picked.length === 1 ? picked[0] : g.concat(picked, -1); // [tile, token, dVision * nLayers]
+  if (cfg.selectStrategy === 'default') {
+    // transformers drops token 0 (CLIP's CLS). SigLIP has no CLS, so this drops a real patch, as HF does.
+    feats = g.slice(feats, [1], [dims.tokens], [1]);
+  }
+  const dIn = dims.dModel * picked.length;
+  const pw = (n: string, shape: readonly number[]) => g.weight(ws.expect(prefixes.projector + n, shape));
+  const b1 = cfg.projectorBias ? pw('linear_1.bias', [dText]) : undefined;
+  const b2 = cfg.projectorBias ? pw('linear_2.bias', [dText]) : undefined;
+  const h1 = g.gelu(g.linear(feats, pw('linear_1.weight', [dText, dIn]), b1), 'none');
+  const proj = g.linear(h1, pw('linear_2.weight', [dText, dText]), b2); // [tile, token, dModel]
+  hooks.push(PROJECTOR_TAP);
+  g.output(proj, PROJECTOR_TAP);
+  return { graph: g.build(), hooks };
 }

@@ -9,11 +9,13 @@
 // The merger takes groups of merge^2 consecutive patches, which are whole merged units in either order.
 
 import { F32_MIN, GraphBuilder, type Value } from '../../graph/builder.js';
-import { OrtSession, type Device } from '../../runtime/index.js';
+import type { Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import { attentionProbNames, expectKnownOutputs } from '../vision/tile-runner.js';
+import { TowerSession } from '../vision/tower-session.js';
+import { PROJECTOR_TAP } from '../vlm-base.js';
 import { activation } from '../siglip/graph.js';
 import type { QwenVisionSpec } from './config.js';
 import { imageGroups, visionRotary, windowGroups, type GridThw, patchCount } from './positions.js';
@@ -36,7 +38,8 @@ function groupMask(g: GraphBuilder, groups: Value): Value {
   return g.unsqueeze(g.where(same, g.scalar(0, 'keep'), g.scalar(F32_MIN, 'drop')), [0, 1]);
 }
 
-function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: boolean) {
+/** The tower + merger; with `allOutputs` every hook is a graph output, without only projector.out (see TowerSession). */
+function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: boolean, allOutputs: boolean) {
   const g = new GraphBuilder(`${s.variant}.vision`);
   const p = VISUAL_PREFIX;
   const D = s.dim;
@@ -48,7 +51,7 @@ function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: bool
   const fullMask = groupMask(g, g.input('image_group', 'int64', ['patch']));
   const windowMask = s.windowUnits ? groupMask(g, g.input('window_group', 'int64', ['patch'])) : fullMask;
   const outputs: string[] = [];
-  const out = (v: Value, name: string) => { g.output(v, name); outputs.push(name); };
+  const out = (v: Value, name: string) => { if (allOutputs || name === PROJECTOR_TAP) g.output(v, name); outputs.push(name); };
 
   // Conv3d with kernel = stride = (T, P, P) on one patch is a dot product with the flattened kernel.
   const conv = w('patch_embed.proj.weight', [D, s.inChannels, s.temporalPatchSize, s.patchSize, s.patchSize]);
@@ -91,16 +94,22 @@ function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: bool
   const U = D * s.mergeSize * s.mergeSize;
   const units = g.reshape(lnq, [-1, U]); // [token, merge^2 * D]
   const merged = lin(g.gelu(lin(units, 'merger.mlp.0', U, U), 'none'), 'merger.mlp.2', s.outDim, U);
-  out(merged, 'projector.out');
+  out(merged, PROJECTOR_TAP);
   return { graph: g.build(), outputs };
 }
 
 export class QwenVisionTower {
-  private constructor(readonly spec: QwenVisionSpec, private readonly session: OrtSession, readonly outputNames: readonly string[], readonly withProbs: boolean) {}
+  private constructor(readonly spec: QwenVisionSpec, private readonly session: TowerSession, readonly outputNames: readonly string[], readonly withProbs: boolean) {}
 
   static async create(spec: QwenVisionSpec, ws: WeightSet, opts: { device?: Device; attentionProbs?: boolean } = {}): Promise<QwenVisionTower> {
-    const { graph, outputs } = buildVisionGraph(spec, ws, !!opts.attentionProbs);
-    return new QwenVisionTower(spec, await OrtSession.create(graph, { device: opts.device }), outputs, !!opts.attentionProbs);
+    let outputs: string[] = [];
+    const build = (allOutputs: boolean) => {
+      const built = buildVisionGraph(spec, ws, !!opts.attentionProbs, allOutputs);
+      outputs = built.outputs; // the same list from either graph
+      return built.graph;
+    };
+    const session = await TowerSession.create(build, [PROJECTOR_TAP], { device: opts.device });
+    return new QwenVisionTower(spec, session, outputs, !!opts.attentionProbs);
   }
 
   /**
@@ -123,7 +132,8 @@ export class QwenVisionTower {
       image_group: tensor('int64', [n], imageGroups(grids)),
     };
     if (s.windowUnits) feeds.window_group = tensor('int64', [n], windowGroups(grids, s));
-    const r = await this.session.run(feeds, [...new Set([...fetch, ...probs])]);
+    const all = [...new Set([...fetch, ...probs])];
+    const r = await (await this.session.for(all)).run(feeds, all);
     return new Map(Object.entries(r) as [string, Tensor<'float32'>][]);
   }
 

@@ -9,7 +9,7 @@ import { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError, KvlensUsageError } from '../../util/errors.js';
 import { readConfigJson } from '../hf-config.js';
-import { attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
+import { defaultTileBatch, attentionProbNames, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
 import { parseSiglipVisionConfig, siglipDims, type SiglipDims, type SiglipVisionConfig } from './config.js';
 import { buildPoolingHead, buildSiglipTower } from './graph.js';
 
@@ -70,7 +70,7 @@ export class SiglipVisionModel {
     const pooled = config.vision_use_head && ws.has(`${prefix}head.probe`);
     if (pooled) g.output(buildPoolingHead(g, config, ws, v.postNorm, prefix), 'siglip.pooled');
     const session = await OrtSession.create(g.build(), { device: opts.device });
-    return new SiglipVisionModel(config, dims, session, { taps, pooled, probs: v.probs.length }, opts.tileBatch ?? 16);
+    return new SiglipVisionModel(config, dims, session, { taps, pooled, probs: v.probs.length }, opts.tileBatch ?? defaultTileBatch(opts.device));
   }
 
   get hookNames(): readonly string[] {
