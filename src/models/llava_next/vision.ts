@@ -50,7 +50,7 @@ export class LlavaNextVision {
     expectKnownOutputs(fetch, this.outputNames, 'LLaVA-NeXT vision output');
     const probs = attentionProbNames('vision', this.probLayers, attentionProbs, 'load the model with { attentionProbs: true } to get vision attention probabilities');
     const all = [...new Set([...fetch, ...probs])];
-    return runTiled(await this.session.for(all), 'pixel_values', pixel, all, this.tileBatch);
+    return runTiled(await this.session.sessionFor(all), 'pixel_values', pixel, all, this.tileBatch);
   }
 
   async dispose(): Promise<void> {

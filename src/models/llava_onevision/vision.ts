@@ -49,7 +49,7 @@ export class LlavaVisionPath {
     expectKnownOutputs(hooks, this.hookNames, 'vision hook');
     if (pixel.shape.length !== 4) throw new KvlensInputError(`expected [tile, channels, size, size], got [${pixel.shape.join(', ')}]`, 'pixel_values');
     const fetch = [...new Set([...hooks, PROJECTOR_TAP])];
-    return runTiled(await this.session.for(fetch), 'pixel_values', pixel, fetch, this.tileBatch);
+    return runTiled(await this.session.sessionFor(fetch), 'pixel_values', pixel, fetch, this.tileBatch);
   }
 
   async dispose(): Promise<void> {

@@ -133,7 +133,7 @@ export class QwenVisionTower {
     };
     if (s.windowUnits) feeds.window_group = tensor('int64', [n], windowGroups(grids, s));
     const all = [...new Set([...fetch, ...probs])];
-    const r = await (await this.session.for(all)).run(feeds, all);
+    const r = await (await this.session.sessionFor(all)).run(feeds, all);
     return new Map(Object.entries(r) as [string, Tensor<'float32'>][]);
   }
 

@@ -37,7 +37,7 @@ export class TowerSession {
   }
 
   /** The session to run for these fetches: the lean one while they are all lean outputs. */
-  async for(fetch: readonly string[]): Promise<OrtSession> {
+  async sessionFor(fetch: readonly string[]): Promise<OrtSession> {
     if (this.full) return this.full;
     if (this.lean && fetch.every((f) => this.leanOutputs.includes(f))) return this.lean;
     if (this.lean) {

@@ -30,20 +30,20 @@ function buildToy(allOutputs: boolean) {
 test('TowerSession: lean graph until a non-lean fetch, then the full graph for good (the lean one is released first)', async () => {
   const tower = await TowerSession.create(buildToy, ['projector.out']);
   try {
-    const lean = await tower.for(['projector.out']);
+    const lean = await tower.sessionFor(['projector.out']);
     assert.deepEqual([...lean.outputNames], ['projector.out']);
     assert.equal(tower.isFull, false);
     const x = f32([2], Float32Array.from([1, 2]));
     assert.deepEqual(Array.from((await lean.run({ x }))['projector.out'].data as Float32Array), [4, 6]);
 
-    const full = await tower.for(['vision.0.out', 'projector.out']);
+    const full = await tower.sessionFor(['vision.0.out', 'projector.out']);
     assert.equal(tower.isFull, true);
     assert.deepEqual([...full.outputNames].sort(), ['projector.out', 'vision.0.out']);
     const out = await full.run({ x });
     assert.deepEqual(Array.from(out['vision.0.out'].data as Float32Array), [2, 3]);
     assert.deepEqual(Array.from(out['projector.out'].data as Float32Array), [4, 6]);
     await assert.rejects(lean.run({ x }), /was disposed/); // never two copies of the tower's weights
-    assert.equal(await tower.for(['projector.out']), full, 'once full, lean fetches use the full graph');
+    assert.equal(await tower.sessionFor(['projector.out']), full, 'once full, lean fetches use the full graph');
   } finally {
     await tower.dispose();
   }
@@ -86,7 +86,7 @@ for (const fam of families) {
       // The tower of every family keeps its TowerSession in `vision.session` (test-only access to a private field).
       const tower = (m as unknown as { vision: { session: TowerSession } }).vision.session;
       assert.equal(tower.isFull, false, 'no vision hook asked: the lean graph ran');
-      assert.deepEqual([...(await tower.for(['projector.out'])).outputNames], ['projector.out']);
+      assert.deepEqual([...(await tower.sessionFor(['projector.out'])).outputNames], ['projector.out']);
 
       const full = await m.forward({ ...m.imageRequest(p), taps: ['image.packed', 'lm.0.attn.k', 'vision.0.out'], logitsAt: 'last' });
       assert.equal(tower.isFull, true);
