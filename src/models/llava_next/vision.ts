@@ -2,7 +2,7 @@
 // (linear_1 -> GELU(erf) -> linear_2). Tiles run in chunks (runTiled), so a large batch never holds every
 // activation of every tile at once.
 
-import { GraphBuilder, type BuiltGraph, type Value } from '../../graph/builder.js';
+import { GraphBuilder, type Value } from '../../graph/builder.js';
 import type { Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -10,7 +10,7 @@ import { clipDims } from '../clip/config.js';
 import { buildClipTower } from '../clip/graph.js';
 import { hiddenStateIndex } from '../hf-config.js';
 import { attentionProbNames, defaultTileBatch, expectKnownOutputs, expectTiles, runTiled } from '../vision/tile-runner.js';
-import { TowerSession } from '../vision/tower-session.js';
+import { TowerSession, type TowerBuild } from '../vision/tower-session.js';
 import { PROJECTOR_TAP } from '../vlm-base.js';
 import type { LlavaNextConfig } from './config.js';
 
@@ -26,22 +26,22 @@ export class LlavaNextVision {
   private constructor(
     readonly cfg: LlavaNextConfig,
     private readonly session: TowerSession,
-    readonly outputNames: readonly string[],
-    readonly probLayers: number,
     private readonly tileBatch: number,
   ) {}
 
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Layers with an attention-map output (all of them when built with attention probabilities, else none). */
+  get probLayers(): number {
+    return this.outputNames.filter((n) => n.endsWith('.attn.probs')).length;
+  }
+
   static async create(cfg: LlavaNextConfig, ws: WeightSet, dModel: number, opts: { device?: Device; attentionProbs?: boolean; tileBatch?: number } = {}): Promise<LlavaNextVision> {
-    let names: string[] = [];
-    let probLayers = 0;
-    const build = (allOutputs: boolean) => {
-      const built = buildVisionGraph(cfg, ws, dModel, !!opts.attentionProbs, allOutputs);
-      names = built.names; // the same list from either graph
-      probLayers = built.probLayers;
-      return built.graph;
-    };
+    const build = (allOutputs: boolean) => buildVisionGraph(cfg, ws, dModel, !!opts.attentionProbs, allOutputs);
     const session = await TowerSession.create(build, [PROJECTOR_TAP], { device: opts.device });
-    return new LlavaNextVision(cfg, session, names, probLayers, opts.tileBatch ?? defaultTileBatch(opts.device));
+    return new LlavaNextVision(cfg, session, opts.tileBatch ?? defaultTileBatch(opts.device));
   }
 
   /** pixel [tile, channels, size, size] -> the named outputs (vision.*, projector.out), each [tile, ...]. */
@@ -59,7 +59,7 @@ export class LlavaNextVision {
 }
 
 /** CLIP tower + projector; with `allOutputs` every output is a graph output, without only projector.out (see TowerSession). */
-function buildVisionGraph(cfg: LlavaNextConfig, ws: WeightSet, dModel: number, attentionProbs: boolean, allOutputs: boolean): { graph: BuiltGraph; names: string[]; probLayers: number } {
+function buildVisionGraph(cfg: LlavaNextConfig, ws: WeightSet, dModel: number, attentionProbs: boolean, allOutputs: boolean): TowerBuild {
   const v = cfg.vision;
   const d = clipDims(v);
   const g = new GraphBuilder('llava_next.vision');
@@ -81,5 +81,5 @@ function buildVisionGraph(cfg: LlavaNextConfig, ws: WeightSet, dModel: number, a
   const h1 = g.linear(feats, w('multi_modal_projector.linear_1.weight', [dModel, dIn]), b('multi_modal_projector.linear_1.bias', dModel));
   const h2 = g.linear(g.gelu(h1, 'none'), w('multi_modal_projector.linear_2.weight', [dModel, dModel]), b('multi_modal_projector.linear_2.bias', dModel));
   out(h2, PROJECTOR_TAP);
-  return { graph: g.build(), names, probLayers: t.probs.length };
+  return { graph: g.build(), outputs: names };
 }

@@ -2,7 +2,7 @@
 // layer(s) chosen by vision_feature_layer (HF hidden_states[i]: 0 = embeddings, i = layer i-1 output, before
 // post_layernorm), select strategy, then multi_modal_projector linear_1 -> GELU(erf) -> linear_2.
 
-import { GraphBuilder, type BuiltGraph, type Value } from '../../graph/builder.js';
+import { GraphBuilder, type Value } from '../../graph/builder.js';
 import type { Device } from '../../runtime/index.js';
 import type { WeightSet } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -10,7 +10,7 @@ import { KvlensInputError } from '../../util/errors.js';
 import { siglipDims, type SiglipDims } from '../siglip/config.js';
 import { buildSiglipTower } from '../siglip/graph.js';
 import { defaultTileBatch, expectKnownOutputs, runTiled } from '../vision/tile-runner.js';
-import { TowerSession } from '../vision/tower-session.js';
+import { TowerSession, type TowerBuild } from '../vision/tower-session.js';
 import { hiddenStateIndex } from '../hf-config.js';
 import { PROJECTOR_TAP } from '../vlm-base.js';
 import type { LlavaOnevisionConfig } from './config.js';
@@ -27,21 +27,19 @@ export class LlavaVisionPath {
     readonly dims: SiglipDims,
     readonly tokensPerTile: number,
     private readonly session: TowerSession,
-    readonly hookNames: readonly string[],
     private readonly tileBatch: number,
   ) {}
 
+  get hookNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
   static async create(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, opts: { device?: Device; tileBatch?: number; attentionProbs?: boolean } = {}): Promise<LlavaVisionPath> {
     const dims = siglipDims(cfg.vision, 'config.json (vision_config)');
-    let hooks: string[] = [];
-    const build = (allOutputs: boolean) => {
-      const built = buildVisionGraph(cfg, ws, prefixes, dText, dims, allOutputs, !!opts.attentionProbs);
-      hooks = built.hooks; // the same list from either graph
-      return built.graph;
-    };
+    const build = (allOutputs: boolean) => buildVisionGraph(cfg, ws, prefixes, dText, dims, allOutputs, !!opts.attentionProbs);
     const session = await TowerSession.create(build, [PROJECTOR_TAP], { device: opts.device });
     const tokens = cfg.selectStrategy === 'default' ? dims.tokens - 1 : dims.tokens;
-    return new LlavaVisionPath(dims, tokens, session, hooks, opts.tileBatch ?? defaultTileBatch(opts.device));
+    return new LlavaVisionPath(dims, tokens, session, opts.tileBatch ?? defaultTileBatch(opts.device));
   }
 
   /** pixel [tile, C, S, S] -> the requested hooks (projector.out is always computed). */
@@ -62,7 +60,7 @@ export class LlavaVisionPath {
  * vision.post_norm, vision.{L}.attn.probs when built with attention probabilities); without, only projector.out
  * (see TowerSession for why the difference matters).
  */
-function buildVisionGraph(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, dims: SiglipDims, allOutputs: boolean, attentionProbs: boolean): { graph: BuiltGraph; hooks: string[] } {
+function buildVisionGraph(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: VisionPrefixes, dText: number, dims: SiglipDims, allOutputs: boolean, attentionProbs: boolean): TowerBuild {
   const v = cfg.vision;
   const g = new GraphBuilder('llava_onevision_vision');
   const pixel = g.input('pixel_values', 'float32', ['tile', v.num_channels, v.image_size, v.image_size]);
@@ -89,5 +87,5 @@ function buildVisionGraph(cfg: LlavaOnevisionConfig, ws: WeightSet, prefixes: Vi
   const proj = g.linear(h1, pw('linear_2.weight', [dText, dText]), b2); // [tile, token, dModel]
   hooks.push(PROJECTOR_TAP);
   g.output(proj, PROJECTOR_TAP);
-  return { graph: g.build(), hooks };
+  return { graph: g.build(), outputs: hooks };
 }

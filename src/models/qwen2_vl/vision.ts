@@ -14,7 +14,7 @@ import type { WeightSet } from '../../tensor/safetensors.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { KvlensInputError } from '../../util/errors.js';
 import { attentionProbNames, expectKnownOutputs } from '../vision/tile-runner.js';
-import { TowerSession } from '../vision/tower-session.js';
+import { TowerSession, type TowerBuild } from '../vision/tower-session.js';
 import { PROJECTOR_TAP } from '../vlm-base.js';
 import { activation } from '../siglip/graph.js';
 import type { QwenVisionSpec } from './config.js';
@@ -39,7 +39,7 @@ function groupMask(g: GraphBuilder, groups: Value): Value {
 }
 
 /** The tower + merger; with `allOutputs` every hook is a graph output, without only projector.out (see TowerSession). */
-function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: boolean, allOutputs: boolean) {
+function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: boolean, allOutputs: boolean): TowerBuild {
   const g = new GraphBuilder(`${s.variant}.vision`);
   const p = VISUAL_PREFIX;
   const D = s.dim;
@@ -99,17 +99,16 @@ function buildVisionGraph(s: QwenVisionSpec, ws: WeightSet, attentionProbs: bool
 }
 
 export class QwenVisionTower {
-  private constructor(readonly spec: QwenVisionSpec, private readonly session: TowerSession, readonly outputNames: readonly string[], readonly withProbs: boolean) {}
+  private constructor(readonly spec: QwenVisionSpec, private readonly session: TowerSession, readonly withProbs: boolean) {}
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
 
   static async create(spec: QwenVisionSpec, ws: WeightSet, opts: { device?: Device; attentionProbs?: boolean } = {}): Promise<QwenVisionTower> {
-    let outputs: string[] = [];
-    const build = (allOutputs: boolean) => {
-      const built = buildVisionGraph(spec, ws, !!opts.attentionProbs, allOutputs);
-      outputs = built.outputs; // the same list from either graph
-      return built.graph;
-    };
+    const build = (allOutputs: boolean) => buildVisionGraph(spec, ws, !!opts.attentionProbs, allOutputs);
     const session = await TowerSession.create(build, [PROJECTOR_TAP], { device: opts.device });
-    return new QwenVisionTower(spec, session, outputs, !!opts.attentionProbs);
+    return new QwenVisionTower(spec, session, !!opts.attentionProbs);
   }
 
   /**

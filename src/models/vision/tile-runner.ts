@@ -32,7 +32,7 @@ export function attentionProbNames(prefix: string, layers: number, wanted: boole
  * multiplies the run's buffers: with 2 tiles of SigLIP-so400m per run the tower's transient buffers (24 MiB MLP
  * activations) fragmented the heap to +745 MiB in the first run against +370 MiB one tile at a time, and the
  * per-run memory block (61 MiB) no longer fit under glibc's 32 MiB mmap threshold, so it was mapped afresh every
- * run. The steady-state tower time was the same (7.4-7.6 s for 2 tiles). Accelerators gain from larger batches.
+ * run. The steady-state tower time was the same (7.4-8.0 s for 2 tiles in four runs each). Accelerators gain from larger batches.
  */
 export function defaultTileBatch(device: Device | undefined): number {
   return !device || device === 'cpu' ? 1 : 16;

@@ -12,23 +12,32 @@
 import type { BuiltGraph } from '../../graph/builder.js';
 import { OrtSession, type SessionOptions } from '../../runtime/index.js';
 
+/** One build of the tower graph, and every output the tower offers (the same list whether or not they are outputs). */
+export interface TowerBuild {
+  readonly graph: BuiltGraph;
+  readonly outputs: readonly string[];
+}
+
 export class TowerSession {
   private lean: OrtSession | null;
   private full: OrtSession | null = null;
 
   private constructor(
     lean: OrtSession,
-    private readonly build: (allOutputs: boolean) => BuiltGraph,
+    private readonly build: (allOutputs: boolean) => TowerBuild,
     private readonly options: SessionOptions,
     /** Outputs the lean graph has (e.g. projector.out). */
     readonly leanOutputs: readonly string[],
+    /** Every output the tower offers (the full graph's). */
+    readonly outputNames: readonly string[],
   ) {
     this.lean = lean;
   }
 
-  /** `build(false)` must output exactly `leanOutputs`; `build(true)` every output the tower offers. */
-  static async create(build: (allOutputs: boolean) => BuiltGraph, leanOutputs: readonly string[], options: SessionOptions = {}): Promise<TowerSession> {
-    return new TowerSession(await OrtSession.create(build(false), options), build, options, leanOutputs);
+  /** `build(false)` must output exactly `leanOutputs`; `build(true)` every output in its `outputs` list. */
+  static async create(build: (allOutputs: boolean) => TowerBuild, leanOutputs: readonly string[], options: SessionOptions = {}): Promise<TowerSession> {
+    const lean = build(false);
+    return new TowerSession(await OrtSession.create(lean.graph, options), build, options, leanOutputs, lean.outputs);
   }
 
   /** Whether the full graph (every output) has replaced the lean one. */
@@ -45,7 +54,7 @@ export class TowerSession {
       this.lean = null;
       await lean.dispose();
     }
-    this.full = await OrtSession.create(this.build(true), this.options);
+    this.full = await OrtSession.create(this.build(true).graph, this.options);
     return this.full;
   }
 

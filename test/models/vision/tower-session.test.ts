@@ -19,6 +19,10 @@ import { writeQwen2VlCheckpoint, TINY_QWEN2_5_VL, TINY_QWEN2_VL } from '../../..
 import { rgbImage } from '../../../src/preprocess/image.js';
 
 function buildToy(allOutputs: boolean) {
+  return { graph: toyGraph(allOutputs), outputs: ['vision.0.out', 'projector.out'] };
+}
+
+function toyGraph(allOutputs: boolean) {
   const g = new GraphBuilder('toy_tower');
   const x = g.input('x', 'float32', [2]);
   const hidden = g.add(x, g.scalar(1, 'one'));
@@ -33,6 +37,7 @@ test('TowerSession: lean graph until a non-lean fetch, then the full graph for g
     const lean = await tower.sessionFor(['projector.out']);
     assert.deepEqual([...lean.outputNames], ['projector.out']);
     assert.equal(tower.isFull, false);
+    assert.deepEqual(tower.outputNames, ['vision.0.out', 'projector.out'], 'every output the tower offers, from the lean build');
     const x = f32([2], Float32Array.from([1, 2]));
     assert.deepEqual(Array.from((await lean.run({ x }))['projector.out'].data as Float32Array), [4, 6]);
 
